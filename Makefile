@@ -1,0 +1,54 @@
+# Every target does its own whole set-up on a fresh Debian/Ubuntu machine.
+#   make demo    plays the bundled demo clip through the default brain
+#   make test    installs everything the tests need (Debian packages too), runs the suite
+#   make bench   runs the benchmarks and prints the figures recorded in BENCHMARKS.md
+#   make brains  rebuilds brains/default.onnx and the demo clip from scratch
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages: PortAudio for sounddevice, a JACK server (dummy backend in tests),
+# Csound, Pd and liblo's oscsend as real peers, ffmpeg's ffprobe to check muxed files.
+RUNTIME_DEBS := libportaudio2
+TEST_DEBS    := libportaudio2 jackd2 csound puredata-core liblo-tools ffmpeg
+
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: demo test bench brains debs-runtime debs-test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The instrument alone: no torch.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Instrument + training (torch pinned to the CPU build) + test tools.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.runtime
+
+debs-runtime:
+	@sh tools/install_debs.sh $(RUNTIME_DEBS)
+
+debs-test:
+	@sh tools/install_debs.sh $(TEST_DEBS)
+
+demo: debs-runtime $(VENV)/.runtime
+	$(BIN)/python tools/demo.py
+
+test: debs-test $(VENV)/.dev
+	$(BIN)/python -m pytest tests -q
+
+bench: debs-test $(VENV)/.dev
+	$(BIN)/python -m benchmarks
+
+brains: $(VENV)/.dev
+	$(BIN)/python tools/build_default_brain.py
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check liveframe tests tools benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

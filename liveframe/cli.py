@@ -1,0 +1,95 @@
+"""The single ``liveframe`` command and its subcommands.
+
+Each subcommand lives in the module of its stage, which defines two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...
+
+and is imported only when that subcommand runs, so ``liveframe pickle`` never loads Qt and
+``liveframe play`` never needs torch. A :class:`~liveframe.errors.LiveframeError` is
+printed as one line and exits with status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import LiveframeError
+
+# name -> (module, one-line help). One table, nothing declared twice.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pickle": ("liveframe.dataset", "turn videos with soundtracks into a training dataset"),
+    "train": ("liveframe.train", "train a brain on a dataset (needs the [train] extra)"),
+    "export": ("liveframe.train.export", "export a checkpoint to an ONNX brain"),
+    "render": ("liveframe.render", "render a video's soundtrack through a brain, offline"),
+    "eval": ("liveframe.metrics", "measure how a brain sounds against a video's soundtrack"),
+    "play": ("liveframe.engine", "play a video file through a brain, live"),
+    "live": ("liveframe.engine", "play a camera through a brain, live"),
+    "devices": ("liveframe.audio", "list audio outputs and cameras"),
+    "info": ("liveframe.brain", "show a brain's spec"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="liveframe",
+        description="A real-time audiovisual instrument: video frames in, sound out.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
+        + "\n\n`liveframe COMMAND --help` for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"liveframe {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("command", nargs="?", choices=list(COMMANDS), metavar="COMMAND")
+    return p
+
+
+def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
+    """The parser of one subcommand, and its module."""
+    module_name, help_ = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"liveframe {command}", description=help_)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    add = getattr(module, f"add_{command}_arguments", None) or module.add_arguments
+    add(parser)
+    return parser, module
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    # Split at the first non-option word: that is the command.
+    i = next((j for j, a in enumerate(argv) if not a.startswith("-")), len(argv))
+    top_args = top.parse_args(argv[: i + 1])
+    if top_args.command is None:
+        top.print_help()
+        return 2
+    command = top_args.command
+    logging.basicConfig(
+        level=logging.DEBUG if top_args.verbose else logging.INFO,
+        format="liveframe: %(message)s",
+    )
+    try:
+        parser, module = build_parser(command)
+        args = parser.parse_args(argv[i + 1 :])
+        if args.verbose:
+            logging.getLogger().setLevel(logging.DEBUG)
+        args.command = command
+        runner = getattr(module, f"run_{command}", None) or module.run  # type: ignore[attr-defined]
+        return int(runner(args) or 0)
+    except LiveframeError as e:
+        print(f"liveframe {command}: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        print(f"liveframe {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

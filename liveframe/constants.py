@@ -1,0 +1,39 @@
+"""Every default in one place; everything else is derived from these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SAMPLE_RATE = 22050
+"""Brain audio rate in Hz (the 2015 experiment's rate)."""
+
+FPS = 30
+"""Brain clock in ticks per second."""
+
+HOP = SAMPLE_RATE // FPS
+"""Samples per tick at the brain rate: 735."""
+
+FRAME_SIZE = 64
+"""Width and height of the frame the brain sees."""
+
+FRAMINGS = ("grain", "block")
+"""``grain``: 2*HOP Hann-windowed, centred on the tick; ``block``: HOP samples from the tick."""
+
+MODES = ("ola", "raw", "granular")
+"""Synthesis modes shared by live and offline render (render adds ``csound``)."""
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+BRAINS_DIR = REPO_DIR / "brains"
+PATCHES_DIR = REPO_DIR / "patches"
+DEFAULT_BRAIN = BRAINS_DIR / "default.onnx"
+DEMO_CLIP = BRAINS_DIR / "demo.mkv"
+
+SPEC_KEY = "liveframe"
+"""Key of the JSON spec in the ONNX model's ``metadata_props``."""
+
+SPEC_FORMAT = "liveframe-brain"
+SPEC_VERSION = 1
+
+INPUT_NAME = "frames"
+OUTPUT_NAME = "audio"

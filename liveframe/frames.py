@@ -1,0 +1,339 @@
+"""Frames in: decoding with PyAV, the 64x64 preprocessing and the brain clock.
+
+Everything that turns a video into what a brain sees lives here, so training, offline
+render and live play see exactly the same pixels.
+
+- :func:`preprocess` turns any frame (grey, BGR or RGB, any size) into the brain's input.
+- :class:`MediaReader` opens a file with PyAV and decodes video frames (already scaled by
+  swscale, so a 1080p picture is never held at full size longer than one frame) and audio
+  (downmixed to mono and resampled to the brain rate) with their timestamps.
+- :func:`on_brain_clock` turns timestamped frames into one frame per brain tick: at tick
+  k the newest frame whose timestamp is <= k/fps. 24, 25, 29.97, 60 fps and variable frame
+  rate sources all give one frame per tick.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import constants as C
+from .errors import MediaError
+
+PTS_TOLERANCE = 1e-3
+"""Seconds by which a frame timestamp may trail a tick and still count as <= it.
+
+Containers round timestamps (Matroska to 1 ms): a 30 fps frame stamped 0.067 s is the
+frame for the tick at 0.0667 s.
+"""
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+
+
+def preprocess(
+    frame: npt.NDArray[Any],
+    *,
+    size: tuple[int, int] = (C.FRAME_SIZE, C.FRAME_SIZE),
+    channels: int = 1,
+    bgr: bool = True,
+    out: U8 | None = None,
+) -> U8:
+    """Scale a picture to the brain's input, as uint8 planes.
+
+    Parameters
+    ----------
+    frame : ndarray, shape (H, W) or (H, W, 3) or (H, W, 4)
+        A grey or colour picture, uint8.
+    size : (width, height)
+    channels : 1 or 3
+        1 gives grey (ITU-R BT.601 luma, as OpenCV and swscale compute it), 3 gives RGB.
+    bgr : bool
+        Colour order of a 3-channel ``frame`` (OpenCV's is BGR).
+    out : ndarray, shape (channels, height, width), uint8, optional
+
+    Returns
+    -------
+    ndarray, shape (channels, height, width), uint8
+    """
+    import cv2
+
+    a = np.asarray(frame)
+    if a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    w, h = size
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    if channels == 1:
+        if a.ndim == 3:
+            a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
+        small = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)[None]
+    elif channels == 3:
+        if a.ndim == 2:
+            a = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
+        elif bgr:
+            a = cv2.cvtColor(a, cv2.COLOR_BGR2RGB)
+        small = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+    else:
+        raise ValueError(f"channels={channels} must be 1 or 3")
+    if out is None:
+        return np.ascontiguousarray(small)
+    out[...] = small
+    return out
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """A decoded, preprocessed frame: ``time`` in seconds, ``pixels`` (C, H, W) uint8."""
+
+    time: float
+    pixels: U8
+
+
+def _open(path: Path) -> Any:
+    import av
+
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: file is empty")
+    try:
+        return av.open(str(path), "r")
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: not a readable video file ({_ffmsg(e)})") from None
+
+
+def _ffmsg(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return str(msg).splitlines()[0] if msg else type(e).__name__
+
+
+class MediaReader:
+    """A video file opened with PyAV, decoded a frame at a time.
+
+    Parameters
+    ----------
+    path : path-like
+    need_video, need_audio : bool
+        Refuse, with one :class:`MediaError` line, a file without that stream.
+    threads : bool
+        Let FFmpeg decode video with its own threads (frame and slice threading).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        need_video: bool = True,
+        need_audio: bool = False,
+        threads: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.container = _open(self.path)
+        self.video = self.container.streams.video[0] if self.container.streams.video else None
+        self.audio = self.container.streams.audio[0] if self.container.streams.audio else None
+        if need_video and self.video is None:
+            self.close()
+            raise MediaError(f"{self.path}: has no video stream")
+        if need_audio and self.audio is None:
+            self.close()
+            raise MediaError(
+                f"{self.path}: has no audio track; a brain learns from a video's soundtrack"
+            )
+        if self.video is not None and threads:
+            self.video.thread_type = "AUTO"
+
+    # -- facts -----------------------------------------------------------------------
+    @property
+    def duration(self) -> float | None:
+        """Seconds, from the container (may be None or approximate)."""
+        if self.video is not None and self.video.duration is not None and self.video.time_base:
+            return float(self.video.duration * self.video.time_base)
+        if self.container.duration is not None:
+            return self.container.duration / 1_000_000
+        return None
+
+    @property
+    def frame_rate(self) -> float | None:
+        if self.video is None:
+            return None
+        r = self.video.average_rate or self.video.guessed_rate
+        return float(r) if r else None
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        if self.video is None:
+            return None
+        return (self.video.codec_context.width, self.video.codec_context.height)
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # closing a broken container must never mask the real error
+            pass
+
+    def __enter__(self) -> MediaReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- decoding ----------------------------------------------------------------------
+    def _video_frame(self, frame: Any, size: tuple[int, int], channels: int) -> VideoFrame | None:
+        if frame.pts is None or frame.time_base is None:
+            t = frame.time
+            if t is None:
+                return None
+        else:
+            t = float(frame.pts * frame.time_base)
+        w, h = size
+        fmt = "gray" if channels == 1 else "rgb24"
+        small = frame.reformat(width=w, height=h, format=fmt, interpolation="AREA")
+        arr = small.to_ndarray()
+        pixels = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+        return VideoFrame(t, np.ascontiguousarray(pixels))
+
+    def _audio_resampler(self, sample_rate: int) -> Any:
+        import av
+
+        return av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+
+    def decode(
+        self,
+        *,
+        video: bool = True,
+        audio: bool = False,
+        size: tuple[int, int] = (C.FRAME_SIZE, C.FRAME_SIZE),
+        channels: int = 1,
+        sample_rate: int = C.SAMPLE_RATE,
+    ) -> Iterator[tuple[str, float, npt.NDArray[Any]]]:
+        """Demux once and decode the chosen streams in file order.
+
+        Yields ``("video", time, pixels)`` with pixels (C, H, W) uint8 and
+        ``("audio", time, samples)`` with mono float32 samples at ``sample_rate`` whose
+        first sample is at ``time`` seconds. Corrupt packets are skipped.
+        """
+        import av
+
+        streams = []
+        if video and self.video is not None:
+            streams.append(self.video)
+        if audio and self.audio is not None:
+            streams.append(self.audio)
+        if not streams:
+            return
+        resampler = self._audio_resampler(sample_rate) if audio and self.audio else None
+        audio_t: float | None = None
+        audio_n = 0
+        try:
+            for packet in self.container.demux(streams):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    continue  # a corrupt packet: skip it, keep going
+                for frame in frames:
+                    if packet.stream.type == "video":
+                        vf = self._video_frame(frame, size, channels)
+                        if vf is not None:
+                            yield ("video", vf.time, vf.pixels)
+                    elif resampler is not None:
+                        if audio_t is None:
+                            audio_t = float(frame.pts * frame.time_base) if frame.pts else 0.0
+                        for rf in resampler.resample(frame):
+                            s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                            yield ("audio", audio_t + audio_n / sample_rate, s)
+                            audio_n += s.size
+            if resampler is not None and audio_t is not None:
+                for rf in resampler.resample(None):
+                    s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    yield ("audio", audio_t + audio_n / sample_rate, s)
+                    audio_n += s.size
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{self.path}: corrupt or unreadable ({_ffmsg(e)})") from None
+
+    def frames(
+        self, *, size: tuple[int, int] = (C.FRAME_SIZE, C.FRAME_SIZE), channels: int = 1
+    ) -> Iterator[VideoFrame]:
+        """Decoded video frames in presentation order."""
+        for _, t, px in self.decode(video=True, audio=False, size=size, channels=channels):
+            yield VideoFrame(t, px)
+
+    def read_audio(self, *, sample_rate: int = C.SAMPLE_RATE) -> tuple[float, F32]:
+        """The whole soundtrack, mono at ``sample_rate``: (start time in s, samples).
+
+        For evaluation and tests; the dataset builder streams instead.
+        """
+        if self.audio is None:
+            raise MediaError(f"{self.path}: has no audio track")
+        chunks: list[F32] = []
+        t0: float | None = None
+        for _, t, s in self.decode(video=False, audio=True, sample_rate=sample_rate):
+            if t0 is None:
+                t0 = t
+            chunks.append(s)
+        if not chunks:
+            raise MediaError(f"{self.path}: audio track decodes to nothing")
+        return (t0 or 0.0), np.concatenate(chunks)
+
+    @property
+    def video_end(self) -> float | None:
+        """Container estimate of when the last frame ends (s)."""
+        return self.duration
+
+
+def on_brain_clock(
+    frames: Iterable[VideoFrame],
+    *,
+    fps: float = C.FPS,
+    end_time: float | None = None,
+    last_duration: float | None = None,
+) -> Iterator[tuple[int, VideoFrame]]:
+    """One frame per brain tick: at tick k, the newest frame with ``time <= k / fps``.
+
+    Parameters
+    ----------
+    frames : iterable of VideoFrame
+        In presentation order (timestamps non-decreasing; a frame whose timestamp goes
+        back is dropped).
+    fps : float
+        The brain clock.
+    end_time : float, optional
+        Seconds at which the source ends; by default the last frame's time plus
+        ``last_duration`` (or the median spacing of the frames seen).
+
+    Yields
+    ------
+    (k, frame) for k = 0, 1, ... while k / fps < end of the source. Ticks before the
+    first frame get the first frame.
+    """
+    k = 0
+    prev: VideoFrame | None = None
+    spacing: list[float] = []
+    for vf in frames:
+        if prev is not None and vf.time < prev.time:
+            continue
+        if prev is None:
+            prev = vf
+        else:
+            if len(spacing) < 64 and vf.time > prev.time:
+                spacing.append(vf.time - prev.time)
+        while k / fps < vf.time - PTS_TOLERANCE:
+            yield k, prev
+            k += 1
+        prev = vf
+    if prev is None:
+        return
+    if end_time is None:
+        d = last_duration if last_duration else (float(np.median(spacing)) if spacing else 1 / fps)
+        end_time = prev.time + d
+    while k / fps < end_time - PTS_TOLERANCE:
+        yield k, prev
+        k += 1

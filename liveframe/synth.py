@@ -1,0 +1,361 @@
+"""Synthesis: brain blocks in, a continuous signal out, H samples per tick.
+
+The same objects serve live play and offline render (DESIGN.md). Each synth takes one
+block per tick and returns exactly ``hop`` samples at the brain rate; ``latency`` says how
+many samples its output trails the tick (offline render trims it, live play lives with it).
+
+- :class:`OlaSynth` (``ola``, the default): grain brains are overlap-added at hop H (their
+  Hann-windowed blocks sum back to a continuous signal); block brains are joined with a
+  short crossfade against a reflected continuation of the previous block, so no step
+  lands on the frame boundary.
+- :class:`RawSynth` (``raw``): the 2015 framing, blocks cut and concatenated (for a grain
+  brain, the middle H samples of each grain), kept for comparison: it carries the
+  frame-rate artefact.
+- :class:`GranularSynth` (``granular``): the 2015 Csound granular scheme in numpy.
+
+:class:`SafetyChain` is the output guard shared by the audio callback and render: NaN guard,
+DC blocker and limiter, allocation-free, so no brain can blast the PA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from . import constants as C
+
+F32 = npt.NDArray[np.float32]
+
+
+def hann(n: int, *, dtype: Any = np.float32) -> npt.NDArray[Any]:
+    """Periodic Hann window of length ``n``: copies at hop ``n/2`` sum to exactly 1."""
+    if n <= 0:
+        raise ValueError(f"n={n} must be a positive integer")
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(dtype)
+
+
+class Synth(Protocol):
+    hop: int
+    latency: int
+
+    def process(self, block: F32, out: F32 | None = None) -> F32: ...
+
+    def reset(self) -> None: ...
+
+
+def _check(block: F32, length: int) -> None:
+    if block.shape != (length,):
+        raise ValueError(f"block shape {block.shape} must be ({length},)")
+
+
+class OlaSynth:
+    """Windowed overlap-add (grain framing) or reflected crossfade (block framing).
+
+    Parameters
+    ----------
+    hop : int
+        Samples per tick (H).
+    framing : {"grain", "block"}
+        ``grain`` blocks are 2H long and already Hann-windowed by the brain's training
+        target; ``block`` blocks are H long.
+    crossfade : int
+        Samples of crossfade between ``block`` blocks (default 64, 2.9 ms at 22050 Hz).
+    """
+
+    def __init__(self, *, hop: int = C.HOP, framing: str = "grain", crossfade: int = 64) -> None:
+        if hop <= 0:
+            raise ValueError(f"hop={hop} must be a positive integer")
+        if framing not in C.FRAMINGS:
+            raise ValueError(f"framing={framing!r} must be one of {', '.join(C.FRAMINGS)}")
+        self.hop = hop
+        self.framing = framing
+        self.length = 2 * hop if framing == "grain" else hop
+        self.latency = hop if framing == "grain" else 0
+        self.crossfade = int(min(max(crossfade, 1), hop // 2))
+        t = (np.arange(self.crossfade, dtype=np.float64) + 0.5) / self.crossfade
+        self._fade_in = np.sin(0.5 * np.pi * t).astype(np.float32) ** 2
+        self._fade_out = (1 - self._fade_in).astype(np.float32)
+        self._tail = np.zeros(hop, np.float32)
+        self._started = False
+
+    def reset(self) -> None:
+        self._tail[:] = 0
+        self._started = False
+
+    def process(self, block: F32, out: F32 | None = None) -> F32:
+        _check(block, self.length)
+        H = self.hop
+        if out is None:
+            out = np.empty(H, np.float32)
+        if self.framing == "grain":
+            np.add(self._tail, block[:H], out=out)
+            self._tail[:] = block[H:]
+            return out
+        out[:] = block
+        if self._started:
+            F = self.crossfade
+            # Continue the previous block by reflecting its end about its last sample: the
+            # join is continuous in value and slope, then fades into the new block.
+            prev_cont = 2 * self._tail[-1] - self._tail[-2 : -F - 2 : -1]
+            out[:F] = out[:F] * self._fade_in + prev_cont * self._fade_out
+        self._tail[:] = block
+        self._started = True
+        return out
+
+    def flush(self) -> F32:
+        """What is still pending after the last tick (the second half of the last grain)."""
+        if self.framing == "grain":
+            return self._tail.copy()
+        return np.zeros(0, np.float32)
+
+
+class RawSynth:
+    """The 2015 framing: blocks concatenated, no window, no crossfade."""
+
+    def __init__(self, *, hop: int = C.HOP, framing: str = "grain") -> None:
+        self.hop = hop
+        self.framing = framing
+        self.length = 2 * hop if framing == "grain" else hop
+        self._start = hop // 2 if framing == "grain" else 0
+        self.latency = hop - self._start if framing == "grain" else 0
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, block: F32, out: F32 | None = None) -> F32:
+        _check(block, self.length)
+        if out is None:
+            out = np.empty(self.hop, np.float32)
+        out[:] = block[self._start : self._start + self.hop]
+        return out
+
+    def flush(self) -> F32:
+        return np.zeros(0, np.float32)
+
+
+@dataclass
+class GrainParams:
+    """Parameters of one granular tick, for the Csound score and the OSC grain bridge."""
+
+    onset: int  # samples, relative to the parent's nominal position
+    offset: int  # read position in the parent block
+    duration: int  # samples
+    amplitude: float
+
+
+class GranularSynth:
+    """The 2015 granular scheme: each block is a parent grain with children.
+
+    Every block is a parent grain whose onset is jittered between -1 and +2 blocks
+    (times ``spread``), with 1 to 20 children (times ``density``) whose durations shrink to
+    25-99 % of the previous one and whose amplitudes fall as 1/(i+1), each read from a
+    random place in the parent and shaped by a Hann envelope. Seeded: the same seed and
+    blocks give the same samples.
+
+    Parameters
+    ----------
+    hop : int
+    framing : {"grain", "block"}
+    seed : int
+    density : float
+        Scales the number of children (0 gives parents only).
+    spread : float
+        Scales the onset jitter (0 puts every grain on its tick).
+    """
+
+    MAX_CHILDREN = 20
+
+    def __init__(
+        self,
+        *,
+        hop: int = C.HOP,
+        framing: str = "grain",
+        seed: int = 0,
+        density: float = 1.0,
+        spread: float = 1.0,
+    ) -> None:
+        self.hop = hop
+        self.framing = framing
+        self.length = 2 * hop if framing == "grain" else hop
+        self.latency = 2 * hop
+        self.seed = seed
+        self.density = float(density)
+        self.spread = float(spread)
+        self._acc = np.zeros(10 * hop, np.float32)
+        self._env_cache: dict[int, F32] = {}
+        self.last_grains: list[GrainParams] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._acc[:] = 0
+
+    def _env(self, n: int) -> F32:
+        e = self._env_cache.get(n)
+        if e is None:
+            # Symmetric Hann (zero at both ends): a smooth envelope for a lone grain.
+            e = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+            if len(self._env_cache) < 4096:
+                self._env_cache[n] = e
+        return e
+
+    def grains(self) -> list[GrainParams]:
+        """Draw the grains of one parent block (advances the random state)."""
+        rng = self._rng
+        L, H = self.length, self.hop
+        spread = min(max(self.spread, 0.0), 4.0)
+        density = min(max(self.density, 0.0), 4.0)
+        jitter = rng.uniform(-1.0, 2.0)
+        base = int(round(jitter * spread * H))
+        out = [GrainParams(onset=base, offset=0, duration=L, amplitude=1.0)]
+        n_children = int(round(rng.integers(1, self.MAX_CHILDREN + 1) * density))
+        dur = float(L)
+        for i in range(1, n_children + 1):
+            dur = max(16.0, dur * rng.uniform(0.25, 0.99))
+            d = int(dur)
+            offset = int(rng.integers(0, max(1, L - d + 1)))
+            onset = base + int(round(rng.uniform(-1.0, 2.0) * spread * H * 0.5)) + offset
+            out.append(GrainParams(onset=onset, offset=offset, duration=d, amplitude=1 / (i + 1)))
+        return out
+
+    def process(self, block: F32, out: F32 | None = None) -> F32:
+        _check(block, self.length)
+        H, L = self.hop, self.length
+        if out is None:
+            out = np.empty(H, np.float32)
+        grains = self.grains()
+        self.last_grains = grains
+        norm = np.float32(1.0 / np.sqrt(sum(g.amplitude**2 for g in grains)))
+        # The accumulator starts at the sample emitted now; the parent's nominal start
+        # (grain framing: centred on the tick) sits `latency - (L - H) // 2` later.
+        origin = self.latency - (L - H) // 2
+        acc = self._acc
+        env_parent = self._env(L) if self.framing == "block" else None
+        for g in grains:
+            seg = block[g.offset : g.offset + g.duration]
+            if not (g.offset == 0 and g.duration == L and env_parent is None):
+                # a grain brain's whole block is already windowed; all else gets an envelope
+                env = env_parent if g.duration == L and env_parent is not None else None
+                seg = seg * (env if env is not None else self._env(seg.shape[0]))
+            start = origin + g.onset
+            if start < 0:
+                seg, start = seg[-start:], 0
+            end = min(start + seg.shape[0], acc.shape[0])
+            if end > start:
+                acc[start:end] += seg[: end - start] * (np.float32(g.amplitude) * norm)
+        out[:] = acc[:H]
+        acc[:-H] = acc[H:]
+        acc[-H:] = 0
+        return out
+
+    def flush(self) -> F32:
+        rest = self._acc[: self.latency + self.length].copy()
+        self._acc[:] = 0
+        return rest
+
+
+def make_synth(
+    mode: str,
+    *,
+    hop: int = C.HOP,
+    framing: str = "grain",
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+) -> OlaSynth | RawSynth | GranularSynth:
+    """The synth for ``mode`` (``ola``, ``raw`` or ``granular``)."""
+    if mode == "ola":
+        return OlaSynth(hop=hop, framing=framing)
+    if mode == "raw":
+        return RawSynth(hop=hop, framing=framing)
+    if mode == "granular":
+        return GranularSynth(hop=hop, framing=framing, seed=seed, density=density, spread=spread)
+    raise ValueError(f"mode={mode!r} must be one of {', '.join(C.MODES)}")
+
+
+class SafetyChain:
+    """NaN guard, DC blocker and limiter, in place and allocation-free.
+
+    Used by the audio callback (at the device rate) and by offline render, so nothing a
+    brain outputs can blast the PA or a file.
+
+    Parameters
+    ----------
+    sr : int
+        Sample rate of the signal it guards.
+    ceiling : float
+        Absolute peak the output never exceeds (default 0.89, -1 dBFS).
+    dc_seconds : float
+        Time constant of the DC tracker.
+    release_seconds : float
+        Time constant with which the limiter's gain recovers.
+    max_block : int
+        Largest block it will be given (its scratch buffer is allocated once here).
+    """
+
+    def __init__(
+        self,
+        *,
+        sr: int,
+        ceiling: float = 0.89,
+        dc_seconds: float = 0.05,
+        release_seconds: float = 0.25,
+        max_block: int = 8192,
+    ) -> None:
+        self.sr = sr
+        self.ceiling = np.float32(ceiling)
+        self.dc_seconds = dc_seconds
+        self.release_seconds = release_seconds
+        self._dc = np.float32(0)
+        self._gain = np.float32(1)
+        self._ramp = np.zeros(max_block, np.float32)
+        self._unit = np.arange(1, max_block + 1, dtype=np.float32)
+        self.nan_blocks = 0
+        self.limited_blocks = 0
+
+    def reset(self) -> None:
+        self._dc = np.float32(0)
+        self._gain = np.float32(1)
+
+    def process(self, x: F32) -> F32:
+        """Guard ``x`` in place and return it."""
+        n = x.shape[0]
+        if n == 0:
+            return x
+        if n > self._ramp.shape[0]:
+            raise ValueError(f"block of {n} samples exceeds max_block={self._ramp.shape[0]}")
+        # NaN / inf guard: a block that carries any is silenced whole.
+        if not np.isfinite(np.sum(x)):
+            x[:] = 0
+            self.nan_blocks += 1
+        # DC blocker: a one-pole tracker of the block mean, removed with a per-block ramp.
+        mean = np.float32(np.mean(x))
+        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
+        new_dc = self._dc + a * (mean - self._dc)
+        ramp = self._ramp[:n]
+        np.multiply(self._unit[:n], np.float32((new_dc - self._dc) / n), out=ramp)
+        ramp += self._dc
+        x -= ramp
+        self._dc = new_dc
+        # Limiter: the gain falls at once to what keeps this block under the ceiling and
+        # recovers with release_seconds; a ramp between blocks avoids zipper noise; a final
+        # clip makes the ceiling absolute.
+        peak = np.float32(np.max(np.abs(x)))
+        target = np.float32(1.0)
+        if peak * self._gain > self.ceiling:
+            target = self.ceiling / peak
+            self.limited_blocks += 1
+        if target < self._gain:
+            g1 = target
+        else:
+            r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
+            g1 = self._gain + r * (target - self._gain)
+        np.multiply(self._unit[:n], np.float32((g1 - self._gain) / n), out=ramp)
+        ramp += self._gain
+        x *= ramp
+        self._gain = np.float32(g1)
+        np.clip(x, -self.ceiling, self.ceiling, out=x)
+        return x
