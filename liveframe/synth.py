@@ -5,9 +5,9 @@ block per tick and returns exactly ``hop`` samples at the brain rate; ``latency`
 many samples its output trails the tick (offline render trims it, live play lives with it).
 
 - :class:`OlaSynth` (``ola``, the default): grain brains are overlap-added at hop H (their
-  Hann-windowed blocks sum back to a continuous signal); block brains are joined with a
-  short crossfade against a reflected continuation of the previous block, so no step
-  lands on the frame boundary.
+  Hann-windowed blocks sum back to a continuous signal); block brains are joined with an
+  offset-matching crossfade: the unexpected step at each join is faded out over a few
+  milliseconds, so no click lands on the frame boundary and a continuous signal passes.
 - :class:`RawSynth` (``raw``): the 2015 framing, blocks cut and concatenated (for a grain
   brain, the middle H samples of each grain), kept for comparison: it carries the
   frame-rate artefact.
@@ -62,7 +62,8 @@ class OlaSynth:
         ``grain`` blocks are 2H long and already Hann-windowed by the brain's training
         target; ``block`` blocks are H long.
     crossfade : int
-        Samples of crossfade between ``block`` blocks (default 64, 2.9 ms at 22050 Hz).
+        Samples over which the step at a ``block`` join is faded out (default 64, 2.9 ms
+        at 22050 Hz).
     """
 
     def __init__(self, *, hop: int = C.HOP, framing: str = "grain", crossfade: int = 64) -> None:
@@ -96,11 +97,13 @@ class OlaSynth:
             return out
         out[:] = block
         if self._started:
-            F = self.crossfade
-            # Continue the previous block by reflecting its end about its last sample: the
-            # join is continuous in value and slope, then fades into the new block.
-            prev_cont = 2 * self._tail[-1] - self._tail[-2 : -F - 2 : -1]
-            out[:F] = out[:F] * self._fade_in + prev_cont * self._fade_out
+            # Offset-matching crossfade: the step across the join, less the step a smooth
+            # signal would take there (the mean of its neighbours), is faded out over F
+            # samples. A continuous signal passes almost untouched; a jump becomes a glide.
+            prev = self._tail
+            expected = 0.5 * ((prev[-1] - prev[-2]) + (block[1] - block[0]))
+            d = (block[0] - prev[-1]) - expected
+            out[: self.crossfade] -= d * self._fade_out
         self._tail[:] = block
         self._started = True
         return out
@@ -230,8 +233,8 @@ class GranularSynth:
         self.last_grains = grains
         norm = np.float32(1.0 / np.sqrt(sum(g.amplitude**2 for g in grains)))
         # The accumulator starts at the sample emitted now; the parent's nominal start
-        # (grain framing: centred on the tick) sits `latency - (L - H) // 2` later.
-        origin = self.latency - (L - H) // 2
+        # (grain framing: H before the tick; block framing: on it) sits `origin` later.
+        origin = self.latency - (L - H)
         acc = self._acc
         env_parent = self._env(L) if self.framing == "block" else None
         for g in grains:
@@ -327,10 +330,13 @@ class SafetyChain:
             return x
         if n > self._ramp.shape[0]:
             raise ValueError(f"block of {n} samples exceeds max_block={self._ramp.shape[0]}")
-        # NaN / inf guard: a block that carries any is silenced whole.
+        # NaN / inf guard: a block that carries any is silenced whole and the trackers
+        # restart; anything beyond +-8 is a blast and is clipped before it can skew them.
         if not np.isfinite(np.sum(x)):
             x[:] = 0
             self.nan_blocks += 1
+            self._dc = np.float32(0)
+        np.clip(x, -8.0, 8.0, out=x)
         # DC blocker: a one-pole tracker of the block mean, removed with a per-block ramp.
         mean = np.float32(np.mean(x))
         a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
