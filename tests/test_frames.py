@@ -38,7 +38,8 @@ def test_brain_clock_takes_newest_frame_at_or_before_each_tick(src_fps):
     for k, f in ticks:
         # newest frame stamped at or before the tick (with the container's rounding)
         want = max(i for i, fr in enumerate(frames) if fr.time <= k / 30 + PTS_TOLERANCE)
-        assert want == int(np.floor(k / 30 * src_fps + 0.05))  # within 1 ms of the truth
+        exact = k / 30 * src_fps  # within a ms of the truth: at most one frame early
+        assert np.floor(exact - 0.05) <= want <= np.floor(exact + 0.05)
         assert f.pixels[0, 0, 0] == want % 256, (k, f.time)
 
 
