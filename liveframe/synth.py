@@ -149,6 +149,17 @@ class GrainParams:
     amplitude: float
 
 
+@dataclass
+class GrainPlacement:
+    """One grain as :class:`GranularSynth` plays it, relative to the tick that drew it."""
+
+    start: int  # samples after the first sample the tick emits
+    offset: int  # read position in the parent block
+    duration: int  # samples
+    gain: float  # amplitude times the tick's normalisation
+    envelope: bool  # shaped by a symmetric Hann (False: a grain brain's parent, windowed)
+
+
 class GranularSynth:
     """The 2015 granular scheme: each block is a parent grain with children.
 
@@ -187,7 +198,8 @@ class GranularSynth:
         self.seed = seed
         self.density = float(density)
         self.spread = float(spread)
-        self._acc = np.zeros(10 * hop, np.float32)
+        # room for the latest grain at spread 4: H + 8 H + 4 H + 2 H of origin, onsets, length
+        self._acc = np.zeros(16 * hop + self.length, np.float32)
         self._env_cache: dict[int, F32] = {}
         self.last_grains: list[GrainParams] = []
         self.reset()
@@ -224,38 +236,59 @@ class GranularSynth:
             out.append(GrainParams(onset=onset, offset=offset, duration=d, amplitude=1 / (i + 1)))
         return out
 
+    def placements(self, grains: list[GrainParams]) -> list[GrainPlacement]:
+        """Where and how loud each grain of one tick lands (what :meth:`process` plays).
+
+        ``start`` counts samples after the first sample this tick emits; a grain that would
+        start in the past is moved to ``start = 0`` whole (never cut, so never a click).
+        The Csound render path writes its score from these, so both play the same grains.
+        """
+        H, L = self.hop, self.length
+        norm = 1.0 / float(np.sqrt(sum(g.amplitude**2 for g in grains)))
+        # The accumulator starts at the sample emitted now; the parent's nominal start
+        # (grain framing: H before the tick; block framing: on it) sits `origin` later.
+        origin = self.latency - (L - H)
+        out = []
+        for i, g in enumerate(grains):
+            # a grain brain's whole block is already windowed; every other grain gets one
+            envelope = not (i == 0 and self.framing == "grain" and g.duration == L)
+            out.append(
+                GrainPlacement(
+                    start=max(0, origin + g.onset),
+                    offset=g.offset,
+                    duration=g.duration,
+                    gain=float(np.float32(g.amplitude) * np.float32(norm)),
+                    envelope=envelope,
+                )
+            )
+        return out
+
     def process(self, block: F32, out: F32 | None = None) -> F32:
         _check(block, self.length)
-        H, L = self.hop, self.length
+        H = self.hop
         if out is None:
             out = np.empty(H, np.float32)
         grains = self.grains()
         self.last_grains = grains
-        norm = np.float32(1.0 / np.sqrt(sum(g.amplitude**2 for g in grains)))
-        # The accumulator starts at the sample emitted now; the parent's nominal start
-        # (grain framing: H before the tick; block framing: on it) sits `origin` later.
-        origin = self.latency - (L - H)
         acc = self._acc
-        env_parent = self._env(L) if self.framing == "block" else None
-        for g in grains:
-            seg = block[g.offset : g.offset + g.duration]
-            if not (g.offset == 0 and g.duration == L and env_parent is None):
-                # a grain brain's whole block is already windowed; all else gets an envelope
-                env = env_parent if g.duration == L and env_parent is not None else None
-                seg = seg * (env if env is not None else self._env(seg.shape[0]))
-            start = origin + g.onset
-            if start < 0:
-                seg, start = seg[-start:], 0
-            end = min(start + seg.shape[0], acc.shape[0])
-            if end > start:
-                acc[start:end] += seg[: end - start] * (np.float32(g.amplitude) * norm)
+        for p in self.placements(grains):
+            seg = block[p.offset : p.offset + p.duration]
+            if p.envelope:
+                seg = seg * self._env(seg.shape[0])
+            end = min(p.start + seg.shape[0], acc.shape[0])
+            if end > p.start:
+                acc[p.start : end] += seg[: end - p.start] * np.float32(p.gain)
         out[:] = acc[:H]
         acc[:-H] = acc[H:]
         acc[-H:] = 0
         return out
 
     def flush(self) -> F32:
-        rest = self._acc[: self.latency + self.length].copy()
+        """Everything still pending after the last tick (the tails of the last grains).
+
+        Always ``16 * hop + length`` samples (zeros after the last grain), whatever the seed.
+        """
+        rest = self._acc.copy()
         self._acc[:] = 0
         return rest
 

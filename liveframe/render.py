@@ -1,0 +1,654 @@
+"""Offline render: the live pipeline fed from a file, without a real-time clock.
+
+A video is decoded with :class:`~liveframe.frames.MediaReader`, put on the brain clock with
+:func:`~liveframe.frames.on_brain_clock` (any input frame rate), run through the brain in
+batches, and synthesised by the very objects live play uses (:func:`liveframe.synth.make_synth`),
+then guarded by :class:`~liveframe.synth.SafetyChain` and written:
+
+- ``.wav`` (16-bit PCM) or ``.flac`` (16-bit) at the brain rate: the soundtrack alone;
+- ``.mkv`` (FLAC at the brain rate), ``.mp4`` (AAC at 48 kHz) or ``.webm`` (Opus at 48 kHz):
+  the ORIGINAL video packets copied (never re-encoded) with the rendered soundtrack.
+
+Modes: ``raw`` (2015 concatenation), ``ola`` (default), ``granular`` (the 2015 granular
+scheme in numpy), ``csound`` (the same grains as a Csound score, rendered by the real
+``csound`` with ``patches/liveframe-render.csd``).
+
+Time: tick k is at k/fps; sample 0 of the output is time 0 of the video; the output lasts
+the video's duration (last frame time plus one frame), to the sample. Nothing is
+half-written: every output goes to a temporary name beside it and is renamed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import constants as C
+from .brain import Brain, resolve_brain_path
+from .errors import LiveframeError, MediaError, ToolMissingError, UsageError
+from .frames import PTS_TOLERANCE, MediaReader, on_brain_clock
+from .progress import Progress
+from .synth import GranularSynth, SafetyChain, make_synth
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+
+RENDER_MODES = (*C.MODES, "csound")
+AUDIO_SUFFIXES = (".wav", ".flac")
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".webm")
+CSOUND_PATCH = C.PATCHES_DIR / "liveframe-render.csd"
+
+# container suffix -> (format, audio codec, sample rate or None for the brain's rate)
+CONTAINERS: dict[str, tuple[str, str, int | None]] = {
+    ".wav": ("wav", "pcm_s16le", None),
+    ".flac": ("flac", "flac", None),
+    ".mkv": ("matroska", "flac", None),
+    ".mp4": ("mp4", "aac", 48000),
+    ".webm": ("webm", "libopus", 48000),
+}
+WEBM_VIDEO = ("vp8", "vp9", "av1")
+
+
+# -- inference on the brain clock -------------------------------------------------------
+
+
+class BlockStream:
+    """The brain's blocks for a video, one per tick, in batches.
+
+    Iterating yields float32 arrays ``(n, spec.length)`` (n <= ``batch``); afterwards
+    :attr:`ticks` and :attr:`end_time` (seconds: last frame's time plus its duration, the
+    same rule :func:`~liveframe.frames.on_brain_clock` uses) are set. A brain with
+    ``context`` frames sees the previous ticks' frames first and the current one last
+    (the first frame repeated before the start).
+
+    Parameters
+    ----------
+    video : path-like
+    brain : Brain
+    batch : int
+        Frames per inference call.
+    progress : Progress, optional
+        Updated once per tick.
+    """
+
+    def __init__(
+        self,
+        video: str | os.PathLike[str],
+        brain: Brain,
+        *,
+        batch: int = 64,
+        progress: Progress | None = None,
+    ) -> None:
+        if batch <= 0:
+            raise ValueError(f"batch={batch} must be a positive integer")
+        self.video = Path(video)
+        self.brain = brain
+        self.batch = batch
+        self.progress = progress
+        self.ticks = 0
+        self.end_time = 0.0
+        self._first: list[float] = []
+        self._last: float | None = None
+        self.frame_rate: float | None = None
+        self.duration_hint: float | None = None
+
+    def _frames(self, reader: MediaReader) -> Iterator[Any]:
+        spec = self.brain.spec
+        for vf in reader.frames(size=(spec.width, spec.height), channels=spec.channels):
+            if self._last is None or vf.time >= self._last:
+                if len(self._first) < 65:
+                    self._first.append(vf.time)
+                self._last = vf.time
+            yield vf
+
+    def __iter__(self) -> Iterator[F32]:
+        spec = self.brain.spec
+        with MediaReader(self.video) as reader:
+            self.frame_rate = reader.frame_rate
+            self.duration_hint = reader.duration
+            self._first = []
+            self._last = None
+            gen = self._frames(reader)
+            ctx = spec.context
+            buf = np.empty((self.batch, spec.in_channels, spec.height, spec.width), np.uint8)
+            hist: list[npt.NDArray[np.uint8]] = []
+            n = 0
+            k = -1
+            for k, vf in on_brain_clock(gen, fps=spec.fps):
+                if ctx:
+                    hist.append(vf.pixels)
+                    if len(hist) == 1:
+                        hist = [vf.pixels] * (ctx + 1)
+                    del hist[: len(hist) - (ctx + 1)]
+                    buf[n] = np.concatenate(hist, axis=0)
+                else:
+                    buf[n] = vf.pixels
+                n += 1
+                if n == self.batch:
+                    yield self.brain.run(buf)
+                    n = 0
+                if self.progress is not None:
+                    self.progress.update(1)
+            if n:
+                yield self.brain.run(buf[:n])
+            if k < 0:
+                raise MediaError(f"{self.video}: no decodable video frames")
+            self.ticks = k + 1
+            # on_brain_clock's rule: the last frame lasts the median spacing of the first 64
+            spacing = [b - a for a, b in zip(self._first[:-1], self._first[1:]) if b > a]
+            d = float(np.median(spacing)) if spacing else 1 / spec.fps
+            self.end_time = (self._last if self._last is not None else 0.0) + d
+
+
+def constant_blocks(block: F32, ticks: int, *, batch: int = 256) -> Iterator[F32]:
+    """The same block for ``ticks`` ticks, in batches (e.g. a brain's answer to black)."""
+    full = np.broadcast_to(block, (batch, block.shape[-1]))
+    for i in range(0, ticks, batch):
+        yield np.ascontiguousarray(full[: min(batch, ticks - i)])
+
+
+# -- synthesis ----------------------------------------------------------------------------
+
+
+def synthesize(
+    batches: Iterable[F32],
+    *,
+    mode: str = "ola",
+    hop: int = C.HOP,
+    framing: str = "grain",
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+    n_out: int | None = None,
+    trim: bool = True,
+) -> F32:
+    """Blocks through the live synth objects into one signal at the brain rate.
+
+    Parameters
+    ----------
+    batches : iterable of ndarray, shape (n, length)
+        The brain's blocks, one per tick, in tick order.
+    mode : {"ola", "raw", "granular"}
+    n_out : int, optional
+        Cut or zero-pad the result to this many samples (after trimming).
+    trim : bool
+        Drop the synth's ``latency`` samples from the start, so sample 0 is tick 0's time.
+
+    Returns
+    -------
+    ndarray, shape (n_out,) or (ticks * hop + flush - latency,), float32
+        Before any safety processing: exactly what the synth produced.
+    """
+    synth = make_synth(mode, hop=hop, framing=framing, seed=seed, density=density, spread=spread)
+    chunks: list[F32] = []
+    for blocks in batches:
+        out = np.empty(blocks.shape[0] * hop, np.float32)
+        for i in range(blocks.shape[0]):
+            synth.process(blocks[i], out=out[i * hop : (i + 1) * hop])
+        chunks.append(out)
+    chunks.append(synth.flush())
+    sig = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    if trim:
+        sig = sig[synth.latency :]
+    return _fit(sig, n_out)
+
+
+def _fit(sig: F32, n_out: int | None) -> F32:
+    if n_out is None:
+        return sig
+    if sig.shape[0] >= n_out:
+        return sig[:n_out]
+    return np.concatenate([sig, np.zeros(n_out - sig.shape[0], np.float32)])
+
+
+def synthesize_csound(
+    batches: Iterable[F32],
+    *,
+    hop: int = C.HOP,
+    framing: str = "grain",
+    sample_rate: int = C.SAMPLE_RATE,
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+    n_out: int | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    patch: str | os.PathLike[str] = CSOUND_PATCH,
+) -> F32:
+    """The granular grains as a Csound score, rendered by the real ``csound``.
+
+    The blocks go, one after another, into a float WAV that the instrument reads as a
+    GEN01 table; the score has one note per grain, placed and scaled exactly as
+    :class:`~liveframe.synth.GranularSynth` places them (same seed, same grains). The
+    instrument (``patches/liveframe-render.csd``) gives each grain a Hann envelope
+    (except a grain brain's parent, already windowed).
+
+    Returns
+    -------
+    ndarray, shape (n_out,), float32
+        Trimmed like :func:`synthesize` (sample 0 is tick 0's time).
+    """
+    exe = shutil.which("csound")
+    if exe is None:
+        raise ToolMissingError(
+            "csound is not installed; install it with `sudo apt-get install csound`"
+        )
+    patch = Path(patch)
+    if not patch.exists():
+        raise ToolMissingError(f"{patch}: the Csound render instrument is missing")
+    gs = GranularSynth(hop=hop, framing=framing, seed=seed, density=density, spread=spread)
+    L = gs.length
+    with tempfile.TemporaryDirectory(prefix="liveframe-csound-", dir=workdir) as tmp:
+        tmpd = Path(tmp)
+        table = tmpd / "blocks.wav"
+        score = tmpd / "grains.sco"
+        out_wav = tmpd / "out.wav"
+        k = 0
+        last_end = 0
+        with _FloatWavWriter(table, sample_rate) as tw, open(score, "w") as sco:
+            sco.write(f"; liveframe granular score: seed {seed}, density {density}, "
+                      f"spread {spread}, hop {hop}, block {L}\n")
+            sco.write("; p4 gain  p5 table offset (samples)  p6 envelope (1 hann, 0 none)\n")
+            for blocks in batches:
+                tw.write(blocks.reshape(-1))
+                for i in range(blocks.shape[0]):
+                    grains = gs.grains()
+                    for p in gs.placements(grains):
+                        # the untrimmed timeline (always >= 0); the latency is cut after
+                        start = k * hop + p.start
+                        dur, off = p.duration, k * L + p.offset
+                        if dur <= 0 or p.gain == 0:
+                            continue
+                        last_end = max(last_end, start + dur)
+                        sco.write(
+                            f"i1 {start / sample_rate:.9f} {dur / sample_rate:.9f} "
+                            f"{p.gain:.9g} {off} {int(p.envelope)}\n"
+                        )
+                    k += 1
+            total = (n_out if n_out is not None else last_end - gs.latency) + gs.latency
+            sco.write(f"f0 {total / sample_rate + 0.01:.6f}\ne\n")
+        if k == 0:
+            return np.zeros(n_out or 0, np.float32)
+        cmd = [
+            exe, "-d", "-m0", "--nodisplays", "-f", "-W",
+            f"--sample-rate={sample_rate}", f"--omacro:TABLE={table}",
+            "-o", str(out_wav), str(patch),
+        ]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+        if r.returncode != 0 or not out_wav.exists():
+            tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+            raise LiveframeError(f"csound failed on {patch.name}: {' | '.join(tail)}")
+        sig = read_audio_file(out_wav)[1][gs.latency :]
+    return _fit(sig, n_out if n_out is not None else total - gs.latency)
+
+
+class _FloatWavWriter:
+    """A mono 32-bit float WAV written incrementally (for Csound's GEN01)."""
+
+    def __init__(self, path: Path, sr: int) -> None:
+        self.path, self.sr, self.n = path, sr, 0
+        self.f = open(path, "wb")
+        self.f.write(b"\0" * 58)
+
+    def write(self, x: F32) -> None:
+        self.f.write(np.asarray(x, "<f4").tobytes())
+        self.n += x.shape[0]
+
+    def __enter__(self) -> _FloatWavWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import struct
+
+        data = self.n * 4
+        self.f.seek(0)
+        self.f.write(b"RIFF" + struct.pack("<I", 50 + data) + b"WAVE")
+        self.f.write(b"fmt " + struct.pack("<IHHIIHHH", 18, 3, 1, self.sr, self.sr * 4, 4, 32, 0))
+        self.f.write(b"fact" + struct.pack("<II", 4, self.n))
+        self.f.write(b"data" + struct.pack("<I", data))
+        self.f.close()
+
+
+def read_audio_file(path: str | os.PathLike[str], *, sample_rate: int | None = None) -> tuple[int, F32]:
+    """A whole audio file, mono float32: (sample rate, samples)."""
+    import av
+
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            raise MediaError(f"{path}: has no audio stream")
+        st = c.streams.audio[0]
+        rate = sample_rate or st.codec_context.sample_rate
+        rs = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = []
+        for frame in c.decode(st):
+            for f in rs.resample(frame):
+                parts.append(f.to_ndarray().reshape(-1))
+        for f in rs.resample(None):
+            parts.append(f.to_ndarray().reshape(-1))
+    return rate, (np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32))
+
+
+# -- the whole render -------------------------------------------------------------------
+
+
+def _load_brain(brain: Brain | str | os.PathLike[str] | None) -> Brain:
+    if isinstance(brain, Brain):
+        return brain
+    return Brain.load(resolve_brain_path(brain))
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in RENDER_MODES:
+        raise UsageError(f"mode={mode!r} must be one of {', '.join(RENDER_MODES)}")
+
+
+def render_signal(
+    video: str | os.PathLike[str],
+    brain: Brain | str | os.PathLike[str] | None,
+    *,
+    mode: str = "ola",
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+    batch: int = 64,
+    progress: Progress | None = None,
+    trim: bool = True,
+) -> F32:
+    """Render a video through a brain: the signal at the brain rate, before SafetyChain.
+
+    Parameters
+    ----------
+    video : path-like
+    brain : Brain, path or name (None: the default brain)
+    mode : {"ola", "raw", "granular", "csound"}
+    seed, density, spread :
+        Granular parameters (``granular`` and ``csound``).
+    batch : int
+        Frames per inference call (does not change the result).
+    trim : bool
+        True (default): drop the synth latency and cut/pad to the video's duration, so
+        sample ``n`` is time ``n / sample_rate``. False: every sample the synth emitted,
+        tick 0 first, latency included (what a live producer emits), then its flush.
+
+    Returns
+    -------
+    ndarray, shape (round(duration * sample_rate),), float32
+        At ``brain.spec.sample_rate``; exactly what the synth objects produce (no NaN
+        guard, DC blocker or limiter yet).
+    """
+    _check_mode(mode)
+    b = _load_brain(brain)
+    spec = b.spec
+    stream = BlockStream(video, b, batch=batch, progress=progress)
+    if mode == "csound":
+        if not trim:
+            raise ValueError("csound mode renders trimmed signals only")
+        sig = synthesize_csound(
+            stream, hop=spec.hop, framing=spec.framing, sample_rate=spec.sample_rate,
+            seed=seed, density=density, spread=spread, n_out=None,
+        )
+    else:
+        sig = synthesize(
+            stream, mode=mode, hop=spec.hop, framing=spec.framing, seed=seed,
+            density=density, spread=spread, trim=trim,
+        )
+    if not trim:
+        return sig
+    return _fit(sig, duration_samples(stream.end_time, spec.sample_rate))
+
+
+def duration_samples(seconds: float, sr: int) -> int:
+    """Samples in ``seconds`` (rounded; container timestamps carry about 1 ms of jitter)."""
+    return int(round(max(seconds, 0.0) * sr))
+
+
+def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
+    """:class:`~liveframe.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time."""
+    sc = SafetyChain(sr=sr, max_block=max(block, 1))
+    for i in range(0, signal.shape[0], block):
+        sc.process(signal[i : i + block])
+    if sc.nan_blocks or sc.limited_blocks:
+        log.info("safety: %d blocks silenced (NaN/inf), %d limited", sc.nan_blocks,
+                 sc.limited_blocks)
+    return signal
+
+
+def _resample(x: F32, sr_in: int, sr_out: int) -> F32:
+    if sr_in == sr_out:
+        return x
+    import soxr
+
+    return np.asarray(soxr.resample(x, sr_in, sr_out, quality="HQ"), dtype=np.float32)
+
+
+def _check_output(out: Path) -> tuple[str, str, int | None]:
+    suffix = out.suffix.lower()
+    if suffix not in CONTAINERS:
+        raise UsageError(
+            f"{out}: unknown output type {suffix or '(none)'}; use "
+            f"{', '.join(AUDIO_SUFFIXES + VIDEO_SUFFIXES)}"
+        )
+    parent = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        raise MediaError(f"{out}: is a directory; give an output file name")
+    if not parent.is_dir():
+        raise MediaError(f"{out}: cannot write, folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise MediaError(f"{out}: cannot write there (permission denied)")
+    return CONTAINERS[suffix]
+
+
+def _preflight(video: Path, out: Path) -> float | None:
+    """Refuse, before any work, what cannot be rendered; return the video's duration hint."""
+    fmt = _check_output(out)[0]
+    with MediaReader(video) as r:
+        vcodec = r.video.codec_context.name if r.video is not None else None
+        duration = r.duration
+    if fmt == "webm" and vcodec not in WEBM_VIDEO:
+        raise MediaError(f"{out}: WebM holds VP8/VP9/AV1 video, {video} is {vcodec}; "
+                         "write .mkv (or .mp4) to copy it")
+    return duration
+
+
+def _tmp_name(out: Path) -> Path:
+    return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+
+
+def _audio_frames(x: F32, codec_ctx: Any, sr: int, chunk: int = 4096) -> Iterator[Any]:
+    import av
+
+    fmt = codec_ctx.format.name
+    for i in range(0, x.shape[0], chunk):
+        block = x[i : i + chunk]
+        if fmt.startswith("s16"):
+            arr = np.round(np.clip(block, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
+        elif fmt.startswith("s32"):
+            arr = np.round(np.clip(block, -1, 1) * (2**31 - 1)).astype(np.int32).reshape(1, -1)
+        else:
+            arr = np.ascontiguousarray(block, np.float32).reshape(1, -1)
+        af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+        af.sample_rate = sr
+        af.pts = i
+        af.time_base = Fraction(1, sr)
+        yield af
+
+
+def _add_audio_stream(container: Any, codec: str, sr: int) -> Any:
+    st = container.add_stream(codec, rate=sr, layout="mono")
+    if codec == "flac" or codec.startswith("pcm_s16"):
+        st.codec_context.format = "s16"
+    elif codec == "libopus":
+        st.codec_context.format = "flt"
+        st.bit_rate = 96000
+    elif codec == "aac":
+        st.bit_rate = 128000
+    st.time_base = Fraction(1, sr)
+    return st
+
+
+def write_audio(path: Path, x: F32, *, sr: int, fmt: str, codec: str) -> None:
+    """Write mono ``x`` to ``path`` (the caller renames it into place)."""
+    import av
+
+    with av.open(str(path), "w", format=fmt) as c:
+        st = _add_audio_stream(c, codec, sr)
+        for af in _audio_frames(x, st.codec_context, sr):
+            for pkt in st.encode(af):
+                c.mux(pkt)
+        for pkt in st.encode(None):
+            c.mux(pkt)
+
+
+def write_muxed(path: Path, video: Path, x: F32, *, sr: int, fmt: str, codec: str) -> None:
+    """Copy ``video``'s video packets (no re-encode) and add ``x`` as its soundtrack.
+
+    Audio is encoded just ahead of the video packets' timestamps, so the file is
+    interleaved as a player expects.
+    """
+    import av
+
+    with av.open(str(video)) as inp:
+        vin = inp.streams.video[0]
+        if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
+            raise MediaError(f"{video}: WebM holds VP8/VP9/AV1 video, not "
+                             f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it")
+        with av.open(str(path), "w", format=fmt) as out:
+            vout = out.add_stream_from_template(vin)
+            ast = _add_audio_stream(out, codec, sr)
+            frames = _audio_frames(x, ast.codec_context, sr)
+            audio_t = 0.0
+            lead = 0.5
+
+            def audio_until(t: float | None) -> float:
+                nonlocal audio_t
+                while t is None or audio_t <= t + lead:
+                    af = next(frames, None)
+                    if af is None:
+                        for pkt in ast.encode(None):
+                            out.mux(pkt)
+                        return float("inf")
+                    for pkt in ast.encode(af):
+                        out.mux(pkt)
+                    audio_t = (af.pts + af.samples) / sr
+                return audio_t
+
+            for packet in inp.demux(vin):
+                if packet.dts is None:
+                    continue
+                t = float(packet.dts * packet.time_base) if packet.time_base else None
+                if audio_t != float("inf") and t is not None:
+                    audio_t = audio_until(t)
+                packet.stream = vout
+                out.mux(packet)
+            if audio_t != float("inf"):
+                audio_until(None)
+
+
+def render(
+    video: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    brain: Brain | str | os.PathLike[str] | None = None,
+    mode: str = "ola",
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+    batch: int = 64,
+    progress: Progress | None = None,
+) -> Path:
+    """Render ``video`` through ``brain`` into ``out`` (audio file or muxed video).
+
+    The signal from :func:`render_signal` goes through SafetyChain at the brain rate, is
+    resampled to 48 kHz where the codec needs it (AAC in MP4, Opus in WebM) and written to
+    a temporary name beside ``out``, renamed into place only when complete.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    _check_mode(mode)
+    video, out = Path(video), Path(out)
+    fmt, codec, rate = _check_output(out)
+    if out.resolve() == video.resolve():
+        raise UsageError(f"{out}: would overwrite the input video; choose another name")
+    _preflight(video, out)
+    b = _load_brain(brain)
+    sr = b.spec.sample_rate
+    sig = render_signal(video, b, mode=mode, seed=seed, density=density, spread=spread,
+                        batch=batch, progress=progress)
+    guard(sig, sr=sr)
+    rate = rate or sr
+    if codec == "flac" and sr > 655350:
+        raise UsageError(f"brain rate {sr} Hz is beyond FLAC; write .wav")
+    x = _resample(sig, sr, rate)
+    tmp = _tmp_name(out)
+    try:
+        if out.suffix.lower() in AUDIO_SUFFIXES:
+            write_audio(tmp, x, sr=rate, fmt=fmt, codec=codec)
+        else:
+            write_muxed(tmp, video, x, sr=rate, fmt=fmt, codec=codec)
+        os.replace(tmp, out)
+    except LiveframeError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except (OSError, ValueError) as e:  # av.error.FFmpegError is an OSError/ValueError
+        tmp.unlink(missing_ok=True)
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MediaError(f"{out}: cannot write ({msg})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return out
+
+
+# -- command line -------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", help="input video (any frame rate)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="output: .wav/.flac (audio) or .mkv/.mp4/.webm (video copied, "
+                        "rendered soundtrack)")
+    parser.add_argument("--brain", default=None,
+                        help="brain file or name in brains/ (default: brains/default.onnx)")
+    parser.add_argument("--mode", choices=RENDER_MODES, default="ola",
+                        help="synthesis: raw (2015 concatenation), ola (default), granular, "
+                        "csound (the granular score through the real csound)")
+    parser.add_argument("--seed", type=int, default=0, help="granular random seed (default 0)")
+    parser.add_argument("--grain-density", type=float, default=1.0, metavar="X",
+                        help="scales the children per grain, 0..4 (default 1)")
+    parser.add_argument("--grain-spread", type=float, default=1.0, metavar="X",
+                        help="scales the onset jitter, 0..4 (default 1)")
+    parser.add_argument("--batch", type=int, default=64, help="frames per inference call")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in ("grain_density", "grain_spread"):
+        v = getattr(args, name)
+        if not np.isfinite(v) or v < 0:
+            raise UsageError(f"--{name.replace('_', '-')}={v} must be a number >= 0")
+    if args.batch <= 0:
+        raise UsageError(f"--batch={args.batch} must be a positive integer")
+    out = Path(args.output)
+    est = _preflight(Path(args.video), out)
+    brain = _load_brain(args.brain)
+    total = int(np.ceil(est * brain.spec.fps - PTS_TOLERANCE)) if est else None
+    with Progress(total, f"render {args.mode}", unit="ticks", enabled=not args.quiet) as prog:
+        render(args.video, out, brain=brain, mode=args.mode, seed=args.seed,
+               density=args.grain_density, spread=args.grain_spread, batch=args.batch,
+               progress=prog)
+    log.info("wrote %s", out)
+    return 0

@@ -1,0 +1,204 @@
+"""Offline render: modes, determinism, the frame-rate artefact, muxing, csound, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from liveframe import render as R
+from liveframe.brain import Brain
+from liveframe.clips import write_clip
+from liveframe.metrics import frame_artifact_db
+from tests.helpers import make_brain
+
+SR = 22050
+FREQ = 450.0  # 15 cycles per hop: a tone whose grains are phase-continuous tick to tick
+SECONDS = 2.0
+
+
+def _clip(path: Path, *, fps: float = 30.0, seconds: float = SECONDS, codec: str = "libx264",
+          audio_codec: str = "flac", sr: int = 48000) -> Path:
+    n = int(round(seconds * fps))
+    frames = [(i / fps, np.full((48, 64), (40 + 7 * i) % 256, np.uint8)) for i in range(n)]
+    t = np.arange(int(seconds * sr)) / sr
+    return write_clip(path, frames, fps=fps, video_codec=codec, audio_codec=audio_codec,
+                      audio=0.3 * np.sin(2 * np.pi * FREQ * t), sr=sr)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("render")
+    return {
+        "dir": d,
+        "clip": _clip(d / "clip.mkv"),
+        "tone": Brain.load(make_brain(d / "tone.onnx", freq=FREQ)),
+        "tone_path": d / "tone.onnx",
+    }
+
+
+def _cli(*args: str, env: dict | None = None, cwd: Path | None = None):
+    return subprocess.run([sys.executable, "-m", "liveframe", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["raw", "ola", "granular", "csound"])
+def test_each_mode_deterministic_and_video_length(media, mode):
+    a = R.render_signal(media["clip"], media["tone"], mode=mode, seed=7)
+    b = R.render_signal(media["clip"], media["tone"], mode=mode, seed=7, batch=5)
+    assert a.dtype == np.float32 and a.shape == (int(SECONDS * SR),)
+    np.testing.assert_array_equal(a, b)  # same seed, any batch size: same samples
+    assert np.abs(a).max() > 0.1
+    if mode in ("granular", "csound"):
+        c = R.render_signal(media["clip"], media["tone"], mode=mode, seed=8)
+        assert not np.allclose(a, c)
+
+
+def test_ola_is_the_steady_tone_and_raw_carries_frame_rate_modulation(media):
+    ola = R.render_signal(media["clip"], media["tone"], mode="ola")
+    raw = R.render_signal(media["clip"], media["tone"], mode="raw")
+    n = np.arange(ola.shape[0])
+    # grain framing overlap-adds back to the continuous tone, sample for sample (the last
+    # hop is the last grain's fade-out: no tick after the video's end)
+    tone = 0.3 * np.sin(2 * np.pi * FREQ * n / SR)
+    np.testing.assert_allclose(ola[:-735], tone[:-735], atol=2e-6)
+    # raw: every block is the middle of a windowed grain -> the loudness (peak over one
+    # 49-sample period of the tone) swings at each tick; ola's stays flat
+    def swing(x: np.ndarray) -> float:
+        peaks = np.abs(x[735 : 735 * 50]).reshape(-1, 49).max(axis=1)
+        return float(peaks.max() / peaks.min())
+
+    assert swing(raw) > 1.5 and swing(ola) < 1.01
+    a_raw, a_ola = frame_artifact_db(raw, sr=SR), frame_artifact_db(ola, sr=SR)
+    assert a_raw > 40 and a_ola < 3
+    assert a_raw - a_ola >= 20
+
+
+def test_granular_through_csound_plays_the_same_grains(media):
+    g = R.render_signal(media["clip"], media["tone"], mode="granular", seed=3)
+    c = R.render_signal(media["clip"], media["tone"], mode="csound", seed=3)
+    np.testing.assert_allclose(c, g, atol=2e-3)
+    power = np.abs(np.fft.rfft(c)) ** 2
+    f = np.fft.rfftfreq(c.shape[0], 1 / SR)
+    assert power[(f > FREQ - 50) & (f < FREQ + 50)].sum() > 0.8 * power.sum()  # the tone
+
+
+def test_any_frame_rate_goes_through_the_brain_clock(tmp_path):
+    clip = _clip(tmp_path / "c25.mkv", fps=25, seconds=1.2)
+    brain = Brain.load(make_brain(tmp_path / "b.onnx", brightness=True, freq=FREQ))
+    sig = R.render_signal(clip, brain, mode="ola")
+    assert sig.shape == (int(round(1.2 * SR)),)
+    assert np.abs(sig).max() > 0.01
+
+
+def _packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+def _ffprobe(path: Path) -> dict:
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json",
+                        str(path)], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("suffix, acodec, rate", [(".mkv", "flac", 22050), (".mp4", "aac", 48000),
+                                                 (".webm", "opus", 48000)])
+def test_muxed_file_copies_video_and_adds_soundtrack(media, tmp_path, suffix, acodec, rate):
+    src = media["clip"]
+    if suffix == ".webm":
+        src = _clip(tmp_path / "src.webm", codec="libvpx-vp9", audio_codec="libopus")
+    out = tmp_path / f"out{suffix}"
+    assert R.render(src, out, brain=media["tone"], mode="ola") == out
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+    assert _packets(out) == _packets(src)  # stream copy: the very same packets
+    probe = _ffprobe(out)
+    kinds = {s["codec_type"]: s for s in probe["streams"]}
+    assert set(kinds) == {"video", "audio"}
+    assert kinds["audio"]["codec_name"] == acodec and int(kinds["audio"]["sample_rate"]) == rate
+    assert abs(float(probe["format"]["duration"]) - SECONDS) <= 735 / SR
+    sr, back = R.read_audio_file(out)
+    assert sr == rate and abs(back.shape[0] / sr - SECONDS) <= 735 / SR
+    spec = np.abs(np.fft.rfft(back[: 2 * sr // 2 * 2]))
+    assert abs(np.argmax(spec) * sr / (2 * sr // 2 * 2) - FREQ) < 2
+    if acodec == "flac":  # lossless: exactly the guarded render, to 16 bits
+        want = R.guard(R.render_signal(src, media["tone"], mode="ola"), sr=SR)
+        np.testing.assert_allclose(back, want, atol=1.5 / 32767)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_audio_files_read_back(media, tmp_path, suffix):
+    out = tmp_path / f"x{suffix}"
+    R.render(media["clip"], out, brain=media["tone"], mode="raw")
+    sr, back = R.read_audio_file(out)
+    want = R.guard(R.render_signal(media["clip"], media["tone"], mode="raw"), sr=SR)
+    assert sr == SR and back.shape == want.shape
+    np.testing.assert_allclose(back, want, atol=1.5 / 32767)
+
+
+def test_cli_render_shows_progress_and_writes(media, tmp_path):
+    out = tmp_path / "o.wav"
+    r = _cli("render", media["clip"], "--brain", media["tone_path"], "-o", out, "--mode",
+             "granular", "--seed", "3", "--grain-density", "0.5", "--grain-spread", "2")
+    assert r.returncode == 0, r.stderr
+    assert "render granular" in r.stderr and out.exists()
+
+
+def _assert_one_line_exit_2(r, *needles: str) -> None:
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_bad_inputs_one_line_exit_2_nothing_written(media, tmp_path):
+    d = tmp_path / "outdir"
+    d.mkdir()
+    brain = media["tone_path"]
+    # no video stream
+    wav = tmp_path / "sound.wav"
+    R.write_audio(wav, np.zeros(22050, np.float32), sr=SR, fmt="wav", codec="pcm_s16le")
+    _assert_one_line_exit_2(_cli("render", wav, "--brain", brain, "-o", d / "a.mkv"),
+                            "no video stream")
+    # corrupt file
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    _assert_one_line_exit_2(_cli("render", bad, "--brain", brain, "-o", d / "b.wav"), "bad.mkv")
+    # unwritable output path
+    _assert_one_line_exit_2(
+        _cli("render", media["clip"], "--brain", brain, "-o", tmp_path / "nope" / "c.wav"),
+        "does not exist")
+    _assert_one_line_exit_2(_cli("render", media["clip"], "--brain", brain, "-o", d / "c.ogg"),
+                            "unknown output type")
+    # a brain whose spec does not fit its model
+    import onnx
+
+    from liveframe.brain import BrainSpec, attach_spec
+
+    model = onnx.load(str(brain))
+    attach_spec(model, BrainSpec(framing="block"))
+    misfit = tmp_path / "misfit.onnx"
+    onnx.save(model, str(misfit))
+    _assert_one_line_exit_2(_cli("render", media["clip"], "--brain", misfit, "-o", d / "d.wav"),
+                            "misfit.onnx")
+    # h264 cannot be copied into WebM
+    _assert_one_line_exit_2(_cli("render", media["clip"], "--brain", brain, "-o", d / "e.webm"),
+                            "WebM")
+    assert list(d.iterdir()) == []
+
+
+def test_csound_missing_is_one_line(media, tmp_path):
+    env = dict(os.environ, PATH=str(tmp_path))  # nothing on PATH: no csound
+    assert shutil.which("csound", path=env["PATH"]) is None
+    r = _cli("render", media["clip"], "--brain", media["tone_path"], "-o", tmp_path / "x.wav",
+             "--mode", "csound", "--quiet", env=env, cwd=Path(__file__).resolve().parents[1])
+    _assert_one_line_exit_2(r, "apt-get install csound")
+    assert not (tmp_path / "x.wav").exists()
