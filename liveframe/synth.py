@@ -382,7 +382,7 @@ class SafetyChain:
         # Limiter: the gain falls at once to what keeps this block under the ceiling and
         # recovers with release_seconds; a ramp between blocks avoids zipper noise; a final
         # clip makes the ceiling absolute.
-        peak = np.float32(np.max(np.abs(x)))
+        peak = np.float32(max(np.max(x), -np.min(x)))  # no |x| temporary
         target = np.float32(1.0)
         if peak * self._gain > self.ceiling:
             target = self.ceiling / peak

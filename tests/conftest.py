@@ -11,3 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+# A real JACK server (dummy backend) for the audio tests; see tests/jack.py.
+from tests.jack import jack_server  # noqa: E402,F401

@@ -1,0 +1,266 @@
+"""The live instrument on a real JACK server (dummy backend) and real PyAV/OpenCV clips."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveframe.audio import read_wav
+from liveframe.brain import Brain
+from liveframe.clips import write_clip
+from liveframe.engine import Capture, Engine, OpenCVReader, PyAVReader
+from liveframe.errors import BrainError, DeviceError
+from liveframe.synth import SafetyChain
+from tests.helpers import make_brain
+
+MARGIN = 1024  # generous: the tests check behaviour, benchmarks/bench_live.py the latency
+
+
+def _ramp_clip(path: Path, *, n: int = 30, fps: float = 30.0) -> Path:
+    # brightness rises frame by frame, so a brightness-scaled brain's output tells frames apart
+    frames = [(i / fps, np.full((48, 64), 40 + (i * 200) // n, np.uint8)) for i in range(n)]
+    return write_clip(path, frames, fps=fps)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("live")
+    return {
+        "clip": _ramp_clip(d / "ramp.mkv"),
+        "clip24": _ramp_clip(d / "ramp24.mkv", n=24, fps=24.0),
+        "brain": make_brain(d / "bright.onnx", brightness=True),
+        "tone": make_brain(d / "tone.onnx", freq=882.0),
+        "nan": make_brain(d / "nan.onnx", value=math.nan),
+        "huge": make_brain(d / "huge.onnx", value=1e6),
+        "block": make_brain(d / "block.onnx", framing="block"),
+        "dir": d,
+    }
+
+
+def _engine(brain: Path, clip: Path, **kw) -> Engine:
+    b = Brain.load(brain)
+    loop = kw.pop("loop", False)
+    return Engine(b, Capture(PyAVReader(clip, loop=loop), spec=b.spec), margin=MARGIN, **kw)
+
+
+def _collect(engine: Engine) -> list[np.ndarray]:
+    outs: list[np.ndarray] = []
+    engine.add_tick_listener(lambda tick, frame, block, out, grains: outs.append(out.copy()))
+    return outs
+
+
+@pytest.mark.parametrize("mode", ["ola", "granular"])
+def test_live_equals_offline_at_the_brain_rate(jack_server, media, mode: str) -> None:
+    from liveframe.render import render_signal
+
+    clip = media["clip24"]  # 24 fps source on a 30 fps brain: the clock mapping matters
+    eng = _engine(media["brain"], clip, mode=mode, seed=7)
+    outs = _collect(eng)
+    eng.run(seconds=10)
+    assert eng.source_ended
+    live = np.concatenate(outs)
+    offline = render_signal(clip, Brain.load(media["brain"]), mode=mode, seed=7, trim=False)
+    assert live.shape[0] == 30 * eng.hop  # 1 s of 24 fps video = 30 ticks
+    np.testing.assert_array_equal(live, offline[: live.shape[0]])
+    assert np.abs(live).max() > 0.05
+
+
+def test_played_audio_arrives_and_record_matches(jack_server, media) -> None:
+    import soxr
+
+    rec = media["dir"] / "played.wav"
+    eng = _engine(media["brain"], media["clip"], record=rec)
+    outs = _collect(eng)
+    eng.run(seconds=10)
+    st = eng.stats()
+    assert st["underruns"] == 0 and st["ticks"] == 30
+    sr, played = read_wav(rec)
+    assert sr == jack_server.rate == eng.samplerate
+    # What the engine produced, through the same streaming resampler, gain ramp and
+    # safety chain the callback applies, 256 frames at a time.
+    rs = soxr.ResampleStream(22050, sr, 1, dtype="float32", quality="LQ")
+    want = np.concatenate([rs.resample_chunk(o) for o in outs])
+    n = min(want.shape[0], played.shape[0]) - 4096  # leave the faded tail out
+    assert n > 0.8 * sr
+    safety = SafetyChain(sr=sr)
+    g = 0.0
+    exp = np.empty(n, np.float32)
+    for i in range(0, n, 256):
+        x = want[i : i + 256].copy()
+        g1 = 1.0 + (g - 1.0) * math.exp(-x.shape[0] / (0.01 * sr))
+        g1 = 1.0 if abs(g1 - 1.0) < 1e-4 else g1
+        if g != 1.0:
+            x *= g + (g1 - g) * np.arange(1, x.shape[0] + 1, dtype=np.float32) / x.shape[0]
+        g = g1
+        exp[i : i + 256] = safety.process(x)[: min(256, n - i)]
+    np.testing.assert_allclose(played[:n], exp, atol=1e-5)
+    assert np.abs(played).max() > 0.05
+
+
+def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
+    from liveframe.cli import main
+
+    stats, rec = media["dir"] / "stats.json", media["dir"] / "cli.wav"
+    rc = main(["play", str(media["clip"]), "--brain", str(media["brain"]), "--no-gui",
+               "--osc-port", "0", "--margin", str(MARGIN), "--stats-json", str(stats),
+               "--record", str(rec)])
+    assert rc == 0
+    s = json.loads(stats.read_text())
+    assert set(s) == {"underruns", "ticks", "latency_ms", "device_latency_ms", "samplerate",
+                      "blocksize"}
+    assert s["underruns"] == 0 and s["ticks"] == 30
+    assert s["samplerate"] == 48000 and s["blocksize"] == 256
+    assert 0 < s["device_latency_ms"] < 100
+    assert 0 < s["latency_ms"]["median"] <= s["latency_ms"]["p99"] < 500
+    sr, played = read_wav(rec)
+    assert sr == 48000 and abs(played.shape[0] / sr - 1.0) < 0.3
+    assert not [p for p in media["dir"].iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("which", ["nan", "huge"])
+def test_broken_brain_never_blasts(jack_server, media, which: str) -> None:
+    rec = media["dir"] / f"{which}.wav"
+    eng = _engine(media[which], media["clip"], record=rec)
+    eng.run(seconds=10)
+    _, played = read_wav(rec)
+    ceiling = float(eng.audio.safety.ceiling)
+    assert np.isfinite(played).all()
+    assert np.abs(played).max() <= ceiling + 1e-6
+    if which == "nan":
+        assert np.abs(played).max() < 1e-3  # silence
+        assert eng.stats()["nan_blocks"] > 0
+    else:
+        assert eng.stats()["limited_blocks"] > 0
+
+
+def test_source_that_ends_stops_cleanly_and_loop_keeps_playing(jack_server, media) -> None:
+    eng = _engine(media["brain"], media["clip"])
+    eng.start()
+    assert eng.wait(10), "the engine did not stop when the clip ended"
+    assert eng.source_ended and eng.tick == 30 and not eng.running
+    eng.stop()  # idempotent
+    looped = _engine(media["brain"], media["clip"], loop=True)
+    looped.run(seconds=1.6)
+    assert looped.tick > 40 and not looped.source_ended
+
+
+def test_corrupt_frames_are_skipped(jack_server, media) -> None:
+    src = media["dir"] / "long.mkv"
+    _ramp_clip(src, n=60)
+    data = bytearray(src.read_bytes())
+    rng = np.random.default_rng(3)
+    for i in rng.integers(len(data) // 3, 2 * len(data) // 3, 40):
+        data[i] ^= 0xFF
+    bad = media["dir"] / "corrupt.mkv"
+    bad.write_bytes(bytes(data))
+    eng = _engine(media["brain"], bad)
+    eng.run(seconds=10)
+    assert eng.error is None and eng.source_ended
+    assert eng.tick >= 20  # kept playing past the damage
+
+
+def test_incompatible_brain_is_refused_and_old_keeps_playing(jack_server, media) -> None:
+    eng = _engine(media["brain"], media["clip"], loop=True)
+    outs = _collect(eng)
+    eng.start()
+    try:
+        with pytest.raises(BrainError, match="refused.*keeps playing"):
+            eng.swap_brain(media["block"])
+        eng.controls.request_brain(str(media["block"]))
+        time.sleep(0.5)
+        assert "refused" in (eng.controls.last_error or "")
+        assert eng.brain.name == "bright" and eng.running
+        n = len(outs)
+        eng.swap_brain(media["tone"])  # compatible: crossfaded in
+        time.sleep(0.5)
+        assert eng.brain.name == "tone"
+    finally:
+        eng.stop()
+    assert len(outs) > n + 5
+    # the tone brain plays 882 Hz at a constant level, the brightness brain 441 Hz
+    last = outs[-1]
+    spec = np.abs(np.fft.rfft(last * np.hanning(last.size)))
+    assert abs(np.argmax(spec) * 22050 / last.size - 882) < 40
+
+
+def test_panic_silences_at_once(jack_server, media) -> None:
+    rec = media["dir"] / "panic.wav"
+    eng = _engine(media["tone"], media["clip"], loop=True, record=rec)
+    eng.start()
+    time.sleep(0.4)
+    eng.controls.panic()
+    time.sleep(0.3)
+    at = eng.audio.callbacks
+    time.sleep(0.3)
+    eng.stop()
+    _, played = read_wav(rec)
+    assert np.abs(played[: int(0.3 * 48000)]).max() > 0.1
+    assert np.abs(played[at * 256 :]).max() == 0.0
+
+
+def test_camera_path_is_the_same_capture_with_opencv(jack_server, media) -> None:
+    b = Brain.load(media["brain"])
+    cap = Capture(OpenCVReader(str(media["clip"])), spec=b.spec)
+    eng = Engine(b, cap, margin=MARGIN)
+    means: list[float] = []
+    eng.add_tick_listener(lambda t, frame, block, out, g: means.append(float(frame.mean())))
+    eng.run(seconds=10)
+    assert eng.source_ended and eng.stats()["underruns"] == 0
+    assert 25 <= len(means) <= 40
+    # the picture brightens through the clip (40 -> 233): the ticks follow it
+    assert means[0] < 60 and means[-1] > 200
+    assert all(b >= a - 1 for a, b in zip(means, means[1:]))
+
+
+def test_missing_camera_is_one_line(media) -> None:
+    with pytest.raises(DeviceError, match=r"camera 7 not found \(cameras found: .*\)"):
+        OpenCVReader(7)
+    r = subprocess.run([sys.executable, "-m", "liveframe", "live", "--camera", "7", "--no-gui",
+                        "--brain", str(media["brain"])], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "camera 7 not found" in r.stderr
+
+
+def test_no_audio_device_is_one_line(media) -> None:
+    env = dict(os.environ, JACK_DEFAULT_SERVER="lf-no-such-server", JACK_NO_START_SERVER="1")
+    r = subprocess.run([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--no-gui",
+                        "--brain", str(media["brain"])], capture_output=True, text=True,
+                       timeout=60, env=env)
+    if r.returncode == 0:
+        pytest.skip("this machine has an audio output")
+    assert r.returncode == 2
+    line = r.stderr.strip()
+    assert "\n" not in line and "no audio output device" in line and "liveframe render" in line
+
+
+def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
+    rec = media["dir"] / "int.wav"
+    env = dict(os.environ)
+    p = subprocess.Popen([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--loop",
+                          "--no-gui", "--osc-port", "0", "--brain", str(media["tone"]),
+                          "--record", str(rec)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not list(media["dir"].glob(".int.wav.tmp-*")):
+            time.sleep(0.05)
+        time.sleep(0.8)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    err = p.stderr.read() if p.stderr else ""
+    assert rc == 0, err
+    sr, played = read_wav(rec)
+    assert played.shape[0] > 0.4 * sr
+    assert np.abs(played[-64:]).max() < 0.01  # the tail was faded
