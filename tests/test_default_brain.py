@@ -1,0 +1,131 @@
+"""The shipped brain and demo clip, as a performer meets them (issue 2, section 6).
+
+These run the files in brains/ (rebuilt by `make brains`), not a test brain: an all-black
+camera must be near silent, a bright moving shape clearly audible with a pitch that rises
+with its height, and the demo clip must hold pictures and a soundtrack.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import cv2
+import numpy as np
+import pytest
+
+from liveframe import constants as C
+from liveframe.brain import Brain
+from liveframe.frames import MediaReader, preprocess
+from liveframe.synth import OlaSynth
+
+CAMERA = (640, 480)
+TICKS = 36
+
+
+@pytest.fixture(scope="module")
+def brain() -> Brain:
+    return Brain.load(C.DEFAULT_BRAIN)
+
+
+def _play(brain: Brain, pictures: list[np.ndarray]) -> np.ndarray:
+    """Camera-sized pictures -> the brain's preprocessing -> Brain.run -> OLA."""
+    s = brain.spec
+    x = np.stack([preprocess(p, size=(s.width, s.height), channels=s.channels) for p in pictures])
+    synth = OlaSynth(hop=s.hop, framing=s.framing)
+    out = np.concatenate([synth.process(b) for b in brain.run(x)])
+    return out[synth.latency + s.hop :]  # no latency, no first-tick fade-in
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
+
+
+def _peak_hz(x: np.ndarray, sr: int) -> float:
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.fft.rfftfreq(x.size, 1 / sr)[int(np.argmax(spec))])
+
+
+def _moving_disc(y: float, *, level: int = 255) -> list[np.ndarray]:
+    """A disc gliding left to right at height ``y`` (0 bottom, 1 top) over TICKS ticks."""
+    w, h = CAMERA
+    pics = []
+    for x in np.linspace(0.3, 0.7, TICKS):
+        pic = np.zeros((h, w), np.uint8)
+        cv2.circle(pic, (int(x * w), int((1 - y) * h)), int(0.1 * h), level, -1, cv2.LINE_AA)
+        pics.append(pic)
+    return pics
+
+
+def test_shipped_brain_is_a_grain_brain_of_reasonable_size(brain):
+    s = brain.spec
+    assert (s.width, s.height, s.channels, s.framing) == (64, 64, 1, "grain")
+    assert (s.sample_rate, s.fps) == (C.SAMPLE_RATE, C.FPS)
+    assert C.DEFAULT_BRAIN.stat().st_size < 20e6
+    assert (C.BRAINS_DIR / "default.md").read_text().count("make brains") >= 1
+
+
+@pytest.mark.parametrize("shape", [CAMERA[::-1], (64, 64)])
+def test_black_camera_is_near_silent(brain, shape):
+    level = _rms_db(_play(brain, [np.zeros(shape, np.uint8)] * TICKS))
+    assert level < -50.0, f"black plays {level:.1f} dBFS"
+
+
+def test_bright_moving_shape_is_loud_and_pitch_follows_height(brain):
+    heights = (0.2, 0.4, 0.6, 0.8)
+    peaks = []
+    for y in heights:
+        out = _play(brain, _moving_disc(y))
+        level = _rms_db(out)
+        assert level > -30.0, f"a bright disc at height {y} plays only {level:.1f} dBFS"
+        peaks.append(_peak_hz(out, brain.spec.sample_rate))
+    assert all(b > a for a, b in pairwise(peaks)), f"peaks {peaks} Hz for {heights}"
+    # the film's mapping: 240 Hz at the bottom to 960 Hz at the top
+    assert 200 < peaks[0] < 500 and 600 < peaks[-1] < 1100, peaks
+
+
+def test_brighter_is_louder(brain):
+    dim = _rms_db(_play(brain, _moving_disc(0.5, level=80)))
+    bright = _rms_db(_play(brain, _moving_disc(0.5, level=255)))
+    assert bright > dim + 3.0, (dim, bright)
+
+
+def test_demo_clip_has_pictures_and_sound():
+    assert C.DEMO_CLIP.stat().st_size < 2e6
+    with MediaReader(C.DEMO_CLIP, need_video=True, need_audio=True) as r:
+        _, audio = r.read_audio()
+    with MediaReader(C.DEMO_CLIP) as r:
+        frames = list(r.frames())
+    assert len(frames) >= 10 * C.FPS
+    assert frames[0].pixels.shape == (1, 64, 64)
+    assert abs(audio.size / C.SAMPLE_RATE - len(frames) / C.FPS) < 0.1
+    assert _rms_db(audio) > -40.0
+    # it opens on black, and bright shapes come
+    peaks = np.array([int(f.pixels.max()) for f in frames])
+    assert peaks[: C.FPS // 2].max() < 16 and peaks.max() > 200
+
+
+def _make_film_module():
+    import importlib.util
+    import sys
+
+    path = C.REPO_DIR / "tools" / "make_film.py"
+    spec = importlib.util.spec_from_file_location("make_film", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_film", mod)  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_film_sound_is_phase_locked_to_the_brain_clock():
+    """The film's tones repeat every hop: the same picture always gives the same grain."""
+    mf = _make_film_module()
+    n = 20
+    track = mf.Track("square", 0, np.full(n, 0.5), np.full(n, 0.7), np.full(n, 0.1), np.ones(n))
+    audio = mf.soundtrack(n, [track])
+    H = C.HOP
+    grains = np.stack([audio[k * H - H : k * H + H] for k in range(3, n - 3)])
+    assert np.abs(grains).max() > 0.1
+    np.testing.assert_allclose(grains, np.broadcast_to(grains[0], grains.shape), atol=1e-5)
+    assert _peak_hz(audio[3 * H : -3 * H], C.SAMPLE_RATE) == pytest.approx(mf.pitch_hz(0.7), abs=2)
+    hz = [mf.pitch_hz(y) for y in (0.1, 0.3, 0.5, 0.7, 0.9)]
+    assert all(b > a for a, b in pairwise(hz)) and all(f % C.FPS == 0 for f in hz)

@@ -1,0 +1,363 @@
+"""Generate the training film of the default brain, and the demo clip, reproducibly.
+
+``python tools/make_film.py OUT.mkv [--seconds S] [--seed N]`` writes a Matroska clip
+(H.264 pictures, lossless FLAC sound at the brain rate) of visual events paired with
+synthesised sounds:
+
+- shapes (discs and squares) appear, move, grow and brighten at different heights on a
+  black screen; each sounds while it is visible;
+- **loudness** follows brightness and size: amplitude ``A = A_MAX * b * sqrt(r / R_MAX)``
+  (``b`` in [0, 1] the shape's grey level, ``r`` its radius as a fraction of the picture
+  height);
+- **pitch** follows height: a shape whose centre is at height ``y`` (0 bottom, 1 top of the
+  picture) sounds harmonic ``m = round(M_LO + (M_HI - M_LO) * (y - Y_LO) / (Y_HI - Y_LO))``
+  of the frame rate, i.e. ``m * 30`` Hz, 240 Hz at the bottom to 960 Hz at the top (see
+  :func:`pitch_hz`); discs add a soft 2nd harmonic, squares a brighter 2nd and 3rd;
+- blank stretches (black, white, flat grey, with or without camera-like noise) are silent.
+
+Why only multiples of the frame rate: a brain regresses each tick's grain (the audio
+centred on the tick) from one picture with a mean-squared error. A sound whose phase
+relative to the tick is random has a best MSE prediction of zero: the brain would learn
+silence. A partial at ``m * fps`` Hz has the same phase at every tick, so the same picture
+always maps to the same grain and a small dense net can learn it.
+
+The soundtrack is built the way a perfect brain would play it: one Hann-windowed grain per
+tick (2H samples centred on it, computed from that tick's picture) overlap-added at hop H.
+Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same
+pictures and the same samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from liveframe import constants as C
+from liveframe.clips import write_clip
+from liveframe.synth import hann
+
+log = logging.getLogger("make_film")
+
+SIZE = (160, 120)
+"""Picture (width, height) of the film; the brain sees it scaled to 64x64."""
+
+M_LO, M_HI = 8, 32
+"""Harmonic numbers of the frame rate at the bottom and the top: 240 Hz to 960 Hz."""
+
+Y_LO, Y_HI = 0.12, 0.88
+"""Heights (fraction of the picture, 0 = bottom) mapped to ``M_LO`` and ``M_HI``."""
+
+R_MIN, R_MAX = 0.04, 0.14
+"""Shape radius range, as a fraction of the picture height."""
+
+A_MAX = 0.3
+"""Fundamental amplitude of a full-white shape of radius ``R_MAX``."""
+
+TIMBRES = {"disc": (1.0, 0.2), "square": (1.0, 0.45, 0.25)}
+"""Relative amplitudes of harmonics 1, 2, 3 of each shape's partial."""
+
+
+def harmonic(
+    y: float | npt.NDArray[np.floating], *, lo: int = M_LO, hi: int = M_HI
+) -> npt.NDArray[np.int64]:
+    """Harmonic number of the frame rate sounded by a shape centred at height ``y``.
+
+    Parameters
+    ----------
+    y : float or ndarray
+        Height of the shape's centre, 0 at the bottom of the picture, 1 at the top.
+    """
+    u = (np.asarray(y, dtype=np.float64) - Y_LO) / (Y_HI - Y_LO)
+    return np.rint(lo + (hi - lo) * np.clip(u, 0.0, 1.0)).astype(np.int64)
+
+
+def pitch_hz(y: float, *, fps: float = C.FPS) -> float:
+    """Fundamental frequency in Hz of a shape centred at height ``y`` (0 bottom, 1 top)."""
+    return float(harmonic(y)) * fps
+
+
+def amplitude(
+    brightness: float | npt.NDArray[np.floating], radius: float | npt.NDArray[np.floating]
+) -> npt.NDArray[np.float64]:
+    """Fundamental amplitude of a shape: ``A_MAX * brightness * sqrt(radius / R_MAX)``."""
+    b = np.clip(np.asarray(brightness, np.float64), 0.0, 1.0)
+    r = np.clip(np.asarray(radius, np.float64), 0.0, None)
+    return A_MAX * b * np.sqrt(r / R_MAX)
+
+
+@dataclass
+class Track:
+    """One shape's life: per-tick centre (x, y in [0, 1], y up), radius and brightness."""
+
+    kind: str
+    start: int
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    r: npt.NDArray[np.float64]
+    b: npt.NDArray[np.float64]
+
+    @property
+    def stop(self) -> int:
+        return self.start + len(self.x)
+
+
+@dataclass
+class Blank:
+    """A silent stretch: a flat picture at ``level`` (0 black .. 1 white) with ``noise``."""
+
+    start: int
+    stop: int
+    level: float
+    noise: float
+
+
+def _ease(n: int, a: float, b: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """n values from a to b along a random easing (linear, smoothstep or a wobble)."""
+    t = np.linspace(0.0, 1.0, n)
+    kind = rng.integers(0, 3)
+    if kind == 1:
+        t = t * t * (3 - 2 * t)
+    v = a + (b - a) * t
+    if kind == 2:
+        v = v + rng.uniform(0.03, 0.12) * np.sin(
+            2 * np.pi * rng.uniform(0.3, 1.5) * np.linspace(0, n / C.FPS, n)
+        )
+    return v
+
+
+def _envelope(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Appear, hold, disappear: attack and release of 0 (a cut) to 0.6 s."""
+    env = np.ones(n)
+    for side in (0, 1):
+        k = 0 if rng.random() < 0.25 else int(rng.uniform(0.05, 0.6) * C.FPS)
+        k = min(k, n // 3)
+        if k > 0:
+            ramp = np.linspace(0.0, 1.0, k + 1)[1:]
+            if side == 0:
+                env[:k] *= ramp
+            else:
+                env[n - k :] *= ramp[::-1]
+    return env
+
+
+def _track(start: int, n: int, rng: np.random.Generator, y_range: tuple[float, float]) -> Track:
+    lo, hi = y_range
+    static = rng.random() < 0.3
+    x0, x1 = rng.uniform(0.12, 0.88, 2)
+    y0, y1 = rng.uniform(lo, hi, 2)
+    if static:
+        x1, y1 = x0, y0
+    r0, r1 = rng.uniform(R_MIN, R_MAX, 2)
+    if rng.random() < 0.4:
+        r1 = r0
+    b0, b1 = rng.uniform(0.2, 1.0, 2)
+    if rng.random() < 0.4:
+        b1 = b0
+    y = np.clip(_ease(n, y0, y1, rng), 0.05, 0.95)
+    x = np.clip(_ease(n, x0, x1, rng), 0.05, 0.95)
+    r = np.clip(_ease(n, r0, r1, rng), R_MIN * 0.5, R_MAX)
+    b = np.clip(_ease(n, b0, b1, rng), 0.0, 1.0) * _envelope(n, rng)
+    kind = "disc" if rng.random() < 0.6 else "square"
+    return Track(kind, start, x, y, r, b)
+
+
+def score(
+    seconds: float, seed: int, *, fps: float = C.FPS, intro: bool = False
+) -> tuple[int, list[Track], list[Blank]]:
+    """Draw the film's events.
+
+    ``intro`` (the demo clip) opens with a second of black, then a white disc rising from
+    the bottom to the top and a grey square sinking back, before the random events.
+
+    Returns
+    -------
+    ticks : int
+    tracks : list of Track
+        Shapes on a black screen, one or two at a time.
+    blanks : list of Blank
+        Silent flat stretches (no shape in them).
+    """
+    rng = np.random.default_rng(seed)
+    total = round(seconds * fps)
+    tracks: list[Track] = []
+    blanks: list[Blank] = []
+    t = 0
+    if intro:
+        n = round(3 * fps)
+        blanks.append(Blank(0, round(fps), 0.0, 0.0))
+        up = np.linspace(0.1, 0.9, n)
+        tracks.append(Track("disc", round(fps), np.full(n, 0.3), up, np.full(n, 0.1),
+                            np.ones(n)))  # fmt: skip
+        tracks.append(Track("square", round(fps) + n, np.linspace(0.3, 0.7, n), up[::-1],
+                            np.full(n, 0.08), np.full(n, 0.7)))  # fmt: skip
+        t = round(fps) + 2 * n
+    while t < total:
+        n = min(int(rng.uniform(1.0, 4.0) * fps), total - t)
+        u = rng.random()
+        if u < 0.2:
+            level = float(rng.choice([0.0, 0.0, 1.0, rng.uniform(0.05, 0.95)]))
+            noise = float(rng.uniform(0, 4)) if rng.random() < 0.5 else 0.0
+            blanks.append(Blank(t, t + n, level, noise))
+        elif u < 0.75 or n < 20:
+            tracks.append(_track(t, n, rng, (0.08, 0.92)))
+        else:
+            # two shapes at once, one in each half, staggered: a chord of two heights
+            a = int(rng.uniform(0.0, 0.3) * n)
+            b = int(rng.uniform(0.0, 0.3) * n)
+            tracks.append(_track(t + a, n - a, rng, (0.55, 0.92)))
+            tracks.append(_track(t, n - b, rng, (0.08, 0.45)))
+        t += n
+    return total, tracks, blanks
+
+
+def soundtrack(
+    ticks: int, tracks: list[Track], *, sr: int = C.SAMPLE_RATE, fps: float = C.FPS
+) -> npt.NDArray[np.float32]:
+    """Overlap-add one Hann-windowed grain per tick per shape; ``ticks * H`` samples.
+
+    The grain of tick k is centred on sample ``k * H`` (time k/fps) and computed from the
+    shape's parameters at that tick, so a sound is exactly what a perfect grain brain plays.
+    """
+    H = round(sr / fps)
+    if abs(sr / fps - H) > 1e-9:
+        raise ValueError(f"sr={sr} / fps={fps} must be a whole number of samples")
+    win = hann(2 * H, dtype=np.float64)
+    n = np.arange(-H, H) / sr
+    cache: dict[tuple[str, int], npt.NDArray[np.float64]] = {}
+    out = np.zeros((ticks + 2) * H, np.float64)  # one extra hop either side
+    for tr in tracks:
+        ms = harmonic(tr.y)
+        amps = amplitude(tr.b, tr.r)
+        for i in range(len(tr.x)):
+            k = tr.start + i
+            if k >= ticks or amps[i] <= 0:
+                continue
+            key = (tr.kind, int(ms[i]))
+            g = cache.get(key)
+            if g is None:
+                g = np.zeros(2 * H)
+                for h, w in enumerate(TIMBRES[tr.kind], start=1):
+                    if ms[i] * h * fps < sr / 2:
+                        g += w * np.sin(2 * np.pi * ms[i] * h * fps * n)
+                g *= win
+                cache[key] = g
+            # buffer index of sample k*H - H is k*H (one hop of padding in front)
+            out[k * H : k * H + 2 * H] += amps[i] * g
+    return out[H : H + ticks * H].astype(np.float32)
+
+
+def _coverage(dist: npt.NDArray[np.float64], radius: float) -> npt.NDArray[np.float64]:
+    return np.clip(radius - dist + 0.5, 0.0, 1.0)
+
+
+def pictures(
+    ticks: int,
+    tracks: list[Track],
+    blanks: list[Blank],
+    *,
+    size: tuple[int, int] = SIZE,
+    seed: int = 0,
+) -> Iterator[npt.NDArray[np.uint8]]:
+    """One grey (H, W) uint8 picture per tick, drawn with anti-aliased edges."""
+    w, h = size
+    rng = np.random.default_rng(seed + 7919)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    by_tick: dict[int, list[tuple[Track, int]]] = {}
+    for tr in tracks:
+        for i in range(len(tr.x)):
+            by_tick.setdefault(tr.start + i, []).append((tr, i))
+    blank_of = np.full(ticks, -1)
+    for j, bl in enumerate(blanks):
+        blank_of[bl.start : min(bl.stop, ticks)] = j
+    for k in range(ticks):
+        if blank_of[k] >= 0:
+            bl = blanks[blank_of[k]]
+            pic = np.full((h, w), bl.level * 255.0)
+            if bl.noise > 0:
+                pic += rng.normal(0.0, bl.noise, (h, w))
+        else:
+            pic = np.zeros((h, w))
+            for tr, i in by_tick.get(k, ()):
+                cx, cy = tr.x[i] * w, (1.0 - tr.y[i]) * h
+                rad = tr.r[i] * h
+                if tr.kind == "disc":
+                    d = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
+                else:
+                    d = np.maximum(np.abs(xx + 0.5 - cx), np.abs(yy + 0.5 - cy))
+                np.maximum(pic, 255.0 * tr.b[i] * _coverage(d, rad), out=pic)
+        yield np.clip(np.rint(pic), 0, 255).astype(np.uint8)
+
+
+def make_film(
+    path: str | os.PathLike[str],
+    *,
+    seconds: float,
+    seed: int,
+    size: tuple[int, int] = SIZE,
+    sr: int = C.SAMPLE_RATE,
+    fps: float = C.FPS,
+    intro: bool = False,
+) -> Path:
+    """Write the film to ``path`` atomically (a temporary name, renamed at the end).
+
+    ``intro`` opens with the demo's rising disc (see :func:`score`).
+    """
+    path = Path(path)
+    ticks, tracks, blanks = score(seconds, seed, fps=fps, intro=intro)
+    audio = soundtrack(ticks, tracks, sr=sr, fps=fps)
+    frames = (
+        (k / fps, pic)
+        for k, pic in enumerate(pictures(ticks, tracks, blanks, size=size, seed=seed))
+    )
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        write_clip(tmp, frames, audio=audio, sr=sr, fps=fps, size=size)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    log.info(
+        "%s: %d ticks (%.1f s), %d shapes, %d silent stretches, peak %.2f",
+        path,
+        ticks,
+        ticks / fps,
+        len(tracks),
+        len(blanks),
+        peak,
+    )
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path, help="output clip (.mkv)")
+    p.add_argument("--seconds", type=float, default=1200.0, help="length (default 1200)")
+    p.add_argument("--seed", type=int, default=2015, help="random seed (default 2015)")
+    p.add_argument("--width", type=int, default=SIZE[0])
+    p.add_argument("--height", type=int, default=SIZE[1])
+    p.add_argument("--intro", action="store_true", help="open with the demo's rising disc")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="make_film: %(message)s")
+    make_film(
+        args.out,
+        seconds=args.seconds,
+        seed=args.seed,
+        size=(args.width, args.height),
+        intro=args.intro,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
