@@ -7,6 +7,7 @@ brain's ``scale`` (the exported brain's output times ``spec.scale`` is the audio
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -48,6 +49,8 @@ def resolve_layers(
     -------
     (name, sizes) : (str, tuple of int)
     """
+    if arch == "custom":
+        arch = None
     if layers is None:
         name = arch or "shallow"
         if name not in ARCHS:
@@ -103,7 +106,7 @@ class DenseBrain(nn.Module):
         super().__init__()
         self.sizes = tuple(int(s) for s in sizes)
         mods: list[nn.Module] = [nn.Flatten()]
-        for i, (a, b) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(self.sizes)):
             mods.append(nn.Linear(a, b))
             if i < len(self.sizes) - 2:
                 mods.append(nn.ReLU())
@@ -120,7 +123,7 @@ class DenseBrain(nn.Module):
 
 def forward_flops(sizes: Sequence[int]) -> int:
     """Multiply-add FLOPs of one frame's forward pass (2 per weight)."""
-    return sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return sum(2 * a * b for a, b in itertools.pairwise(sizes))
 
 
 def train_flops(sizes: Sequence[int]) -> tuple[int, int]:

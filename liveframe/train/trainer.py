@@ -18,7 +18,6 @@ The checkpoint is one ``torch.save`` file, rewritten atomically after every epoc
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
 import logging
@@ -26,8 +25,9 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -232,6 +232,7 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
@@ -280,6 +281,15 @@ def check_output(out: Path, *, resume: bool) -> None:
 # --------------------------------------------------------------------------- training
 
 
+def _rms(targets: npt.NDArray[np.float32], idx: npt.NDArray[np.int64]) -> float:
+    """RMS of ``targets[idx]`` in float64, a few thousand rows at a time (bounded memory)."""
+    total = 0.0
+    for i in range(0, len(idx), 4096):
+        block = targets[idx[i:i + 4096]].astype(np.float64)
+        total += float(np.einsum("ij,ij->", block, block))
+    return math.sqrt(total / max(len(idx) * targets.shape[1], 1))
+
+
 def _loss_fn(name: str) -> Any:
     return torch.nn.functional.mse_loss if name == "mse" else torch.nn.functional.l1_loss
 
@@ -311,6 +321,7 @@ def train(
     explicit: tuple[str, ...] = (),
     threads: int | None = None,
     quiet: bool = False,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train a brain and keep its checkpoint at ``out``.
 
@@ -331,6 +342,9 @@ def train(
         torch intra-op threads (default: the cores this process may use).
     quiet : bool
         No progress bar and no per-epoch log lines.
+    on_epoch : callable, optional
+        Called with each epoch's history entry once its checkpoint is written (outside
+        the epoch's timed ``seconds``).
     """
     out_p = Path(out)
     ds_p = Path(dataset)
@@ -343,6 +357,10 @@ def train(
     ck: dict[str, Any] | None = None
     if resume:
         ck = load_checkpoint(out_p)
+        # a run killed while writing leaves its temporary: the resumed run owns it now
+        for stale in out_p.parent.glob(f".{out_p.name}.*.tmp"):
+            log.debug("removing %s, left by an interrupted run", stale)
+            stale.unlink(missing_ok=True)
         saved = dict(ck["config"])
         for name in explicit:
             if name in RESUMABLE:
@@ -387,11 +405,11 @@ def train(
     if ck is not None:
         scale = float(ck["spec"]["output"]["scale"])
     else:
-        rms = float(np.sqrt(np.mean(np.square(ds.targets[train_idx_np], dtype=np.float64))))
+        rms = _rms(ds.targets, train_idx_np)
         scale = rms if math.isfinite(rms) and rms > 1e-12 else 1.0
-    targets = ds.targets if scale == 1.0 else ds.targets * np.float32(1.0 / scale)
-    data = Batches(ds.frames, targets, context_index(segments, config.context))
-    del targets
+    if scale != 1.0:
+        ds.targets *= np.float32(1.0 / scale)  # in place: the dataset is ours, and can be big
+    data = Batches(ds.frames, ds.targets, context_index(segments, config.context))
     train_idx = torch.from_numpy(train_idx_np)
     val_idx = torch.from_numpy(val_idx_np)
 
@@ -410,8 +428,7 @@ def train(
         "loss": config.loss,
         "target_rms": scale,
     }
-    spec = BrainSpec(**{**spec.__dict__, "scale": scale, "arch": arch, "layers": sizes,
-                        "provenance": provenance})
+    spec = replace(spec, scale=scale, arch=arch, layers=sizes, provenance=provenance)
 
     history: list[dict[str, float]] = []
     best_val, best_epoch, bad, start = math.inf, 0, 0, 0
@@ -427,7 +444,7 @@ def train(
         best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
         bad, start = int(ck["bad_epochs"]), int(ck["epoch"])
         provenance = dict(ck["spec"]["provenance"])
-        spec = BrainSpec(**{**spec.__dict__, "provenance": provenance})
+        spec = replace(spec, provenance=provenance)
         torch.set_rng_state(ck["rng"]["torch"])
         log.info("resuming %s at epoch %d/%d (best val %.4g at epoch %d)",
                  out_p, start, config.epochs, best_val, best_epoch)
@@ -458,7 +475,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            lv = float(loss)
+            lv = loss.item()
             total += lv * y.shape[0]
             bar.update(int(y.shape[0]))
             bar.set_postfix(f"loss {lv:.4g}")
@@ -485,7 +502,7 @@ def train(
                         "seconds": secs})
         provenance.update(val_loss=best_val, best_epoch=best_epoch, epochs=epoch + 1,
                           date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-        spec = BrainSpec(**{**spec.__dict__, "provenance": dict(provenance)})
+        spec = replace(spec, provenance=dict(provenance))
         state = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -508,6 +525,8 @@ def train(
             log.info("epoch %d/%d: train %.4g val %.4g%s, %.1f s", epoch + 1, config.epochs,
                      train_loss, val_loss, " (best)" if improved else "", secs)
         result.epoch = epoch + 1
+        if on_epoch is not None:
+            on_epoch(history[-1])
         if stopped:
             log.info("early stop: validation loss has not improved for %d epochs "
                      "(best %.4g at epoch %d)", config.patience, best_val, best_epoch)
@@ -523,7 +542,7 @@ def _same_layers(given: str | tuple[int, ...], saved: list[int]) -> bool:
         if len(toks) != len(saved):
             return False
         return all(t in ("L", "I") or (t.isdigit() and int(t) == s)
-                   for t, s in zip(toks, saved))
+                   for t, s in zip(toks, saved, strict=True))
     return list(given) == list(saved)
 
 
@@ -537,7 +556,13 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
 
 
 __all__ = [
-    "CheckpointError", "TrainConfig", "TrainResult", "train", "load_checkpoint",
-    "save_checkpoint", "split_validation", "context_index", "state_from_checkpoint",
-    "copy",
+    "CheckpointError",
+    "TrainConfig",
+    "TrainResult",
+    "context_index",
+    "load_checkpoint",
+    "save_checkpoint",
+    "split_validation",
+    "state_from_checkpoint",
+    "train",
 ]

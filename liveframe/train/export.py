@@ -1,0 +1,186 @@
+"""``liveframe export CHECKPOINT -o brains/NAME.onnx``: a checkpoint's best weights as a brain.
+
+The spec comes from the checkpoint (written there by ``liveframe train``): nothing is
+declared twice. The scale stays in ``spec.scale`` (the graph outputs normalised audio and
+:meth:`liveframe.brain.Brain.run` multiplies by the scale). Before anything is written the
+ONNX model and the torch net run on the same random batch; if they differ by more than the
+tolerance (1e-4) the export is refused and nothing appears on disk. The file is written
+under a temporary name, loaded back with :meth:`Brain.load`, and only then renamed.
+
+Importable without torch; torch is imported when an export runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import io
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import constants as C
+from ..brain import Brain, attach_spec
+from ..errors import LiveframeError, UsageError
+from . import require_torch
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-4
+OPSET = 17
+
+
+class ExportError(LiveframeError):
+    """The exported model does not reproduce the checkpoint's net."""
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    tolerance: float = TOLERANCE,
+    batch: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Export a checkpoint's best weights to an ONNX brain.
+
+    Parameters
+    ----------
+    checkpoint : path
+        Written by ``liveframe train``.
+    out : path
+        The ``.onnx`` brain; written atomically, only after the parity check passes.
+    tolerance : float
+        Largest absolute difference allowed between onnxruntime and torch, both on the
+        graph's output and on the played audio (output times ``spec.scale``).
+    batch : int
+        Size of the random parity batch (uniform frames in [0, 1], seeded).
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    require_torch("export")
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from ..brain import session_options
+    from .trainer import CheckpointError, load_checkpoint, state_from_checkpoint
+
+    out_p = Path(out)
+    parent = out_p.parent if str(out_p.parent) else Path(".")
+    if out_p.is_dir():
+        raise UsageError(f"-o {out_p}: is a directory; give a brain file name such as "
+                         "brains/NAME.onnx")
+    if not parent.is_dir():
+        raise UsageError(f"-o {out_p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"-o {out_p}: folder {parent} is not writable")
+
+    ck = load_checkpoint(checkpoint)
+    try:
+        spec, model = state_from_checkpoint(ck)
+    except (KeyError, RuntimeError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{checkpoint}: weights do not fit its spec ({msg[:160]})") from None
+    spec = replace(spec, provenance={
+        **spec.provenance, "checkpoint": str(Path(checkpoint).resolve()),
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    })
+
+    dummy = torch.zeros((1, *spec.input_shape), dtype=torch.float32)
+    buf = io.BytesIO()
+    # The TorchScript exporter: the dynamo one needs onnxscript, which [train] does not pull
+    # in. torch warns that this exporter is legacy, which is no news to a performer.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            torch.onnx.export(
+                model, (dummy,), buf,
+                input_names=[C.INPUT_NAME], output_names=[C.OUTPUT_NAME],
+                dynamic_axes={C.INPUT_NAME: {0: "N"}, C.OUTPUT_NAME: {0: "N"}},
+                opset_version=OPSET, do_constant_folding=True, dynamo=False,
+            )
+        except Exception as e:  # exporter failures are bugs or unsupported nets: say which
+            raise ExportError(f"{checkpoint}: torch.onnx.export failed "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+    model_proto = onnx.load_from_string(buf.getvalue())
+    attach_spec(model_proto, spec)
+    onnx.checker.check_model(model_proto)
+    data = model_proto.SerializeToString()
+
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, *spec.input_shape), dtype=np.float32)
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(data, sess_options=session_options(threads=1),
+                                providers=["CPUExecutionProvider"])
+    got = sess.run([C.OUTPUT_NAME], {C.INPUT_NAME: x})[0]
+    diff = _max_diff(got, ref, spec.scale)
+    if not diff <= tolerance:  # NaN compares false: refused too
+        raise ExportError(
+            f"{checkpoint}: onnxruntime and torch differ by {diff:.3g} (> {tolerance:g}) on "
+            f"a random batch; not writing {out_p}"
+        )
+    log.info("parity: onnxruntime vs torch max difference %.3g on %d random frames", diff, batch)
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out_p.name}.", suffix=".tmp", dir=parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a brain is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        brain = Brain.load(tmp)  # the runtime's own check, before the name appears
+        played = brain.run(x)
+        if not _max_abs(played - ref * np.float32(spec.scale)) <= tolerance:
+            raise ExportError(f"{checkpoint}: Brain.run of the exported file does not "
+                              f"reproduce torch; not writing {out_p}")
+        os.replace(tmp, out_p)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return out_p
+
+
+def _max_abs(a: Any) -> float:
+    a = np.asarray(a, np.float64)
+    if not np.all(np.isfinite(a)):
+        return float("nan")
+    return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+def _max_diff(got: Any, ref: Any, scale: float) -> float:
+    """Largest difference on the raw output and on the played audio (NaN if any is NaN)."""
+    if np.shape(got) != np.shape(ref):
+        return float("inf")
+    if not (np.all(np.isfinite(got)) and np.all(np.isfinite(ref))):
+        return float("nan")
+    d = np.asarray(got, np.float64) - np.asarray(ref, np.float64)
+    return max(_max_abs(d), _max_abs(d * scale))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint written by `liveframe train`")
+    parser.add_argument("-o", "--output", required=True, metavar="BRAIN",
+                        help="ONNX brain to write, e.g. brains/NAME.onnx")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="largest onnxruntime/torch difference allowed "
+                        f"(default {TOLERANCE:g})")
+
+
+def run(args: Any) -> int:
+    out = export_checkpoint(args.checkpoint, args.output, tolerance=args.tolerance)
+    log.info("wrote %s (check it with `liveframe info %s`)", out, out)
+    return 0
