@@ -1,10 +1,11 @@
 """Render throughput against decode-only throughput of the same file (issue 3 target: >= 0.8).
 
-    .venv/bin/python -m benchmarks.bench_render [--seconds 20] [--size 640x360] [--repeats 3]
+    .venv/bin/python -m benchmarks.bench_render [--seconds 10] [--sizes 640x360,1280x720]
+        [--repeats 5] [--brain FILE]
 
 Writes benchmarks/results/render.md. The brain is brains/default.onnx when it exists,
-otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing),
-which costs the same to run.
+otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing).
+Decode-only and every render decode with the same FFmpeg threading (thread_type AUTO).
 """
 
 from __future__ import annotations
@@ -69,91 +70,163 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
     return write_clip(path, frames(), audio=0.2 * np.sin(2 * np.pi * 220 * tt), sr=sr)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--size", default="640x360")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", default="benchmarks/results/render.md")
-    a = ap.parse_args(argv)
+CASES = (
+    "decode only (PyAV decode, no scaling)",
+    "decode + 64x64 grey (MediaReader.frames)",
+    "render_signal ola, inline (no decode thread)",
+    "render_signal ola (decode thread, brain, synth)",
+    "render_signal ola, brain on 2 ort threads",
+    "render ola -> .wav",
+    "render ola -> .mkv (stream copy + flac)",
+    "render granular -> .wav",
+    "render csound -> .wav",
+)
+BASE = CASES[0]
+TARGET_ROWS = CASES[3:6]
+
+
+def bench_clip(
+    clip: Path, d: Path, brain_path: Path, repeats: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per case on ``clip``: median seconds, and the median over rounds of decode-only
+    seconds over the case's seconds in the same round (runs interleaved, one warm-up
+    round first)."""
     import av
 
-    from liveframe import constants as C
     from liveframe.brain import Brain
     from liveframe.frames import MediaReader
-    from liveframe.render import render, render_signal
+    from liveframe.render import BlockStream, render, render_signal, synthesize
 
-    size = tuple(int(v) for v in a.size.split("x"))
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
-        clip = make_clip(d / "clip.mkv", a.seconds, size)  # type: ignore[arg-type]
-        brain_path = C.DEFAULT_BRAIN if C.DEFAULT_BRAIN.exists() else dense_brain(d / "dense.onnx")
-        brain = Brain.load(brain_path)
-        n_frames = int(a.seconds * 30)
+    brain = Brain.load(brain_path)  # what `liveframe render` loads: 1 onnxruntime thread
+    brain2 = Brain.load(brain_path, threads=2)
 
-        def decode_raw() -> None:
-            with av.open(str(clip)) as c:
-                st = c.streams.video[0]
-                st.thread_type = "AUTO"
-                for _ in c.decode(st):
-                    pass
+    def decode_raw() -> None:
+        # the same decoder settings MediaReader uses (FFmpeg frame/slice threads, AUTO)
+        with av.open(str(clip)) as c:
+            st = c.streams.video[0]
+            st.thread_type = "AUTO"
+            for _ in c.decode(st):
+                pass
 
-        def decode_64() -> None:
-            with MediaReader(clip) as r:
-                for _ in r.frames():
-                    pass
+    def decode_64() -> None:
+        with MediaReader(clip) as r:
+            for _ in r.frames():
+                pass
 
-        cases = {
-            "decode only (PyAV decode, no scaling)": decode_raw,
-            "decode + 64x64 grey (MediaReader.frames)": decode_64,
-            "render_signal ola (decode, brain, synth)": lambda: render_signal(clip, brain),
-            "render ola -> .wav": lambda: render(clip, d / "o.wav", brain=brain),
-            "render ola -> .mkv (stream copy + flac)": lambda: render(clip, d / "o.mkv",
-                                                                      brain=brain),
-            "render granular -> .wav": lambda: render(clip, d / "g.wav", brain=brain,
-                                                      mode="granular"),
-            "render csound -> .wav": lambda: render(clip, d / "c.wav", brain=brain,
-                                                    mode="csound"),
-        }
-        times: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(a.repeats):  # interleaved, so load drifts hit every case alike
-            for k, fn in cases.items():
-                t0 = time.perf_counter()
-                fn()
+    def inline() -> None:
+        synthesize(BlockStream(clip, brain, threaded=False), mode="ola")
+
+    fns = {
+        CASES[0]: decode_raw,
+        CASES[1]: decode_64,
+        CASES[2]: inline,
+        CASES[3]: lambda: render_signal(clip, brain),
+        CASES[4]: lambda: render_signal(clip, brain2),
+        CASES[5]: lambda: render(clip, d / "o.wav", brain=brain),
+        CASES[6]: lambda: render(clip, d / "o.mkv", brain=brain),
+        CASES[7]: lambda: render(clip, d / "g.wav", brain=brain, mode="granular"),
+        CASES[8]: lambda: render(clip, d / "c.wav", brain=brain, mode="csound"),
+    }
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(repeats + 1):  # interleaved, so load drifts hit every case alike
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:  # round 0 warms caches and is not counted
                 times[k].append(time.perf_counter() - t0)
     med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["decode only (PyAV decode, no scaling)"]
-    lines = [
-        "## Render throughput (issue 3)",
+    paired = {
+        k: statistics.median(b / t for b, t in zip(times[BASE], v)) for k, v in times.items()
+    }
+    return med, paired
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0, help="clip length (s)")
+    ap.add_argument("--sizes", default="640x360,1280x720",
+                    help="comma-separated clip sizes, e.g. 640x360,1920x1080")
+    ap.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
+    ap.add_argument("--brain", default=None,
+                    help="brain file (default: brains/default.onnx, else a random dense one)")
+    ap.add_argument("--out", default="benchmarks/results/render.md")
+    a = ap.parse_args(argv)
+    from liveframe import constants as C
+    from liveframe.brain import Brain
+
+    sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    n_frames = int(a.seconds * 30)
+    lines = ["## Render throughput (issue 3)", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        if a.brain:
+            brain_path = Path(a.brain)
+        elif C.DEFAULT_BRAIN.exists():
+            brain_path = C.DEFAULT_BRAIN
+        else:
+            brain_path = dense_brain(d / "dense.onnx")
+        spec = Brain.load(brain_path).spec
+        layers = "-".join(map(str, spec.layers)) if spec.layers else spec.arch
+        lines += [
+            (f"Brain: `{brain_path.name}` ({spec.arch}, layers {layers}, {spec.framing} "
+            f"framing; loaded as `liveframe render` loads it, 1 onnxruntime thread unless "
+            f"the row says otherwise). Clips: {a.seconds:g} s at 30 fps ({n_frames} frames), "
+            "H.264 (x264 ultrafast), FLAC soundtrack. Median of "
+            f"{a.repeats} interleaved rounds after one warm-up round. Every decoder runs "
+            "with the same FFmpeg threading (`thread_type = AUTO`)."),
+            "",
+        ]
+        results = {}
+        for size in sizes:
+            tag = f"{size[0]}x{size[1]}"
+            clip = make_clip(d / f"clip-{tag}.mkv", a.seconds, size)  # type: ignore[arg-type]
+            med, paired = bench_clip(clip, d, brain_path, a.repeats)
+            results[tag] = (med, paired)
+            base = med[BASE]
+            lines += [
+                f"### {tag}",
+                "",
+                ("| case | median s | frames/s | vs decode only (ratio of medians) "
+                "| vs decode only (median of per-round ratios) |"),
+                "|---|---:|---:|---:|---:|",
+            ]
+            for k in CASES:
+                lines.append(
+                    f"| {k} | {med[k]:.3f} | {n_frames / med[k]:.0f} | {base / med[k]:.2f} "
+                    f"| {paired[k]:.2f} |"
+                )
+            lines.append("")
+    lines += [
+        ("Target (issue 3): render throughput >= 0.8 of decode-only throughput of the same "
+        "file. Each cell: ratio of medians / median of per-round ratios."),
         "",
-        f"Clip: {a.seconds:g} s, {size[0]}x{size[1]} H.264 (x264 ultrafast) at 30 fps, "
-        f"{n_frames} frames, FLAC soundtrack. Brain: `{brain_path.name}` "
-        f"({'the shipped default' if brain_path == C.DEFAULT_BRAIN else 'random dense 4096-1000-1470, the default architecture'}). "
-        f"Median of {a.repeats} interleaved runs.",
-        "",
-        "| case | median s | frames/s | throughput vs decode only |",
-        "|---|---:|---:|---:|",
+        "| clip | " + " | ".join(TARGET_ROWS) + " |",
+        "|---|" + "---:|" * len(TARGET_ROWS),
     ]
-    for k in cases:
-        lines.append(f"| {k} | {med[k]:.3f} | {n_frames / med[k]:.0f} | {base / med[k]:.2f} |")
+    for tag, (med, paired) in results.items():
+        cells = []
+        for k in TARGET_ROWS:
+            r, p = med[BASE] / med[k], paired[k]
+            verdict = "met" if min(r, p) >= 0.8 else "NOT met" if max(r, p) < 0.8 else "borderline"
+            cells.append(f"{r:.2f} / {p:.2f} {verdict}")
+        lines.append(f"| {tag} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Target: render throughput >= 0.8 of decode-only throughput of the same file.",
-        "",
         f"Command: `.venv/bin/python -m benchmarks.bench_render --seconds {a.seconds:g} "
-        f"--size {a.size} --repeats {a.repeats}`",
+        f"--sizes {a.sizes} --repeats {a.repeats}"
+        + (f" --brain {a.brain}" if a.brain else "") + "`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{sys.version.split()[0]}, {platform.platform()} (shared with other jobs while "
-        "measured).",
+        (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{sys.version.split()[0]}, {platform.platform()}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end (shared with other jobs while measured)."),
         "",
     ]
     text = "\n".join(lines)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out.write_text(text)
+    os.replace(tmp_out, out)
     print(text)
     return 0
 

@@ -150,6 +150,9 @@ class MediaReader:
             )
         if self.video is not None and threads:
             self.video.thread_type = "AUTO"
+        # One swscale context for the whole file: frame.reformat() builds (and tears down)
+        # a new one, with its filter tables and thread pool, for every frame.
+        self._reformatter: Any = None
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -196,7 +199,14 @@ class MediaReader:
             t = float(frame.pts * frame.time_base)
         w, h = size
         fmt = "gray" if channels == 1 else "rgb24"
-        small = frame.reformat(width=w, height=h, format=fmt, interpolation="AREA")
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        # threads=1: a 64x64 output is too little work to share out (same pixels either way)
+        small = self._reformatter.reformat(
+            frame, width=w, height=h, format=fmt, interpolation="AREA", threads=1
+        )
         arr = small.to_ndarray()
         pixels = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
         return VideoFrame(t, np.ascontiguousarray(pixels))

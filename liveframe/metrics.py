@@ -132,7 +132,7 @@ def mel_distance_db(rendered: F32, true: F32, *, sr: int) -> float:
 
 def loudness_envelope(x: F32, *, sr: int, fps: float = C.FPS) -> F64:
     """RMS level in dB per brain tick (window = one hop), floored at -100 dB."""
-    hop = max(1, int(round(sr / fps)))
+    hop = max(1, round(sr / fps))
     n = x.shape[0] // hop
     if n == 0:
         return np.zeros(0)
@@ -290,14 +290,14 @@ def evaluate(
     ticks = sum(x.shape[0] for x in batches)
     n_out = duration_samples(stream.end_time, sr)
     # the true soundtrack on the video's timeline
-    s0 = int(round(t0 * sr))
+    s0 = round(float(t0) * sr)
     true = np.concatenate([np.zeros(max(s0, 0), np.float32), true[max(-s0, 0) :]])
     true = np.asarray(true[:n_out], np.float32)
     black = b.run(np.zeros((1, *spec.input_shape), np.float32))[0]
 
     def synth(mode: str, blocks: list[Any]) -> F32:
-        kw = dict(hop=spec.hop, framing=spec.framing, seed=seed, density=density,
-                  spread=spread, n_out=n_out)
+        kw = {"hop": spec.hop, "framing": spec.framing, "seed": seed, "density": density,
+              "spread": spread, "n_out": n_out}
         if mode == "csound":
             sig = synthesize_csound(blocks, sample_rate=sr, **kw)  # type: ignore[arg-type]
         else:
@@ -340,7 +340,7 @@ def write_plot(path: str | os.PathLike[str], true: F32, rendered: dict[str, F32]
         raise UsageError(f"{path}: --plot writes a .png")
     panels = [("true", true), *rendered.items()]
     ref = float(log_mel(true, sr=sr).max()) if np.any(true) else 0.0
-    for _, x in rendered.items():
+    for x in rendered.values():
         if np.any(x):
             ref = max(ref, float(log_mel(x, sr=sr).max()))
     imgs = []

@@ -23,13 +23,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -73,6 +75,12 @@ class BlockStream:
     ``context`` frames sees the previous ticks' frames first and the current one last
     (the first frame repeated before the start).
 
+    Decoding (PyAV/FFmpeg and swscale) runs in a producer thread that hands batches of
+    frames through a bounded queue to the caller's thread, which runs the brain (and,
+    downstream, the synth): both release the GIL for their heavy work, so inference and
+    synthesis overlap decoding instead of adding to it. The blocks are the same, sample
+    for sample, as with ``threaded=False``.
+
     Parameters
     ----------
     video : path-like
@@ -80,7 +88,11 @@ class BlockStream:
     batch : int
         Frames per inference call.
     progress : Progress, optional
-        Updated once per tick.
+        Updated once per batch with its ticks.
+    threaded : bool
+        Decode in a producer thread (default) or inline.
+    prefetch : int
+        Batches the producer may run ahead (the queue's bound).
     """
 
     def __init__(
@@ -90,13 +102,19 @@ class BlockStream:
         *,
         batch: int = 64,
         progress: Progress | None = None,
+        threaded: bool = True,
+        prefetch: int = 4,
     ) -> None:
         if batch <= 0:
             raise ValueError(f"batch={batch} must be a positive integer")
+        if prefetch <= 0:
+            raise ValueError(f"prefetch={prefetch} must be a positive integer")
         self.video = Path(video)
         self.brain = brain
         self.batch = batch
         self.progress = progress
+        self.threaded = threaded
+        self.prefetch = prefetch
         self.ticks = 0
         self.end_time = 0.0
         self._first: list[float] = []
@@ -113,20 +131,21 @@ class BlockStream:
                 self._last = vf.time
             yield vf
 
-    def __iter__(self) -> Iterator[F32]:
+    def _pixel_batches(self) -> Iterator[npt.NDArray[np.uint8]]:
+        """Decoded frames on the brain clock, ``(n, C, H, W)`` uint8, a fresh array each."""
         spec = self.brain.spec
         with MediaReader(self.video) as reader:
             self.frame_rate = reader.frame_rate
             self.duration_hint = reader.duration
             self._first = []
             self._last = None
-            gen = self._frames(reader)
             ctx = spec.context
-            buf = np.empty((self.batch, spec.in_channels, spec.height, spec.width), np.uint8)
+            shape = (self.batch, spec.in_channels, spec.height, spec.width)
+            buf = np.empty(shape, np.uint8)
             hist: list[npt.NDArray[np.uint8]] = []
             n = 0
             k = -1
-            for k, vf in on_brain_clock(gen, fps=spec.fps):
+            for k, vf in on_brain_clock(self._frames(reader), fps=spec.fps):
                 if ctx:
                     hist.append(vf.pixels)
                     if len(hist) == 1:
@@ -137,12 +156,11 @@ class BlockStream:
                     buf[n] = vf.pixels
                 n += 1
                 if n == self.batch:
-                    yield self.brain.run(buf)
+                    yield buf
+                    buf = np.empty(shape, np.uint8)
                     n = 0
-                if self.progress is not None:
-                    self.progress.update(1)
             if n:
-                yield self.brain.run(buf[:n])
+                yield buf[:n]
             if k < 0:
                 raise MediaError(f"{self.video}: no decodable video frames")
             self.ticks = k + 1
@@ -150,6 +168,53 @@ class BlockStream:
             spacing = [b - a for a, b in zip(self._first[:-1], self._first[1:]) if b > a]
             d = float(np.median(spacing)) if spacing else 1 / spec.fps
             self.end_time = (self._last if self._last is not None else 0.0) + d
+
+    def _prefetched(self) -> Iterator[npt.NDArray[np.uint8]]:
+        """:meth:`_pixel_batches` run ahead in a producer thread, through a bounded queue."""
+        q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def put(item: tuple[str, Any]) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            end: tuple[str, Any] = ("done", None)
+            try:
+                for px in self._pixel_batches():
+                    if not put(("batch", px)):
+                        return
+            except Exception as e:  # noqa: BLE001 - any error is handed to the consumer
+                end = ("error", e)
+            finally:
+                put(end)
+
+        worker = threading.Thread(target=produce, name="liveframe-decode", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, item = q.get()
+                if kind == "batch":
+                    yield item
+                elif kind == "error":
+                    raise item
+                else:
+                    return
+        finally:
+            stop.set()
+            worker.join()
+
+    def __iter__(self) -> Iterator[F32]:
+        batches = self._prefetched() if self.threaded else self._pixel_batches()
+        for px in batches:
+            yield self.brain.run(px)
+            if self.progress is not None:
+                self.progress.update(px.shape[0])
 
 
 def constant_blocks(block: F32, ticks: int, *, batch: int = 256) -> Iterator[F32]:
@@ -285,7 +350,7 @@ def synthesize_csound(
             f"--sample-rate={sample_rate}", f"--omacro:TABLE={table}",
             "-o", str(out_wav), str(patch),
         ]
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=tmp)
         if r.returncode != 0 or not out_wav.exists():
             tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
             raise LiveframeError(f"csound failed on {patch.name}: {' | '.join(tail)}")
@@ -298,14 +363,15 @@ class _FloatWavWriter:
 
     def __init__(self, path: Path, sr: int) -> None:
         self.path, self.sr, self.n = path, sr, 0
-        self.f = open(path, "wb")
-        self.f.write(b"\0" * 58)
+        self.f: Any = None
 
     def write(self, x: F32) -> None:
         self.f.write(np.asarray(x, "<f4").tobytes())
         self.n += x.shape[0]
 
-    def __enter__(self) -> _FloatWavWriter:
+    def __enter__(self) -> Self:
+        self.f = self.path.open("wb")  # closed by __exit__
+        self.f.write(b"\0" * 58)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -410,7 +476,7 @@ def render_signal(
 
 def duration_samples(seconds: float, sr: int) -> int:
     """Samples in ``seconds`` (rounded; container timestamps carry about 1 ms of jitter)."""
-    return int(round(max(seconds, 0.0) * sr))
+    return round(float(max(seconds, 0.0)) * sr)
 
 
 def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from liveframe import constants as C
 from liveframe import metrics as M
 from liveframe.clips import write_clip
 from tests.helpers import make_brain
@@ -88,7 +89,7 @@ def clip(tmp_path_factory):
 
 def _eval(*args):
     return subprocess.run([sys.executable, "-m", "liveframe", "eval", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
 
 
 def test_eval_json_and_plot(clip):
@@ -133,3 +134,15 @@ def test_eval_bad_input_one_line(clip, tmp_path):
     assert "no audio track" in r.stderr and "Traceback" not in r.stderr
     r = _eval(make_brain(d / "t2.onnx"), silent, "--modes", "spectral")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.skipif(not (C.DEFAULT_BRAIN.exists() and C.DEMO_CLIP.exists()),
+                    reason="the shipped default brain and demo clip are built by `make brains`")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "issue 3 target unmet on the shipped brain: ola 17.8 dB, raw 21.7 dB (3.9 dB lower); "
+    "the demo film's sounds are partials at multiples of 30 Hz (tools/make_film.py), so its "
+    "true soundtrack already reads 11.4 dB"))
+def test_ola_lowers_frame_artifact_20db_on_the_default_brain():
+    res = M.evaluate(C.DEFAULT_BRAIN, C.DEMO_CLIP, modes=("raw", "ola"))
+    modes = res["modes"]
+    assert modes["raw"]["frame_artifact_db"] - modes["ola"]["frame_artifact_db"] >= 20
