@@ -5,9 +5,10 @@ block per tick and returns exactly ``hop`` samples at the brain rate; ``latency`
 many samples its output trails the tick (offline render trims it, live play lives with it).
 
 - :class:`OlaSynth` (``ola``, the default): grain brains are overlap-added at hop H (their
-  Hann-windowed blocks sum back to a continuous signal); block brains are joined with an
-  offset-matching crossfade: the unexpected step at each join is faded out over a few
-  milliseconds, so no click lands on the frame boundary and a continuous signal passes.
+  Hann-windowed blocks sum back to a continuous signal); block brains are joined with a
+  predictive crossfade: the previous block is continued by linear prediction and faded
+  into the new one over a few milliseconds, so no click lands on the frame boundary and a
+  continuous signal passes.
 - :class:`RawSynth` (``raw``): the 2015 framing, blocks cut and concatenated (for a grain
   brain, the middle H samples of each grain), kept for comparison: it carries the
   frame-rate artefact.
@@ -52,7 +53,7 @@ def _check(block: F32, length: int) -> None:
 
 
 class OlaSynth:
-    """Windowed overlap-add (grain framing) or reflected crossfade (block framing).
+    """Windowed overlap-add (grain framing) or predictive crossfade (block framing).
 
     Parameters
     ----------
@@ -62,11 +63,15 @@ class OlaSynth:
         ``grain`` blocks are 2H long and already Hann-windowed by the brain's training
         target; ``block`` blocks are H long.
     crossfade : int
-        Samples over which the step at a ``block`` join is faded out (default 64, 2.9 ms
-        at 22050 Hz).
+        Samples of crossfade at a ``block`` join between the previous block's predicted
+        continuation and the new block (default 128, 5.8 ms at 22050 Hz).
+    order : int
+        Order of the linear predictor that continues the previous block.
     """
 
-    def __init__(self, *, hop: int = C.HOP, framing: str = "grain", crossfade: int = 64) -> None:
+    def __init__(
+        self, *, hop: int = C.HOP, framing: str = "grain", crossfade: int = 128, order: int = 16
+    ) -> None:
         if hop <= 0:
             raise ValueError(f"hop={hop} must be a positive integer")
         if framing not in C.FRAMINGS:
@@ -76,6 +81,7 @@ class OlaSynth:
         self.length = 2 * hop if framing == "grain" else hop
         self.latency = hop if framing == "grain" else 0
         self.crossfade = int(min(max(crossfade, 1), hop // 2))
+        self.order = int(min(max(order, 1), hop // 4))
         t = (np.arange(self.crossfade, dtype=np.float64) + 0.5) / self.crossfade
         self._fade_in = np.sin(0.5 * np.pi * t).astype(np.float32) ** 2
         self._fade_out = (1 - self._fade_in).astype(np.float32)
@@ -97,13 +103,12 @@ class OlaSynth:
             return out
         out[:] = block
         if self._started:
-            # Offset-matching crossfade: the step across the join, less the step a smooth
-            # signal would take there (the mean of its neighbours), is faded out over F
-            # samples. A continuous signal passes almost untouched; a jump becomes a glide.
-            prev = self._tail
-            expected = 0.5 * ((prev[-1] - prev[-2]) + (block[1] - block[0]))
-            d = (block[0] - prev[-1]) - expected
-            out[: self.crossfade] -= d * self._fade_out
+            # Predictive crossfade: continue the previous block by linear prediction (what
+            # packet-loss concealment does) and crossfade that continuation into the new
+            # block. A continuous signal passes almost untouched; a jump in value or phase
+            # becomes a smooth crossfade instead of a click on every frame boundary.
+            cont = lpc_continue(self._tail, self.crossfade, order=self.order)
+            out[: self.crossfade] = block[: self.crossfade] * self._fade_in + cont * self._fade_out
         self._tail[:] = block
         self._started = True
         return out
@@ -113,6 +118,45 @@ class OlaSynth:
         if self.framing == "grain":
             return self._tail.copy()
         return np.zeros(0, np.float32)
+
+
+def lpc_continue(x: F32, n: int, *, order: int = 16, context: int = 512) -> F32:
+    """Continue ``x`` by ``n`` samples with a linear predictor fitted to its end.
+
+    Covariance method: the ``order`` coefficients that best predict each of the last
+    ``context`` samples from the ones before it (least squares, lightly regularised), so a
+    sum of up to order/2 sinusoids is continued exactly. The continuation is bounded by
+    twice the segment's peak, so a poor fit can never grow into a blast.
+
+    Parameters
+    ----------
+    x : ndarray, shape (m,), float32
+    n : int
+        Samples to predict.
+    order : int
+    context : int
+
+    Returns
+    -------
+    ndarray, shape (n,), float32
+    """
+    seg = np.asarray(x[-context:], dtype=np.float64)
+    m = seg.shape[0]
+    p = min(order, m // 4)
+    if p < 1 or not np.any(seg):
+        return np.zeros(n, np.float32)
+    rows = np.lib.stride_tricks.sliding_window_view(seg[:-1], p)  # (m - p, p), oldest first
+    target = seg[p:]
+    gram = rows.T @ rows
+    gram[np.diag_indices(p)] += 1e-9 * (np.trace(gram) / p + 1e-12)
+    coef = np.linalg.solve(gram, rows.T @ target)
+    buf = np.empty(p + n)
+    buf[:p] = seg[-p:]
+    peak = 2.0 * float(np.max(np.abs(seg)))
+    for i in range(n):
+        v = float(coef @ buf[i : i + p])
+        buf[p + i] = peak if v > peak else (-peak if v < -peak else v)
+    return buf[p:].astype(np.float32)
 
 
 class RawSynth:

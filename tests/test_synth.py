@@ -124,3 +124,14 @@ def test_safety_does_not_allocate_per_block():
     tracemalloc.stop()
     grown = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
     assert grown < 4096
+
+
+def test_lpc_continues_sinusoids_and_stays_bounded(rng):
+    from liveframe.synth import lpc_continue
+
+    n = np.arange(H + 128)
+    x = (0.3 * np.sin(2 * np.pi * 441 * n / 22050) + 0.1 * np.sin(0.9 * n)).astype(np.float32)
+    np.testing.assert_allclose(lpc_continue(x[:H], 128), x[H:], atol=1e-4)
+    noise = rng.standard_normal(H).astype(np.float32)
+    assert np.abs(lpc_continue(noise, 128)).max() <= 2 * np.abs(noise).max()
+    assert not np.any(lpc_continue(np.zeros(H, np.float32), 64))
