@@ -1,40 +1,59 @@
-"""OSC control port under a flood: messages handled per second, losses, memory.
+"""OSC control port under a flood: messages handled, losses, memory, and a playing engine.
 
     .venv/bin/python -m benchmarks.bench_osc [--seconds 3] [--rates 1000 10000 0]
+        [--engine-seconds 5] [--margins 1024 512] [--repeats 2]
 
-Sends valid ``/liveframe/gain`` messages over loopback to a :class:`ControlServer` at each
-rate (0 = as fast as one sender thread can), for ``--seconds`` each, and reports how many
-the server applied per second, how many the kernel dropped, and the process RSS growth.
-Also times ``handle_datagram`` alone (valid, wrong-typed and garbage datagrams) and
-writes benchmarks/results/osc.md.
+1. Sends valid ``/liveframe/gain`` messages over loopback to a :class:`ControlServer` at
+   each rate (0 = as fast as one sender thread can), for ``--seconds`` each, and reports
+   how many the server applied per second, how many the kernel dropped, and RSS growth.
+2. Times ``handle_datagram`` alone (valid, wrong-typed, unknown and garbage datagrams).
+3. Starts its own JACK dummy server (as tests/jack.py does) and plays a tone brain on a
+   live :class:`~liveframe.engine.Engine` with the control server, quiet and under floods
+   sent by another process (10,000 valid messages a second; the same rate with a third
+   fuzz: random bytes, wrong types, huge strings; and as fast as one sender can), at each
+   ``--margin``: underruns, JACK xruns, whether the producer kept the device's clock, and
+   the time from sending ``/liveframe/gain 0`` to the played level dropping 6 dB.
+
+Writes benchmarks/results/osc.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import platform
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from liveframe.osc import ControlServer
+from liveframe.osc import MAX_DATAGRAMS_PER_SECOND, ControlServer
 from liveframe.params import Controls
 
 OUT = Path(__file__).resolve().parent / "results" / "osc.md"
+REPO = Path(__file__).resolve().parent.parent
 
 
-def _msg(address: str, value: object) -> bytes:
+def _msg(address: str, *values: object) -> bytes:
     b = OscMessageBuilder(address)
-    b.add_arg(value)
+    for v in values:
+        b.add_arg(v)
     return b.build().dgram
 
 
+# -- 1. the control port alone --------------------------------------------------------------
 def flood(rate: int, seconds: float) -> dict[str, float]:
     controls = Controls()
     proc = psutil.Process()
@@ -82,24 +101,219 @@ def handler_cost(n: int = 20000) -> dict[str, float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--rates", type=int, nargs="+", default=[1000, 10000, 0])
-    a = p.parse_args(argv)
-    import logging
+# -- 3. a playing engine under a flood --------------------------------------------------------
+def flooder(host: str, port: int, seconds: float, rate: int, fuzz: bool) -> None:
+    """The sending side, run in its own process (``--flooder``), as Max or Pd would be.
 
+    Valid messages leave the gain alone (the benchmark measures gain changes meanwhile);
+    with ``fuzz`` every third datagram is random bytes, a wrong type or a huge string.
+    """
+    rng = np.random.default_rng(5)
+    valid = [_msg("/liveframe/grain/density", float(v)) for v in rng.uniform(0, 4, 40)]
+    valid += [_msg("/liveframe/grain/spread", float(v)) for v in rng.uniform(0, 4, 40)]
+    valid += [_msg("/liveframe/freeze", 0), _msg("/liveframe/mode", "ola")] * 8
+    valid += [_msg("/liveframe/status")] * 2
+    junk = [_msg("/liveframe/gain", "x" * 60000), _msg("/liveframe/brain", "y" * 60000),
+            _msg("/liveframe/mode", 3.0), _msg("/liveframe/freeze", "on"), b"#bundle\0",
+            _msg("/liveframe/" + "z" * 1000, 1.0), _msg("/liveframe/mute", float("nan"))]
+    junk += [rng.bytes(int(n)) for n in rng.integers(1, 2000, 40)]
+    to = (host, port)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    i = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        if fuzz and i % 3 == 2:
+            data = junk[(i // 3) % len(junk)]
+        else:
+            data = valid[i % len(valid)]
+        try:
+            tx.sendto(data, to)
+        except OSError:  # the receiver went away, or the kernel buffer is full
+            pass
+        i += 1
+        if rate and i % 50 == 0:
+            time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+    print(i, i / (time.monotonic() - t0))
+
+
+def _media(d: Path) -> tuple[Path, Path]:
+    sys.path.insert(0, str(REPO))
+    from liveframe.clips import write_clip
+    from tests.helpers import make_brain
+
+    frames = [(i / 30, np.full((48, 64), 40 + i * 6, np.uint8)) for i in range(30)]
+    clip = write_clip(d / "ramp.mkv", frames, fps=30.0)
+    return clip, make_brain(d / "tone.onnx", freq=450.0, amp=0.3)
+
+
+def _played(engine: Any) -> int:
+    a = engine.audio
+    return int(a.log_frames[: min(a.callbacks, a.log_frames.shape[0])].sum())
+
+
+def engine_run(clip: Path, brain_path: Path, *, margin: int, seconds: float,
+               rate: int | None, fuzz: bool, wav: Path) -> dict[str, Any]:
+    """Play for ``seconds`` with the control server; flood it unless ``rate`` is None."""
+    from liveframe.audio import read_wav
+    from liveframe.brain import Brain
+    from liveframe.engine import Capture, Engine, PyAVReader
+
+    brain = Brain.load(brain_path)
+    eng = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec), margin=margin,
+                 adaptive=False, record=wav)
+    errors: list[BaseException] = []
+    old_hook = threading.excepthook
+    threading.excepthook = lambda a: errors.append(a.exc_value)  # type: ignore[assignment]
+    server = ControlServer(eng.controls, port=0).start()
+    proc = psutil.Process()
+    marks: list[int] = []
+    flood_out = ""
+    try:
+        eng.start()
+        time.sleep(0.3)
+        rss0 = proc.memory_info().rss
+        tick0, pos0, t0 = eng.tick, _played(eng), time.monotonic()
+        p = None
+        if rate is not None:
+            p = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.bench_osc", "--flooder",
+                 *map(str, server.address), str(seconds), str(rate), str(int(fuzz))],
+                cwd=REPO, stdout=subprocess.PIPE, text=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            time.sleep(0.5)  # the flooder is up
+            k = 0
+            while time.monotonic() - t0 < seconds:
+                if k % 2 == 0:
+                    marks.append(_played(eng))
+                tx.sendto(_msg("/liveframe/gain", 0.0 if k % 2 == 0 else 1.0), server.address)
+                k += 1
+                time.sleep(0.25)
+        if p is not None:
+            flood_out = p.communicate(timeout=seconds + 30)[0]
+        ticks, heard = eng.tick - tick0, (_played(eng) - pos0) / (eng.hop * eng.ratio)
+        rss1 = proc.memory_info().rss
+    finally:
+        eng.stop()
+        server.close()
+        threading.excepthook = old_hook
+    st = eng.stats()
+    sr, x = read_wav(wav)
+    w = 64
+    n = x.shape[0] // w
+    rms = np.sqrt(np.mean(x[: n * w].reshape(n, w).astype(np.float64) ** 2, axis=1))
+    steady = 0.3 / math.sqrt(2)
+    delays = []
+    for m in marks:
+        # only where the gain-1 message before it was heard (UDP may drop either)
+        if m // w < 40 or np.median(rms[m // w - 40 : m // w]) < 0.8 * steady:
+            continue
+        below = np.nonzero(rms[m // w : m // w + int(0.25 * sr) // w] < steady / 2)[0]
+        if below.size:
+            delays.append(below[0] * w / sr * 1000)
+    per_s = (flood_out.split() + ["0", "0"])[1]
+    return {
+        "margin": margin, "rate": rate, "fuzz": fuzz, "underruns": st["underruns"],
+        "xruns": st["xruns"], "ticks": ticks, "heard": heard,
+        "producer_p99": st["producer_ms"]["p99"], "offered_per_s": float(per_s),
+        "processed": server.handled + server.refused + server.unknown + server.malformed,
+        "throttled": server.throttled, "gain_sent": len(marks),
+        "rss_mib": (rss1 - rss0) / 2**20, "thread_errors": len(errors),
+        "listener_errors": st["listener_errors"], "gain_ms": delays,
+    }
+
+
+def _start_jackd(name: str, log: Path) -> subprocess.Popen[bytes]:
+    """A dummy-backend jackd as tests/jack.py starts it, but logging to a file: jackd
+    writes a line per xrun, and a pipe nobody reads fills up and stalls the server."""
+    from tests.jack import PERIOD, RATE, jack_env
+
+    env = jack_env(name)
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r",
+                                 str(RATE), "-p", str(PERIOD)], env=env, stdout=f, stderr=f)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        r = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5, check=False)
+        if r.returncode == 0 and b"system:playback" in r.stdout:
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise SystemExit(f"jackd did not start: {log.read_text(errors='replace')[-500:]}")
+
+
+def engine_floods(args: argparse.Namespace) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(REPO))
+    from liveframe import audio
+    from tests.jack import jack_env, stop_jackd
+
+    name = f"lfbenchosc-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    conditions = [(None, False), (10000, False), (10000, True), (0, False)]
+    runs = []
+    saved = os.environ.get("JACK_DEFAULT_SERVER")
+    with tempfile.TemporaryDirectory() as td:
+        jack = _start_jackd(name, Path(td) / "jackd.log")
+        os.environ.update(jack_env(name))
+        audio.rescan()
+        try:
+            clip, brain = _media(Path(td))
+            for rep in range(args.repeats):
+                for margin in args.margins:
+                    for rate, fuzz in conditions:
+                        r = engine_run(clip, brain, margin=margin, seconds=args.engine_seconds,
+                                       rate=rate, fuzz=fuzz, wav=Path(td) / "played.wav")
+                        print(rep, {k: v for k, v in r.items() if k != "gain_ms"},
+                              flush=True)
+                        runs.append(r)
+        finally:
+            if saved is None:
+                os.environ.pop("JACK_DEFAULT_SERVER", None)
+            else:
+                os.environ["JACK_DEFAULT_SERVER"] = saved
+            audio.rescan()
+            stop_jackd(jack)
+            log = (Path(td) / "jackd.log").read_bytes()
+            print(f"jackd wrote {len(log)} bytes of log, {log.count(b'XRun')} xrun lines",
+                  flush=True)
+    return runs
+
+
+# -- report -----------------------------------------------------------------------------------
+def _condition(r: dict[str, Any]) -> str:
+    if r["rate"] is None:
+        return "quiet"
+    rate = "as fast as possible" if not r["rate"] else f"{r['rate']:,}/s"
+    return f"flood {rate}" + (", 1/3 fuzz" if r["fuzz"] else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--flooder":
+        host, port, seconds, rate, fuzz = argv[1:6]
+        flooder(host, int(port), float(seconds), int(rate), bool(int(fuzz)))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=3.0, help="each port-alone flood")
+    p.add_argument("--rates", type=int, nargs="+", default=[1000, 10000, 0])
+    p.add_argument("--engine-seconds", type=float, default=5.0,
+                   help="each playing-engine run (0 skips them)")
+    p.add_argument("--margins", type=int, nargs="+", default=[1024, 512])
+    p.add_argument("--repeats", type=int, default=2, help="engine runs per condition")
+    a = p.parse_args(argv)
     logging.getLogger("liveframe.osc").setLevel(logging.ERROR)
     floods = [flood(r, a.seconds) for r in a.rates]
     costs = handler_cost()
-    cmd = "`.venv/bin/python -m benchmarks.bench_osc " + (
-        f"--seconds {a.seconds:g} --rates {' '.join(map(str, a.rates))}`")
+    runs = engine_floods(a) if a.engine_seconds > 0 else []
+    cmd = "`.venv/bin/python -m benchmarks.bench_osc" + (" " + " ".join(argv) if argv else "") + "`"
     lines = [
-        "## OSC control port under a flood", "",
+        "## OSC control port under a flood (issue 5)", "",
         f"Command: {cmd}", "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, loopback UDP, one sender thread in the same "
-        "process (shared machine: other jobs were running).", "",
+        (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+         f"{platform.python_version()}, loopback UDP (shared machine: other jobs were "
+         "running)."), "",
+        "### The control port alone", "",
+        ("One sender thread in the same process, valid `/liveframe/gain` messages, "
+         f"{a.seconds:g} s per rate."), "",
         "| offered rate (msg/s) | sent (msg/s) | handled (msg/s) | lost | RSS growth |",
         "|---|---|---|---|---|",
     ]
@@ -110,9 +324,63 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "`handle_datagram` alone (median of 5 runs, µs per datagram):", "",
               "| datagram | µs |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in costs.items()]
-    lines += ["", "Lost messages are dropped by the kernel when the socket buffer is full "
-              "(UDP); the server thread keeps running and no exception escapes it. "
-              "Underruns under a flood need the live engine (not measured here).", ""]
+    if runs:
+        lines += [
+            "", "### A playing engine under the flood", "",
+            (f"The engine plays a 450 Hz tone brain (grain framing, ola) from a looping clip "
+            "on a JACK dummy server the benchmark starts (`jackd --no-realtime -d dummy "
+            "-r 48000 -p 256`, not real-time scheduled), blocksize 256, fixed margin "
+            "(adaptive off), with the control server on. Another process floods the port "
+            "(density, spread, freeze, mode and status messages: valid, but leaving the "
+            "gain alone); meanwhile the benchmark sends `/liveframe/gain 0` and `1` every "
+            f"0.25 s. {a.engine_seconds:g} s per run, {a.repeats} runs per row: underruns "
+            "and xruns are summed over the runs, the rest are medians (the gain figure over "
+            "every gain-0 message of the runs)."), "",
+            ("| margin | condition | offered (msg/s) | read (msg/s) | underruns | xruns | "
+             "ticks / device ticks | producer p99 | gain 0 to -6 dB: median / max (heard of sent) | "
+             "RSS growth | thread exceptions |"),
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        keys: list[tuple[int, str]] = []
+        for r in runs:
+            k = (r["margin"], _condition(r))
+            if k not in keys:
+                keys.append(k)
+        for margin, cond in keys:
+            rs = [r for r in runs if (r["margin"], _condition(r)) == (margin, cond)]
+
+            def med(key: str, rs: list[dict[str, Any]] = rs) -> float:
+                return statistics.median(r[key] for r in rs)
+
+            gain = [d for r in rs for d in r["gain_ms"]]
+            offered = f"{med('offered_per_s'):,.0f}" if rs[0]["rate"] is not None else "0"
+            gain_txt = (f"{statistics.median(gain):.1f} / {max(gain):.1f} ms" if gain
+                        else "-")
+            lines.append(
+                f"| {margin} | {cond} | {offered} | "
+                f"{med('processed') / a.engine_seconds:,.0f} | "
+                f"{sum(r['underruns'] for r in rs)} | {sum(r['xruns'] for r in rs)} | "
+                f"{med('ticks'):.0f} / {med('heard'):.0f} | {med('producer_p99'):.2f} ms | "
+                f"{gain_txt} ({len(gain)} of {sum(r['gain_sent'] for r in rs)}) | "
+                f"{med('rss_mib'):.1f} MiB | "
+                f"{sum(r['thread_errors'] + r['listener_errors'] for r in rs)} |")
+        lines += [
+            "",
+            ("'device ticks' is what the callback played, in ticks (hop x 48000/22050 "
+            "samples): the producer kept the device's clock when the two agree. The gain "
+            "figure is measured in the played stream (the callback's output, 64-sample "
+            "windows), from the callback position when the message was sent: the producer "
+            "reads the controls once per tick (up to 33 ms) and the callback smooths the "
+            "gain (10 ms time constant: -6 dB after 7 ms). The ring margin does not delay "
+            "it: the gain applies in the callback. A gain-0 message counts as heard when "
+            "the level, at full before it, drops 6 dB within 0.25 s; one that is not was "
+            "dropped by the kernel, or its gain-1 predecessor was. 'read' is what the "
+            "server thread parsed per second of flood, valid or not: it reads at most "
+            f"{MAX_DATAGRAMS_PER_SECOND:,} datagrams a second (then sleeps, letting go "
+            "of the GIL) and the kernel drops the excess."),
+        ]
+    lines += ["", ("Lost messages are dropped by the kernel when the socket buffer is full "
+                   "(UDP); the server thread keeps running and no exception escapes it."), ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines))
     print("\n".join(lines))

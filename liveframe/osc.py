@@ -5,7 +5,11 @@
   every patch in ``patches/`` follow it). Handlers only validate, clamp and store into
   :class:`~liveframe.params.Controls`; the producer reads the values once per tick.
   Unknown addresses, wrong types and malformed packets are counted, logged (rate-limited)
-  and ignored: no exception leaves the server thread.
+  and ignored: no exception leaves the server thread. Datagrams over
+  :data:`MAX_DATAGRAM` bytes are refused unread, and the thread reads at most
+  :data:`MAX_DATAGRAMS_PER_SECOND`, so a flood takes a bounded share of the interpreter
+  from the producer and the audio callback (``benchmarks/bench_osc.py`` measures the
+  underruns of a playing engine under it).
 - :class:`AnalysisSender` is a tick listener that sends ``/liveframe/level``,
   ``/liveframe/frame/brightness``, ``/liveframe/frame/motion`` and ``/liveframe/tick``
   every tick to ``--osc-out HOST:PORT``.
@@ -28,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -47,10 +51,18 @@ DEFAULT_CSOUND = "127.0.0.1:7770"
 PREFIX = "/liveframe"
 MAX_TEXT = 4096
 """Longest string accepted for a brain, mode or source (characters)."""
+MAX_DATAGRAM = 8192
+"""Largest datagram parsed (bytes): every valid message fits (a MAX_TEXT path is ~4.1 KB).
+Bigger ones are refused unread, because python-osc scans strings byte by byte in Python: a
+60 KB string holds the interpreter for ~5 ms, longer than a JACK period."""
 GRAIN_MAX_SAMPLES = 4000
 """Most samples in one ``/liveframe/grain`` blob: liblo (Csound's OSC) reads 32 KiB."""
 STATUS_REPLIES_PER_SECOND = 20.0
 """Status queries answered per second at most, so a flood is never reflected."""
+MAX_DATAGRAMS_PER_SECOND = 20000
+"""Datagrams the server thread reads per second at most. Beyond it the thread sleeps (and
+lets go of the GIL) and the kernel drops the excess, so a flood as fast as a sender can go
+takes a bounded share of the interpreter from the producer and the audio callback."""
 
 Args = tuple[Any, ...]
 
@@ -207,6 +219,7 @@ class _Server(BlockingOSCUDPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         data, sock = request
+        self.owner._throttle()
         for reply, to in self.owner.handle_datagram(data, client_address):
             try:
                 sock.sendto(reply, to)
@@ -230,6 +243,9 @@ class ControlServer:
     status : callable, optional
         Returns extra ``{key: value}`` for ``/liveframe/status`` (e.g. the engine's
         brain name, tick and underruns); errors in it are logged and ignored.
+    max_rate : float
+        Datagrams read per second at most (:data:`MAX_DATAGRAMS_PER_SECOND`); the excess
+        waits in, and overflows from, the kernel's socket buffer.
     """
 
     def __init__(
@@ -239,8 +255,15 @@ class ControlServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         status: Callable[[], dict[str, Any]] | None = None,
+        max_rate: float = MAX_DATAGRAMS_PER_SECOND,
     ) -> None:
+        if not max_rate > 0:
+            raise ValueError(f"max_rate={max_rate!r} must be positive")
         self.controls = controls
+        self.max_rate = float(max_rate)
+        self.throttled = 0  # times the thread paused because datagrams came too fast
+        self._window_end = 0.0
+        self._window_n = 0
         self.status = status
         self._log = RateLimitedLog(log)
         self.handled = 0  # messages applied
@@ -265,7 +288,7 @@ class ControlServer:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
-    def start(self) -> ControlServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
             name="liveframe-osc", daemon=True,
@@ -281,11 +304,27 @@ class ControlServer:
             self._thread = None
         self._server.server_close()
 
-    def __enter__(self) -> ControlServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _throttle(self) -> None:
+        """Called by the server thread before each datagram: at most ``max_rate`` a second,
+        counted in 10 ms windows; over it, sleep to the window's end."""
+        now = time.monotonic()
+        if now >= self._window_end:
+            self._window_end = now + 0.01
+            self._window_n = 0
+        self._window_n += 1
+        if self._window_n > self.max_rate * 0.01:
+            self.throttled += 1
+            self._log.warning("flood", f"OSC: more than {self.max_rate:,.0f} datagrams a "
+                              "second; the excess is dropped")
+            time.sleep(max(0.0, self._window_end - now))
+            self._window_end = time.monotonic() + 0.01
+            self._window_n = 1
 
     # -- the one entry point for a datagram, unit-testable with raw bytes ------------------
     def handle_datagram(
@@ -294,8 +333,14 @@ class ControlServer:
         """Apply every message of one datagram; return the replies to send.
 
         Never raises: bad input is counted, logged (rate-limited) and ignored. Bundle
-        time tags are ignored (messages apply at once).
+        time tags are ignored (messages apply at once). A datagram over
+        :data:`MAX_DATAGRAM` bytes is counted as malformed without being parsed.
         """
+        if len(data) > MAX_DATAGRAM:
+            self.malformed += 1
+            self._log.warning("too-big", f"OSC: ignored a datagram of {len(data)} bytes from "
+                              f"{client[0]}:{client[1]} (at most {MAX_DATAGRAM})")
+            return []
         try:
             messages = [m.message for m in osc_packet.OscPacket(data).messages]
         except Exception as e:  # noqa: BLE001 - any parse failure: a malformed datagram
@@ -349,6 +394,10 @@ class ControlServer:
     def state(self) -> dict[str, Any]:
         """What ``/liveframe/status`` reports: the controls, then the status extras."""
         st: dict[str, Any] = dict(self.controls.state())
+        err = getattr(self.controls, "last_error", None)
+        st["refused"] = str(err)[:MAX_TEXT] if err else ""  # why a brain swap was refused
+        st["osc_handled"] = self.handled
+        st["osc_ignored"] = self.refused + self.unknown + self.malformed
         if self.status is not None:
             try:
                 extra = self.status()

@@ -129,3 +129,37 @@ def test_film_sound_is_phase_locked_to_the_brain_clock():
     assert _peak_hz(audio[3 * H : -3 * H], C.SAMPLE_RATE) == pytest.approx(mf.pitch_hz(0.7), abs=2)
     hz = [mf.pitch_hz(y) for y in (0.1, 0.3, 0.5, 0.7, 0.9)]
     assert all(b > a for a, b in pairwise(hz)) and all(f % C.FPS == 0 for f in hz)
+    assert (hz[0], hz[-1]) == (mf.LADDER[0] * C.FPS, mf.LADDER[-1] * C.FPS)
+
+
+def test_film_plays_one_shape_at_a_time_with_smooth_fades():
+    """No chords: shapes never overlap in time, and every shape fades in and out."""
+    mf = _make_film_module()
+    _, tracks, blanks = mf.score(120.0, 5, intro=True)
+    spans = sorted((t.start, t.stop) for t in tracks)
+    assert len(spans) > 10
+    assert all(a[1] <= b[0] for a, b in pairwise(spans)), "two shapes sound at once"
+    for t in tracks:
+        amp = mf.amplitude(t.b, t.r)
+        assert amp[0] < 0.2 * amp.max() and amp[-1] < 0.2 * amp.max()  # faded, never cut
+    assert all(bl.stop <= s or bl.start >= e for bl in blanks for s, e in spans)
+
+
+def test_film_sound_has_a_flat_envelope_while_a_shape_holds_or_rises():
+    """One sinusoid per shape: no beating at the frame rate, and a pitch step cross-fades
+    through instead of cancelling half way between ticks."""
+    from liveframe.metrics import analytic_power, frame_artifact_db
+
+    mf = _make_film_module()
+    n, H = 90, C.HOP
+    held = mf.Track("disc", 0, np.full(n, 0.5), np.full(n, 0.6), np.full(n, 0.1), np.ones(n))
+    audio = mf.soundtrack(n, [held])[5 * H : -5 * H]
+    env = analytic_power(audio)[H:-H]
+    assert env.min() > 0.99 * env.max()
+    assert frame_artifact_db(audio, sr=C.SAMPLE_RATE) < 3.0
+    rising = mf.Track("disc", 0, np.full(n, 0.5), np.linspace(0.1, 0.9, n), np.full(n, 0.1),
+                      np.ones(n))  # fmt: skip
+    env = np.sqrt(analytic_power(mf.soundtrack(n, [rising])[5 * H : -5 * H])[H:-H])
+    # the widest step (24 -> 32) beats through 8 cycles of 30 Hz while it cross-fades; with
+    # the (-1)**m sign it dips to about 0.19 of full level, without it to below 0.01
+    assert env.min() > 0.15 * env.max(), "a pitch step cancels between ticks"

@@ -473,3 +473,31 @@ def test_fuzz_and_flood_leave_the_server_working(
     assert thread_errors == []
     assert server.handled > 1000 and server.malformed + server.refused + server.unknown > 500
     assert rss1 - rss0 < 50 * 2**20
+
+
+def test_a_flood_beyond_max_rate_is_throttled_not_fatal(controls: Controls) -> None:
+    # a server that reads 2,000 datagrams a second at most, sent 6,000 as fast as possible
+    with osc.ControlServer(controls, port=0, max_rate=2000) as s, socket.socket(
+        socket.AF_INET, socket.SOCK_DGRAM
+    ) as tx:
+        for i in range(6000):
+            tx.sendto(msg("/liveframe/grain/density", (i % 40) / 10), s.address)
+        assert wait_for(lambda: s.throttled > 0)
+        time.sleep(0.2)
+        tx.sendto(msg("/liveframe/gain", 0.321), s.address)
+        assert wait_for(lambda: abs(controls.gain - 0.321) < 1e-6, timeout=10)
+    assert 0 < s.handled <= 6001
+    with pytest.raises(ValueError, match="max_rate"):
+        osc.ControlServer(controls, port=0, max_rate=0)
+
+
+def test_oversized_datagrams_are_refused_unread(controls: Controls, caplog) -> None:
+    s = offline(controls)
+    big = msg("/liveframe/brain", "b" * (osc.MAX_DATAGRAM + 100))
+    with caplog.at_level("WARNING", logger="liveframe.osc"):
+        assert s.handle_datagram(big) == []
+    assert s.malformed == 1 and controls.take_brain_request() is None
+    assert f"{len(big)} bytes" in caplog.text
+    # the longest valid string still fits
+    s.handle_datagram(msg("/liveframe/brain", "c" * osc.MAX_TEXT))
+    assert s.handled == 1 and controls.take_brain_request() == "c" * osc.MAX_TEXT

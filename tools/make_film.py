@@ -5,14 +5,17 @@
 synthesised sounds:
 
 - shapes (discs and squares) appear, move, grow and brighten at different heights on a
-  black screen; each sounds while it is visible;
+  black screen, **one at a time**; each sounds while it is visible;
 - **loudness** follows brightness and size: amplitude ``A = A_MAX * b * sqrt(r / R_MAX)``
   (``b`` in [0, 1] the shape's grey level, ``r`` its radius as a fraction of the picture
   height);
-- **pitch** follows height: a shape whose centre is at height ``y`` (0 bottom, 1 top of the
-  picture) sounds harmonic ``m = round(M_LO + (M_HI - M_LO) * (y - Y_LO) / (Y_HI - Y_LO))``
-  of the frame rate, i.e. ``m * 30`` Hz, 240 Hz at the bottom to 960 Hz at the top (see
-  :func:`pitch_hz`); discs add a soft 2nd harmonic, squares a brighter 2nd and 3rd;
+- **pitch** follows height: the heights ``Y_LO`` to ``Y_HI`` are cut into ``len(LADDER)``
+  equal bands, bottom to top, and a shape whose centre is in band ``i`` sounds harmonic
+  ``m = LADDER[i]`` of the frame rate, i.e. ``m * 30`` Hz: 240, 300, 360, 450, 540, 720 or
+  960 Hz (see :func:`harmonic`, :func:`pitch_hz`); the sound is that **one sinusoid**,
+  nothing else;
+- loudness changes are smooth: shapes fade in and out (0.2 to 0.8 s, smoothstep) and every
+  brightness or size change is eased;
 - blank stretches (black, white, flat grey, with or without camera-like noise) are silent.
 
 Why only multiples of the frame rate: a brain regresses each tick's grain (the audio
@@ -20,6 +23,14 @@ centred on the tick) from one picture with a mean-squared error. A sound whose p
 relative to the tick is random has a best MSE prediction of zero: the brain would learn
 silence. A partial at ``m * fps`` Hz has the same phase at every tick, so the same picture
 always maps to the same grain and a small dense net can learn it.
+
+Why one sinusoid and one shape at a time: two partials at multiples of the frame rate beat
+at a multiple of the frame rate, so a richer sound (harmonics, chords) has a power envelope
+that is itself modulated at 30 Hz, and no synthesis mode could be told apart from the
+content by ``frame_artifact_db``. A lone sinusoid with a smooth amplitude has a flat
+envelope. Its sign is ``(-1)**m`` (:func:`partial`): then every harmonic has phase 0 half
+way between two ticks, where overlapping grains of neighbouring pitches (a shape moving up)
+cross-fade, so a pitch step fades through instead of cancelling in the middle of the hop.
 
 The soundtrack is built the way a perfect brain would play it: one Hann-windowed grain per
 tick (2H samples centred on it, computed from that tick's picture) overlap-added at hop H.
@@ -51,24 +62,34 @@ log = logging.getLogger("make_film")
 SIZE = (160, 120)
 """Picture (width, height) of the film; the brain sees it scaled to 64x64."""
 
-M_LO, M_HI = 8, 32
-"""Harmonic numbers of the frame rate at the bottom and the top: 240 Hz to 960 Hz."""
+LADDER = (8, 10, 12, 15, 18, 24, 32)
+"""Harmonic numbers of the frame rate, one per height band, bottom to top (240-960 Hz).
+
+Seven wide bands rather than every harmonic from 8 to 32: a brain regressing grains with
+MSE averages the grains of neighbouring pitches where it is unsure of a shape's band, and
+two averaged partials beat at the frame rate. Wide bands (about 7 of the 64 rows the
+brain sees) keep it sure, and a moving shape steps pitch rarely.
+"""
+
+M_LO, M_HI = LADDER[0], LADDER[-1]
+"""Harmonic numbers at the bottom and the top: 240 Hz and 960 Hz."""
 
 Y_LO, Y_HI = 0.12, 0.88
-"""Heights (fraction of the picture, 0 = bottom) mapped to ``M_LO`` and ``M_HI``."""
+"""Heights (fraction of the picture, 0 = bottom) where the bottom and top bands begin and
+end; heights outside are clipped into them."""
 
 R_MIN, R_MAX = 0.04, 0.14
 """Shape radius range, as a fraction of the picture height."""
 
 A_MAX = 0.3
-"""Fundamental amplitude of a full-white shape of radius ``R_MAX``."""
+"""Amplitude of the sinusoid of a full-white shape of radius ``R_MAX``."""
 
-TIMBRES = {"disc": (1.0, 0.2), "square": (1.0, 0.45, 0.25)}
-"""Relative amplitudes of harmonics 1, 2, 3 of each shape's partial."""
+FADE = (0.2, 0.8)
+"""Range of a shape's fade-in and fade-out, seconds (smoothstep, never a cut)."""
 
 
 def harmonic(
-    y: float | npt.NDArray[np.floating], *, lo: int = M_LO, hi: int = M_HI
+    y: float | npt.NDArray[np.floating], *, ladder: tuple[int, ...] = LADDER
 ) -> npt.NDArray[np.int64]:
     """Harmonic number of the frame rate sounded by a shape centred at height ``y``.
 
@@ -76,9 +97,12 @@ def harmonic(
     ----------
     y : float or ndarray
         Height of the shape's centre, 0 at the bottom of the picture, 1 at the top.
+    ladder : tuple of int
+        Harmonic of each of the equal height bands between ``Y_LO`` and ``Y_HI``.
     """
-    u = (np.asarray(y, dtype=np.float64) - Y_LO) / (Y_HI - Y_LO)
-    return np.rint(lo + (hi - lo) * np.clip(u, 0.0, 1.0)).astype(np.int64)
+    u = np.clip((np.asarray(y, dtype=np.float64) - Y_LO) / (Y_HI - Y_LO), 0.0, 1.0)
+    band = np.minimum((u * len(ladder)).astype(np.int64), len(ladder) - 1)
+    return np.asarray(ladder, np.int64)[band]
 
 
 def pitch_hz(y: float, *, fps: float = C.FPS) -> float:
@@ -86,10 +110,18 @@ def pitch_hz(y: float, *, fps: float = C.FPS) -> float:
     return float(harmonic(y)) * fps
 
 
+def partial(m: int, n: npt.NDArray[np.floating], *, fps: float = C.FPS) -> npt.NDArray[np.float64]:
+    """The sinusoid of harmonic ``m`` at times ``n`` (seconds from a tick): ``(-1)**m sin``.
+
+    The sign puts every harmonic at phase 0 half way between ticks (see the module notes).
+    """
+    return (-1.0) ** int(m) * np.sin(2 * np.pi * int(m) * fps * np.asarray(n, np.float64))
+
+
 def amplitude(
     brightness: float | npt.NDArray[np.floating], radius: float | npt.NDArray[np.floating]
 ) -> npt.NDArray[np.float64]:
-    """Fundamental amplitude of a shape: ``A_MAX * brightness * sqrt(radius / R_MAX)``."""
+    """Amplitude of a shape's sinusoid: ``A_MAX * brightness * sqrt(radius / R_MAX)``."""
     b = np.clip(np.asarray(brightness, np.float64), 0.0, 1.0)
     r = np.clip(np.asarray(radius, np.float64), 0.0, None)
     return A_MAX * b * np.sqrt(r / R_MAX)
@@ -121,10 +153,12 @@ class Blank:
     noise: float
 
 
-def _ease(n: int, a: float, b: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def _ease(
+    n: int, a: float, b: float, rng: np.random.Generator, *, wobble: bool = True
+) -> npt.NDArray[np.float64]:
     """n values from a to b along a random easing (linear, smoothstep or a wobble)."""
     t = np.linspace(0.0, 1.0, n)
-    kind = rng.integers(0, 3)
+    kind = rng.integers(0, 3 if wobble else 2)
     if kind == 1:
         t = t * t * (3 - 2 * t)
     v = a + (b - a) * t
@@ -135,14 +169,18 @@ def _ease(n: int, a: float, b: float, rng: np.random.Generator) -> npt.NDArray[n
     return v
 
 
+def _smoothstep(n: int) -> npt.NDArray[np.float64]:
+    t = np.linspace(0.0, 1.0, n + 2)[1:-1]
+    return t * t * (3 - 2 * t)
+
+
 def _envelope(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
-    """Appear, hold, disappear: attack and release of 0 (a cut) to 0.6 s."""
+    """Appear, hold, disappear: smoothstep fades of ``FADE`` seconds, at most n/3 each."""
     env = np.ones(n)
     for side in (0, 1):
-        k = 0 if rng.random() < 0.25 else int(rng.uniform(0.05, 0.6) * C.FPS)
-        k = min(k, n // 3)
+        k = min(int(rng.uniform(*FADE) * C.FPS), n // 3)
         if k > 0:
-            ramp = np.linspace(0.0, 1.0, k + 1)[1:]
+            ramp = _smoothstep(k)
             if side == 0:
                 env[:k] *= ramp
             else:
@@ -153,17 +191,20 @@ def _envelope(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
 def _track(start: int, n: int, rng: np.random.Generator, y_range: tuple[float, float]) -> Track:
     lo, hi = y_range
     static = rng.random() < 0.3
+    level = rng.random() < 0.4  # moves sideways only: one pitch throughout
     x0, x1 = rng.uniform(0.12, 0.88, 2)
     y0, y1 = rng.uniform(lo, hi, 2)
     if static:
         x1, y1 = x0, y0
+    elif level:
+        y1 = y0
     r0, r1 = rng.uniform(R_MIN, R_MAX, 2)
     if rng.random() < 0.4:
         r1 = r0
     b0, b1 = rng.uniform(0.2, 1.0, 2)
     if rng.random() < 0.4:
         b1 = b0
-    y = np.clip(_ease(n, y0, y1, rng), 0.05, 0.95)
+    y = np.clip(_ease(n, y0, y1, rng, wobble=False), 0.05, 0.95)
     x = np.clip(_ease(n, x0, x1, rng), 0.05, 0.95)
     r = np.clip(_ease(n, r0, r1, rng), R_MIN * 0.5, R_MAX)
     b = np.clip(_ease(n, b0, b1, rng), 0.0, 1.0) * _envelope(n, rng)
@@ -174,16 +215,17 @@ def _track(start: int, n: int, rng: np.random.Generator, y_range: tuple[float, f
 def score(
     seconds: float, seed: int, *, fps: float = C.FPS, intro: bool = False
 ) -> tuple[int, list[Track], list[Blank]]:
-    """Draw the film's events.
+    """Draw the film's events: one shape at a time, or a silent flat stretch.
 
-    ``intro`` (the demo clip) opens with a second of black, then a white disc rising from
-    the bottom to the top and a grey square sinking back, before the random events.
+    ``intro`` (the demo clip) opens with a second of black, then a white disc fading in at
+    the bottom and rising to the top, and a grey square sinking back, before the random
+    events.
 
     Returns
     -------
     ticks : int
     tracks : list of Track
-        Shapes on a black screen, one or two at a time.
+        Shapes on a black screen, never two at once.
     blanks : list of Blank
         Silent flat stretches (no shape in them).
     """
@@ -196,26 +238,21 @@ def score(
         n = round(3 * fps)
         blanks.append(Blank(0, round(fps), 0.0, 0.0))
         up = np.linspace(0.1, 0.9, n)
-        tracks.append(Track("disc", round(fps), np.full(n, 0.3), up, np.full(n, 0.1),
-                            np.ones(n)))  # fmt: skip
+        fade = np.ones(n)
+        k = round(0.3 * fps)
+        fade[:k], fade[n - k :] = _smoothstep(k), _smoothstep(k)[::-1]
+        tracks.append(Track("disc", round(fps), np.full(n, 0.3), up, np.full(n, 0.1), fade))
         tracks.append(Track("square", round(fps) + n, np.linspace(0.3, 0.7, n), up[::-1],
-                            np.full(n, 0.08), np.full(n, 0.7)))  # fmt: skip
+                            np.full(n, 0.08), 0.7 * fade))  # fmt: skip
         t = round(fps) + 2 * n
     while t < total:
         n = min(int(rng.uniform(1.0, 4.0) * fps), total - t)
-        u = rng.random()
-        if u < 0.2:
+        if rng.random() < 0.2:
             level = float(rng.choice([0.0, 0.0, 1.0, rng.uniform(0.05, 0.95)]))
             noise = float(rng.uniform(0, 4)) if rng.random() < 0.5 else 0.0
             blanks.append(Blank(t, t + n, level, noise))
-        elif u < 0.75 or n < 20:
-            tracks.append(_track(t, n, rng, (0.08, 0.92)))
         else:
-            # two shapes at once, one in each half, staggered: a chord of two heights
-            a = int(rng.uniform(0.0, 0.3) * n)
-            b = int(rng.uniform(0.0, 0.3) * n)
-            tracks.append(_track(t + a, n - a, rng, (0.55, 0.92)))
-            tracks.append(_track(t, n - b, rng, (0.08, 0.45)))
+            tracks.append(_track(t, n, rng, (0.08, 0.92)))
         t += n
     return total, tracks, blanks
 
@@ -225,15 +262,16 @@ def soundtrack(
 ) -> npt.NDArray[np.float32]:
     """Overlap-add one Hann-windowed grain per tick per shape; ``ticks * H`` samples.
 
-    The grain of tick k is centred on sample ``k * H`` (time k/fps) and computed from the
-    shape's parameters at that tick, so a sound is exactly what a perfect grain brain plays.
+    The grain of tick k is centred on sample ``k * H`` (time k/fps): the shape's sinusoid
+    (:func:`partial`, harmonic from its height) at its amplitude (:func:`amplitude`) at
+    that tick, so a sound is exactly what a perfect grain brain plays.
     """
     H = round(sr / fps)
     if abs(sr / fps - H) > 1e-9:
         raise ValueError(f"sr={sr} / fps={fps} must be a whole number of samples")
     win = hann(2 * H, dtype=np.float64)
     n = np.arange(-H, H) / sr
-    cache: dict[tuple[str, int], npt.NDArray[np.float64]] = {}
+    cache: dict[int, npt.NDArray[np.float64]] = {}
     out = np.zeros((ticks + 2) * H, np.float64)  # one extra hop either side
     for tr in tracks:
         ms = harmonic(tr.y)
@@ -242,15 +280,10 @@ def soundtrack(
             k = tr.start + i
             if k >= ticks or amps[i] <= 0:
                 continue
-            key = (tr.kind, int(ms[i]))
-            g = cache.get(key)
+            m = int(ms[i])
+            g = cache.get(m)
             if g is None:
-                g = np.zeros(2 * H)
-                for h, w in enumerate(TIMBRES[tr.kind], start=1):
-                    if ms[i] * h * fps < sr / 2:
-                        g += w * np.sin(2 * np.pi * ms[i] * h * fps * n)
-                g *= win
-                cache[key] = g
+                g = cache[m] = win * partial(m, n, fps=fps)
             # buffer index of sample k*H - H is k*H (one hop of padding in front)
             out[k * H : k * H + 2 * H] += amps[i] * g
     return out[H : H + ticks * H].astype(np.float32)
