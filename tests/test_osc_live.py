@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -383,7 +382,6 @@ def test_fuzz_and_flood_while_playing_on_jack(jack_server, media, thread_errors)
 
 
 # -- real Csound fed by a playing engine --------------------------------------------------
-@pytest.mark.skipif(shutil.which("csound") is None, reason="csound not installed")
 @pytest.mark.parametrize("mode", ["ola", "granular"])
 def test_csound_plays_what_the_live_engine_sends(jack_server, media, tmp_path, mode) -> None:
     eng = _engine(media, mode=mode)
