@@ -101,6 +101,13 @@ def run_segment(app: Any, win: Any, engine: Any, seconds: float, on: bool) -> Se
     seg.ticks = engine.tick - t0
     if not engine.running:
         raise RuntimeError(f"the engine stopped during the run ({engine.error or 'no error'})")
+    if seg.ticks < 0.5 * seg.wall * engine.spec.fps:
+        # seen on the loaded shared machine: JACK stops calling a client whose callbacks ran
+        # late too often; the ring never drains, the producer waits, the figures are void
+        raise RuntimeError(
+            f"the audio stalled: {seg.ticks} brain ticks in {seg.wall:.0f} s "
+            f"({a.callbacks} callbacks in all); JACK probably dropped the client"
+        )
     n = win.slot_count - sc0
     size = win.slot_times.shape[0]
     idx = (sc0 + np.arange(max(0, n - size), n)) % size
@@ -206,10 +213,14 @@ def main(argv: list[str] | None = None) -> int:
             win.deleteLater()
             app.processEvents()
             stats = engine.stats()
-            engine.stop()
     finally:
         if engine is not None:
-            engine.stop()
+            # a stalled JACK client can hang the stream's close: never hang the benchmark
+            import threading
+
+            stopper = threading.Thread(target=engine.stop, daemon=True)
+            stopper.start()
+            stopper.join(15)
         if hog is not None:
             hog.terminate()
             hog.wait()
