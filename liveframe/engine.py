@@ -37,6 +37,16 @@ blocksize=256, latency="low", margin=None, record=None, seed=0, adaptive=True)``
       geometry differ; otherwise the producer crossfades to it over one tick. Also
       triggered by ``controls.request_brain(path)`` (loaded on a helper thread; a refusal
       lands in ``controls.last_error``).
+    - ``.open_source(source) -> Capture`` and ``controls.set_source(...)``: a source
+      switch. The producer notices ``controls.source`` changing (once per tick), a helper
+      thread opens it (a file path: :class:`PyAVReader`, looping when the play loops; an
+      int or digit string: camera :class:`OpenCVReader`) and waits for its first frame;
+      the producer swaps it in at a tick boundary with the one-tick crossfade and stops
+      the old capture on another thread. A clocked file starts at its own tick 0. A
+      missing or unreadable source is refused (one warning line, ``controls.last_error``)
+      and the old one keeps playing. ``.source`` is the current Capture,
+      ``.source_start_tick`` the tick it came in at (the crossfade tick),
+      ``.source_switches`` how many switches happened.
     - ``.add_tick_listener(fn)``: ``fn(tick, frame, block, out, grains)`` is called by the
       producer every tick with ``frame`` ``(C, H, W)`` uint8, ``block`` the brain output
       (float32), ``out`` the hop at the brain rate after synthesis (before resampling and
@@ -48,11 +58,13 @@ blocksize=256, latency="low", margin=None, record=None, seed=0, adaptive=True)``
 Threads
 -------
 capture thread -> producer thread (the brain clock: inference, synthesis, soxr streaming
-resampling to the device rate, written into a preallocated SPSC ring buffer ``margin``
-samples ahead of the callback) -> audio callback (:class:`~liveframe.audio.AudioOutput`:
-copy, smoothed gain, NaN guard, DC blocker, limiter). The producer is paced by the ring's
-fill, i.e. by the device clock: it runs a tick whenever fewer than ``margin`` samples are
-queued, so the brain clock never drifts from the audio clock.
+resampling to the device rate, written into a preallocated SPSC ring buffer just in time,
+``margin`` samples' time before the callback buffer that needs it) -> audio callback
+(:class:`~liveframe.audio.AudioOutput`: copy, smoothed gain, NaN guard, DC blocker,
+limiter). The producer is paced by the ring's fill and the callback's own timing
+(:meth:`Engine._due_in`), i.e. by the device clock, so the brain clock never drifts from
+the audio clock. While an engine plays, the GIL switch interval is lowered
+(:data:`SWITCH_INTERVAL`) so the Python callback never waits long behind another thread.
 
 Latency is measured by PortAudio's own timing: the producer notes where in the stream the
 first sample of tick k lands and the stream time at which tick k's frame became available
@@ -67,6 +79,7 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -110,6 +123,37 @@ class _RateLimitedLog:
             log.warning(msg, *args)
 
 
+DEFAULT_MARGIN_S = 0.016
+"""Default safety lead of the producer (s): the lowest that played with no underruns in
+benchmarks/bench_live.py's fixed-margin sweep under a CPU hog on a loaded 2-core machine
+(see benchmarks/results/live.md); ``adaptive`` raises it after an underrun."""
+
+SWITCH_INTERVAL = 0.0005
+"""``sys.setswitchinterval`` while an engine plays (s). The audio callback is Python and
+needs the GIL; a thread waiting for it gets it only after the holder has run this long
+(Python's default is 5 ms, about one JACK period at 256 / 48 kHz), so a busy capture, GUI
+or OSC thread could make the callback late. Restored when the last engine stops."""
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+def _hold_switch_interval(on: bool) -> None:
+    """Lower the GIL switch interval while at least one engine plays; restore it after."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if on:
+            if _switch_users == 0:
+                _switch_saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(SWITCH_INTERVAL, _switch_saved))
+            _switch_users += 1
+        elif _switch_users > 0:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
 # ------------------------------------------------------------------------------ readers
 class PyAVReader:
     """A video file, decoded with PyAV and put on the brain clock (``liveframe play``).
@@ -134,7 +178,8 @@ class PyAVReader:
         MediaReader(self.path).close()  # a bad file is refused now, in one line
         self.name = self.path.name
 
-    def ticks(self, spec_fps: float, size: tuple[int, int], channels: int) -> Iterator[tuple[int, U8]]:
+    def ticks(self, spec_fps: float, size: tuple[int, int],
+              channels: int) -> Iterator[tuple[int, U8]]:
         """``(tick, pixels)`` for every tick, pass after pass when looping."""
         offset = 0
         while True:
@@ -416,14 +461,16 @@ class Engine:
     latency : "low", "high" or float seconds
         PortAudio's suggested output latency.
     margin : int, optional
-        Samples (device rate) the producer keeps queued ahead of the callback; default
-        ``2 * blocksize``.
+        Safety lead in samples (device rate): each tick is written at least this long
+        before the callback buffer that needs it. Default :data:`DEFAULT_MARGIN_S` at the
+        device rate (768 samples at 48 kHz), from benchmarks/bench_live.py's sweep.
     record : path-like, optional
         A float32 WAV of what was played, written as it plays, finalised on stop.
     seed : int
         Seed of the granular synth.
     adaptive : bool
-        After an underrun, raise the margin by one block (up to ``8 * blocksize``).
+        After an underrun, raise the margin by one block (up to ``8 * blocksize`` or
+        4096 samples, whichever is larger).
     """
 
     def __init__(
@@ -461,10 +508,13 @@ class Engine:
         self.samplerate = int(samplerate or self.device.samplerate)
         if self.samplerate <= 0:
             raise UsageError(f"--samplerate {samplerate} must be positive")
-        self.margin = int(margin if margin is not None else max(2 * self.blocksize, 256))
+        if margin is not None and margin < 0:
+            raise UsageError(f"--margin {margin} must be >= 0 samples")
+        self.margin = int(margin if margin is not None
+                          else round(DEFAULT_MARGIN_S * self.samplerate))
         self.initial_margin = self.margin
         self.adaptive = bool(adaptive)
-        self.max_margin = max(self.margin, 8 * max(self.blocksize, 256))
+        self.max_margin = max(self.margin, 8 * self.blocksize, 4096)
         self.record_path = Path(record) if record is not None else None
         self.hop = self.spec.hop
         self.ratio = self.samplerate / self.spec.sample_rate
@@ -481,18 +531,29 @@ class Engine:
         self._hist: list[U8] = []
         self._frozen: U8 | None = None
         self._pending_brain: Brain | None = None
-        self._xfade: tuple[Brain, Any, list[U8]] | None = None
+        # (brain, synth, history, frame or None): what the one-tick crossfade fades out
+        self._xfade: tuple[Brain, Any, list[U8], U8 | None] | None = None
+        # source switching: the producer notices controls.source changing, a helper thread
+        # opens the new Capture and hands it over here; the producer swaps it in
+        self._source_seen = self.controls.source
+        self._source_gen = 0  # bumped per request: a slower, older open is discarded
+        self._source_lock = threading.Lock()  # hand-over only; the producer never waits on it
+        self._pending_source: Capture | None = None
+        self.source_start_tick = 0  # engine tick at which the current source came in (its tick 0)
+        self.source_switches = 0
         t = (np.arange(self.hop, dtype=np.float64) + 0.5) / self.hop
         self._fade_in = (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
         self._fade_out = (1 - self._fade_in).astype(np.float32)
         self._out = np.zeros(self.hop, np.float32)
-        self._last_frame: U8 = np.zeros((self.spec.channels, self.spec.height, self.spec.width), np.uint8)
+        self._last_frame: U8 = np.zeros(
+            (self.spec.channels, self.spec.height, self.spec.width), np.uint8)
         self._last_block = np.zeros(self.spec.length, np.float32)
         self._panic_seen = self.controls.panic_count
         self._level_dbfs = -120.0
         self._inference_ms = 0.0
         self._cost = np.zeros(1 << 16, np.float64)  # producer seconds per tick, circular
         self._cost_n = 0
+        self._cost_est = 0.0  # producer seconds per tick, smoothed (scheduling)
         self._lat = np.zeros(1 << 16, np.float64)  # frame-to-DAC seconds, circular
         self._lat_n = 0
         self._pending_lat: deque[tuple[int, float]] = deque()
@@ -507,6 +568,7 @@ class Engine:
         self._stop_lock = threading.Lock()
         self._started = False
         self._stopped = False
+        self._switch_held = False  # this engine lowered the GIL switch interval
         self._fading = False
         self.source_ended = False
         self.running = False
@@ -561,6 +623,11 @@ class Engine:
             return self
         self._started = True
         try:
+            # OpenCV is imported now, before the stream runs: importing it holds the GIL
+            # for tens of ms, which the callback must not wait behind when a camera is
+            # switched in or the monitor takes its first snapshot
+            import cv2  # noqa: F401
+
             if self.source._thread is None:
                 self.source.start()
             if not self.source.wait_first(5.0):
@@ -570,11 +637,13 @@ class Engine:
             self.audio = AudioOutput(self.ring, self.device, samplerate=self.samplerate,
                                      blocksize=self.blocksize, latency=self.latency_setting,
                                      recorder=self.recorder)
-            while self.ring.fill < self.margin:
+            while self.ring.fill < self.margin + max(self.blocksize, 256):
                 if not self._tick(prefill=True):
                     break
             self.audio.target_gain = 0.0 if self.controls.mute else self.controls.gain
             self._device_latency_ms = self.audio.latency * 1000
+            _hold_switch_interval(True)
+            self._switch_held = True
             self.audio.start()
             self.audio.counting = True
             self.running = True
@@ -615,8 +684,15 @@ class Engine:
                 self.audio.counting = False
                 self.audio.close()
             self.source.stop()
+            with self._source_lock:
+                pending, self._pending_source = self._pending_source, None
+            if pending is not None:
+                pending.stop()
         finally:
             self.running = False
+            if self._switch_held:
+                self._switch_held = False
+                _hold_switch_interval(False)
             if self.recorder is not None:
                 try:
                     path = self.recorder.close()
@@ -655,13 +731,14 @@ class Engine:
                     if self.margin < self.max_margin:
                         self.margin = min(self.margin + max(self.blocksize, 128), self.max_margin)
                         log.info("underrun: margin raised to %d samples", self.margin)
-                fill = self.ring.fill
-                if fill >= self.margin:
-                    wait = (fill - self.margin + 1) / self.samplerate
-                    time.sleep(min(max(wait, 0.0002), 0.005))
+                wait = self._due_in()
+                if wait > 0.0002:
+                    time.sleep(min(wait, 0.02))
                     continue
                 if not self._tick():
                     break
+                self._cost_est += 0.1 * (self._cost[(self._cost_n - 1) % self._cost.shape[0]]
+                                         - self._cost_est)
             else:
                 return
             # the source ended: let the callback play out the queued tail, then stop
@@ -675,6 +752,42 @@ class Engine:
             log.exception("producer failed")
         if not self._stop_evt.is_set():
             threading.Thread(target=self.stop, name="liveframe-stop", daemon=True).start()
+
+    def _due_in(self) -> float:
+        """Seconds until the next tick must start (<= 0: now), by the callback's clock.
+
+        The callback takes ``frames`` samples per buffer at the times PortAudio reports
+        (``currentTime``). From the last buffer's time and the ring's fill, the producer
+        knows which future buffer would find the ring short and when; it starts the tick
+        so that it is written ``margin`` samples' time (plus its usual cost) before that
+        buffer. A tick written just in time, rather than as soon as the fill drops below
+        a threshold, holds its first sample back only as long as the margin demands.
+        Before the first callback (or where the host gives no time) it falls back to
+        keeping ``margin`` samples queued.
+        """
+        audio = self.audio
+        sr = self.samplerate
+        if audio is not None and audio.stream is not None:
+            size = audio.log_now.shape[0]
+            for _ in range(3):
+                n = audio.callbacks
+                if n == 0:
+                    break
+                i = (n - 1) % size
+                last = float(audio.log_now[i])
+                frames = int(audio.log_frames[i]) or max(self.blocksize, 1)
+                fill = self.ring.fill
+                if audio.callbacks != n:
+                    continue  # a callback ran meanwhile: read again
+                if last <= 0:
+                    break
+                try:
+                    now = audio.time()
+                except Exception:  # noqa: BLE001 -- stream closing under us
+                    break
+                dry = last + (fill // frames + 1) * frames / sr  # the buffer that runs short
+                return dry - now - self.margin / sr - self._cost_est
+        return (self.ring.fill - self.margin + 1) / sr
 
     def _input(self, px: U8, hist: list[U8], context: int) -> U8:
         if not context:
@@ -703,23 +816,37 @@ class Engine:
         if req is not None:
             threading.Thread(target=self._load_requested, args=(req,), daemon=True,
                              name="liveframe-brain-loader").start()
+        if c.source != self._source_seen:
+            self._source_seen = c.source
+            if c.source is not None and not prefill:
+                self._source_gen += 1
+                threading.Thread(target=self._open_requested, args=(c.source, self._source_gen),
+                                 daemon=True, name="liveframe-source-opener").start()
         new_brain = self._pending_brain
         if new_brain is not None and self._xfade is None:
             self._pending_brain = None
-            self._xfade = (self.brain, self.synth, self._hist)
+            self._xfade = (self.brain, self.synth, self._hist, None)
             self.brain, self.spec = new_brain, new_brain.spec
             self.synth = self._new_synth(self.mode)
             self._hist = []
         elif c.mode != self.mode and c.mode in C.MODES and self._xfade is None:
-            self._xfade = (self.brain, self.synth, list(self._hist))
+            self._xfade = (self.brain, self.synth, list(self._hist), None)
             self.mode = c.mode
             self.synth = self._new_synth(self.mode)
+        elif (self._pending_source is not None and self._xfade is None
+              and self._source_lock.acquire(blocking=False)):
+            try:
+                new_source, self._pending_source = self._pending_source, None
+            finally:
+                self._source_lock.release()
+            if new_source is not None:
+                self._swap_in_source(new_source)
         synth = self.synth
         if isinstance(synth, GranularSynth):
             synth.density = float(c.density)
             synth.spread = float(c.spread)
         # -- frame
-        item = self.source.take(self.tick)
+        item = self.source.take(self.tick - self.source_start_tick)
         if item is None:
             if self.source.ended:
                 self._flush_tail()
@@ -739,9 +866,9 @@ class Engine:
         self._inference_ms = (time.perf_counter() - ti) * 1000
         out = synth.process(block, self._out)
         if self._xfade is not None:
-            ob, osynth, ohist = self._xfade
+            ob, osynth, ohist, opx = self._xfade
             self._xfade = None
-            xo = self._input(px, ohist, ob.spec.context)
+            xo = self._input(px if opx is None else opx, ohist, ob.spec.context)
             old = osynth.process(ob.run(xo)[0])
             out *= self._fade_in
             out += old * self._fade_out
@@ -799,7 +926,8 @@ class Engine:
             while pend and pend[0][0] < pos + frames:
                 p, avail = pend.popleft()
                 if p >= pos and dac > 0:
-                    self._lat[self._lat_n % self._lat.shape[0]] = dac + (p - pos) / self.samplerate - avail
+                    lat = dac + (p - pos) / self.samplerate - avail
+                    self._lat[self._lat_n % self._lat.shape[0]] = lat
                     self._lat_n += 1
         self._log_seen = n
 
@@ -809,6 +937,74 @@ class Engine:
         except LiveframeError as e:
             self.controls.last_error = str(e)
             log.warning("%s", e)
+
+    def open_source(self, source: str | int) -> Capture:
+        """Open a source as :attr:`controls.source <liveframe.params.Controls.source>` names it.
+
+        A file path plays on the brain clock (:class:`PyAVReader`, looping when the current
+        play loops, at its speed); an int or a digit string is a camera
+        (:class:`OpenCVReader`). Starts the capture and waits (at most 5 s) for its first
+        frame: call it off the producer thread.
+
+        Raises
+        ------
+        LiveframeError
+            The file is missing or unreadable, the camera absent, or no frame came; the
+            message ends with what keeps playing.
+        """
+        cur = self.source.reader
+        keeps = f"{self.source.name} keeps playing"
+        try:
+            if isinstance(source, int) or str(source).strip().isdigit():
+                reader: PyAVReader | OpenCVReader = OpenCVReader(int(source))
+            else:
+                # a file loops when the play loops; a camera play has no end, so a file
+                # switched in from a camera loops too
+                loop = bool(getattr(cur, "loop", False)) or bool(getattr(cur, "is_camera", False))
+                speed = float(getattr(cur, "speed", 1.0))
+                reader = PyAVReader(str(source), loop=loop, speed=speed)
+        except LiveframeError as e:
+            raise type(e)(f"source refused: {e}; {keeps}") from None
+        except Exception as e:  # noqa: BLE001 -- any decoder failure is a refused source
+            raise MediaError(
+                f"source refused: {source}: {type(e).__name__}: {e}; {keeps}") from None
+        cap = Capture(reader, spec=self.spec)
+        cap.start()
+        if not cap.wait_first(5.0) or cap.frames == 0:
+            why = cap.error or ("no frame within 5 s" if not cap.ended else "it has no frames")
+            threading.Thread(target=cap.stop, daemon=True, name="liveframe-source-stop").start()
+            raise MediaError(f"source refused: {cap.name}: {why}; {keeps}")
+        return cap
+
+    def _open_requested(self, source: str, gen: int) -> None:
+        """Helper thread: open ``source``, hand it to the producer (or refuse it)."""
+        try:
+            cap = self.open_source(source)
+        except LiveframeError as e:
+            self.controls.last_error = str(e)
+            log.warning("%s", e)
+            return
+        with self._source_lock:
+            stale = self._stopped or gen != self._source_gen
+            if not stale:
+                old, self._pending_source = self._pending_source, cap
+            else:
+                old = cap
+        if old is not None:  # a newer request won, or the engine stopped meanwhile
+            old.stop()
+
+    def _swap_in_source(self, new: Capture) -> None:
+        """Producer, at a tick boundary: make ``new`` the source, crossfade one tick."""
+        old = self.source
+        self._xfade = (self.brain, self.synth, self._hist, self._last_frame)
+        self.synth = self._new_synth(self.mode)
+        self._hist = []
+        self._frozen = None
+        self.source = new
+        self.source_start_tick = self.tick  # a clocked file starts at its own tick 0
+        self.source_switches += 1
+        threading.Thread(target=old.stop, daemon=True, name="liveframe-source-stop").start()
+        log.info("source %s: crossfading in (was %s)", new.name, old.name)
 
     # -- reading out -------------------------------------------------------------------
     def latencies(self) -> F32:
@@ -901,7 +1097,8 @@ class Engine:
 
 # ------------------------------------------------------------------------------ commands
 def _common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--brain", default=None, help="brain file or name in brains/ (default: default)")
+    parser.add_argument("--brain", default=None,
+                        help="brain file or name in brains/ (default: default)")
     parser.add_argument("--mode", choices=C.MODES, default="ola", help="synthesis (default ola)")
     parser.add_argument("--device", default=None, help="audio output: index or part of its name")
     parser.add_argument("--samplerate", type=int, default=None,
@@ -910,7 +1107,8 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", default="low",
                         help="PortAudio output latency: low, high or seconds (default low)")
     parser.add_argument("--margin", type=int, default=None,
-                        help="samples kept queued ahead of the callback (default 2*blocksize)")
+                        help="safety lead in samples: each tick is written this long before "
+                        "the callback needs it (default 16 ms: 768 at 48 kHz)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
     parser.add_argument("--record", default=None, metavar="FILE.wav",
                         help="write what is played to a float WAV, finalised on stop")
