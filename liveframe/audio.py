@@ -427,13 +427,29 @@ class AudioOutput:
         """The stream's clock (seconds), the clock of ``outputBufferDacTime``."""
         return float(self.stream.time)
 
-    def close(self) -> None:
-        if self.stream is not None:
+    def close(self, *, timeout: float = 3.0) -> None:
+        """Stop and close the stream; never hang.
+
+        A device that stopped calling back (a JACK server that dropped this client as too
+        slow, an unplugged card) can block PortAudio's stop for ever: the stop runs on a
+        helper thread and is abandoned, with a warning, after ``timeout`` seconds.
+        """
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+
+        def _close() -> None:
             try:
-                self.stream.stop()
+                stream.stop()
             finally:
-                self.stream.close()
-            self.stream = None
+                stream.close()
+
+        t = threading.Thread(target=_close, name="liveframe-stream-close", daemon=True)
+        t.start()
+        t.join(timeout)
+        if t.is_alive():
+            log.warning("audio device did not stop within %.0f s (it stopped calling back?); "
+                        "left it behind", timeout)
 
 
 # ---------------------------------------------------------------------------- command
