@@ -5,14 +5,15 @@
 synthesised sounds:
 
 - shapes (discs and squares) appear, move, grow and brighten at different heights on a
-  black screen, **one at a time**; each sounds while it is visible;
+  black screen, **one at a time**; each sounds while it is visible; a shape rests (holds
+  its height) near the middle of a pitch band and crosses band edges only while it moves;
 - **loudness** follows brightness and size: amplitude ``A = A_MAX * b * sqrt(r / R_MAX)``
   (``b`` in [0, 1] the shape's grey level, ``r`` its radius as a fraction of the picture
-  height);
+  height), times :func:`fret_gain`, which silences a shape on the edge between two pitch
+  bands (``FRET``);
 - **pitch** follows height: the heights ``Y_LO`` to ``Y_HI`` are cut into ``len(LADDER)``
   equal bands, bottom to top, and a shape whose centre is in band ``i`` sounds harmonic
-  ``m = LADDER[i]`` of the frame rate, i.e. ``m * 30`` Hz: 240, 300, 360, 450, 540, 720 or
-  960 Hz (see :func:`harmonic`, :func:`pitch_hz`); the sound is that **one sinusoid**,
+  ``m = LADDER[i]`` of the frame rate, i.e. ``m * 30`` Hz: 240, 360, 480, 720 or 960 Hz (see :func:`harmonic`, :func:`pitch_hz`); the sound is that **one sinusoid**,
   nothing else;
 - loudness changes are smooth: shapes fade in and out (0.2 to 0.8 s, smoothstep) and every
   brightness or size change is eased;
@@ -62,14 +63,29 @@ log = logging.getLogger("make_film")
 SIZE = (160, 120)
 """Picture (width, height) of the film; the brain sees it scaled to 64x64."""
 
-LADDER = (8, 10, 12, 15, 18, 24, 32)
+LADDER = (8, 12, 16, 24, 32)
 """Harmonic numbers of the frame rate, one per height band, bottom to top (240-960 Hz).
 
-Seven wide bands rather than every harmonic from 8 to 32: a brain regressing grains with
-MSE averages the grains of neighbouring pitches where it is unsure of a shape's band, and
-two averaged partials beat at the frame rate. Wide bands (about 7 of the 64 rows the
+Five wide bands rather than every harmonic from 8 to 32: a brain regressing grains
+averages the grains of neighbouring pitches where it is unsure of a shape's band, and
+two averaged partials beat at the frame rate. Wide bands (about 10 of the 64 rows the
 brain sees) keep it sure, and a moving shape steps pitch rarely.
 """
+
+FRET = (0.03, 0.055)
+"""A shape whose centre is within ``FRET[0]`` (fraction of the picture height) of the edge
+between two pitch bands is silent, and it fades back in (smoothstep) up to ``FRET[1]``:
+a rising shape sounds a scale of separate notes. A brain cannot place a shape exactly on
+an edge; unsure there, it plays both pitches at once, which beat at the frame rate; with
+the frets such a mixture is near silent."""
+
+EDGE_REST = 0.15
+"""Share of resting heights drawn on a fret (the shape is then silent there)."""
+
+INTRO_RISE = 3.0
+"""Seconds the demo's opening disc takes from the bottom to the top (through every note)."""
+INTRO_SINK = True
+"""Whether a grey square then sinks back down before the random events."""
 
 M_LO, M_HI = LADDER[0], LADDER[-1]
 """Harmonic numbers at the bottom and the top: 240 Hz and 960 Hz."""
@@ -103,6 +119,17 @@ def harmonic(
     u = np.clip((np.asarray(y, dtype=np.float64) - Y_LO) / (Y_HI - Y_LO), 0.0, 1.0)
     band = np.minimum((u * len(ladder)).astype(np.int64), len(ladder) - 1)
     return np.asarray(ladder, np.int64)[band]
+
+
+def fret_gain(y: float | npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+    """Loudness factor of a shape centred at height ``y``: 0 on a band edge, 1 from
+    ``FRET[1]`` away from it (see ``FRET``); the bottom and top of the range have no edge."""
+    width = (Y_HI - Y_LO) / len(LADDER)
+    edges = Y_LO + width * np.arange(1, len(LADDER))
+    y = np.asarray(y, np.float64)
+    d = np.min(np.abs(y[..., None] - edges), axis=-1)
+    t = np.clip((d - FRET[0]) / (FRET[1] - FRET[0]), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
 
 
 def pitch_hz(y: float, *, fps: float = C.FPS) -> float:
@@ -188,12 +215,28 @@ def _envelope(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     return env
 
 
-def _track(start: int, n: int, rng: np.random.Generator, y_range: tuple[float, float]) -> Track:
-    lo, hi = y_range
+def band_centre(i: int | npt.NDArray[np.integer]) -> npt.NDArray[np.float64]:
+    """Height of the middle of pitch band ``i`` (0 = bottom band, ``len(LADDER) - 1`` top)."""
+    return Y_LO + (np.asarray(i, np.float64) + 0.5) * (Y_HI - Y_LO) / len(LADDER)
+
+
+def _resting_height(rng: np.random.Generator) -> float:
+    """Where a shape rests: near the middle of a random pitch band (within 0.08 of its
+    width, clear of the frets), so a held shape is never ambiguous between two pitches, or
+    (a share ``EDGE_REST`` of shapes) silent on a fret, so that a brain learns the frets
+    as sharply as the notes."""
+    width = (Y_HI - Y_LO) / len(LADDER)
+    if rng.random() < EDGE_REST:
+        edge = Y_LO + width * rng.integers(1, len(LADDER))
+        return float(edge + rng.uniform(-FRET[0], FRET[0]))
+    return float(band_centre(rng.integers(0, len(LADDER))) + rng.uniform(-0.08, 0.08) * width)
+
+
+def _track(start: int, n: int, rng: np.random.Generator) -> Track:
     static = rng.random() < 0.3
     level = rng.random() < 0.4  # moves sideways only: one pitch throughout
     x0, x1 = rng.uniform(0.12, 0.88, 2)
-    y0, y1 = rng.uniform(lo, hi, 2)
+    y0, y1 = _resting_height(rng), _resting_height(rng)
     if static:
         x1, y1 = x0, y0
     elif level:
@@ -235,16 +278,18 @@ def score(
     blanks: list[Blank] = []
     t = 0
     if intro:
-        n = round(3 * fps)
+        n = round(INTRO_RISE * fps)
         blanks.append(Blank(0, round(fps), 0.0, 0.0))
         up = np.linspace(0.1, 0.9, n)
         fade = np.ones(n)
         k = round(0.3 * fps)
         fade[:k], fade[n - k :] = _smoothstep(k), _smoothstep(k)[::-1]
         tracks.append(Track("disc", round(fps), np.full(n, 0.3), up, np.full(n, 0.1), fade))
-        tracks.append(Track("square", round(fps) + n, np.linspace(0.3, 0.7, n), up[::-1],
-                            np.full(n, 0.08), 0.7 * fade))  # fmt: skip
-        t = round(fps) + 2 * n
+        t = round(fps) + n
+        if INTRO_SINK:
+            tracks.append(Track("square", t, np.linspace(0.3, 0.7, n), up[::-1],
+                                np.full(n, 0.08), 0.7 * fade))  # fmt: skip
+            t += n
     while t < total:
         n = min(int(rng.uniform(1.0, 4.0) * fps), total - t)
         if rng.random() < 0.2:
@@ -252,7 +297,7 @@ def score(
             noise = float(rng.uniform(0, 4)) if rng.random() < 0.5 else 0.0
             blanks.append(Blank(t, t + n, level, noise))
         else:
-            tracks.append(_track(t, n, rng, (0.08, 0.92)))
+            tracks.append(_track(t, n, rng))
         t += n
     return total, tracks, blanks
 
@@ -275,7 +320,7 @@ def soundtrack(
     out = np.zeros((ticks + 2) * H, np.float64)  # one extra hop either side
     for tr in tracks:
         ms = harmonic(tr.y)
-        amps = amplitude(tr.b, tr.r)
+        amps = amplitude(tr.b, tr.r) * fret_gain(tr.y)
         for i in range(len(tr.x)):
             k = tr.start + i
             if k >= ticks or amps[i] <= 0:
