@@ -233,8 +233,10 @@ class BoolRefGuard:
         lost = before - sys.getrefcount(True)
         self.leak_per_emit = max(0.0, lost / n) if lost > n // 2 else 0.0
         if self.leak_per_emit:
-            log.debug("monitor: these Qt bindings leak %.1f refs to True per emit; guarding",
-                      self.leak_per_emit)
+            log.debug(
+                "monitor: these Qt bindings leak %.1f refs to True per emit; guarding",
+                self.leak_per_emit,
+            )
         return self.leak_per_emit
 
     def top_up(self) -> None:
@@ -312,7 +314,9 @@ def _build_window_class() -> type:
             self.peak = METER_FLOOR_DB
             self._peak_t = 0.0
             self.setMinimumSize(48, 220)
-            self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Fixed, QtWidgets.QSizePolicy.Policy.Expanding)
+            self.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Fixed, QtWidgets.QSizePolicy.Policy.Expanding
+            )
 
         def set_level(self, dbfs: float) -> None:
             v = dbfs if math.isfinite(dbfs) else METER_FLOOR_DB
@@ -467,16 +471,26 @@ def _build_window_class() -> type:
             self.spec_plot.setLabel("left", "Hz")
             self.spec_item = pg.ImageItem(axisOrder="row-major")
             self.spec_item.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
-            self.spec_item.setImage(self._spec.view(), autoLevels=False, levels=(SPEC_FLOOR_DB, 0.0))
+            self.spec_item.setImage(
+                self._spec.view(), autoLevels=False, levels=(SPEC_FLOOR_DB, 0.0)
+            )
             span = SPEC_COLUMNS / self.fps
             lo, hi = self._spec.log_fmin, self._spec.log_fmax
             self.spec_item.setRect(QtCore.QRectF(-span, lo, span, hi - lo))
             self.spec_plot.addItem(self.spec_item)
             self.spec_plot.setXRange(-span, 0.0, padding=0)
             self.spec_plot.setYRange(lo, hi, padding=0)
-            ticks = [(math.log10(f), lab) for f, lab in (
-                (100, "100"), (300, "300"), (1000, "1k"), (3000, "3k"), (10000, "10k"),
-            ) if lo <= math.log10(f) <= hi]
+            ticks = [
+                (math.log10(f), lab)
+                for f, lab in (
+                    (100, "100"),
+                    (300, "300"),
+                    (1000, "1k"),
+                    (3000, "3k"),
+                    (10000, "10k"),
+                )
+                if lo <= math.log10(f) <= hi
+            ]
             self.spec_plot.getAxis("left").setTicks([ticks, []])
             lay = self.view.ci.layout
             for row, stretch in ((0, 0), (1, 3), (2, 2), (3, 2)):
@@ -494,7 +508,15 @@ def _build_window_class() -> type:
             self.level_label = self._label("-inf dBFS", 30, bold=True)
             figs.addWidget(self.level_label)
             self.stat_labels: dict[str, Any] = {}
-            for key in ("brain", "source", "brain_fps", "inference", "latency", "underruns", "ring"):
+            for key in (
+                "brain",
+                "source",
+                "brain_fps",
+                "inference",
+                "latency",
+                "underruns",
+                "ring",
+            ):
                 lab = self._label("", 16, bold=key == "underruns")
                 figs.addWidget(lab)
                 self.stat_labels[key] = lab
@@ -746,12 +768,17 @@ def _build_window_class() -> type:
                 new = s.tick - self._last_tick if self._last_tick >= 0 else 1
                 self._last_tick = s.tick
                 self._spec.push(s.output, repeat=new)
-                self.spec_item.setImage(self._spec.view(), autoLevels=False, levels=(SPEC_FLOOR_DB, 0.0))
+                self.spec_item.setImage(
+                    self._spec.view(), autoLevels=False, levels=(SPEC_FLOOR_DB, 0.0)
+                )
             self.meter.set_level(s.level_dbfs)
             if self.updates % FIGURES_EVERY == 0:  # numbers at 10 Hz: readable, and cheaper
                 lvl = s.level_dbfs
-                self._put(self.level_label, f"{lvl:6.1f} dBFS" if lvl > -119.0 else "  -inf dBFS",
-                          level_colour(lvl))
+                self._put(
+                    self.level_label,
+                    f"{lvl:6.1f} dBFS" if lvl > -119.0 else "  -inf dBFS",
+                    level_colour(lvl),
+                )
                 L = self.stat_labels
                 self._put(L["brain"], f"{s.brain_name or '-'} · {s.mode}")
                 self._put(L["source"], f"source {s.source_fps:5.1f} fps")
@@ -759,8 +786,11 @@ def _build_window_class() -> type:
                 self._put(L["inference"], f"inference {s.inference_ms:5.1f} ms")
                 self._put(L["latency"], f"latency {s.latency_ms:5.0f} ms")
                 self._put(L["ring"], f"ring {s.ring_fill:5.1f} ms")  # queued ahead of the DAC
-                self._put(L["underruns"], f"underruns {s.underruns}",
-                          "#ff3b30" if s.underruns else "#34c759")
+                self._put(
+                    L["underruns"],
+                    f"underruns {s.underruns}",
+                    "#ff3b30" if s.underruns else "#34c759",
+                )
             if s.brain_name != self._seen_brain:
                 if self._seen_brain:
                     self.status_label.setText(f"brain {s.brain_name} playing")

@@ -145,7 +145,7 @@ class BlockStream:
             hist: list[npt.NDArray[np.uint8]] = []
             n = 0
             k = -1
-            for k, vf in on_brain_clock(self._frames(reader), fps=spec.fps):
+            for k, vf in on_brain_clock(self._frames(reader), fps=spec.fps):  # noqa: B007
                 if ctx:
                     hist.append(vf.pixels)
                     if len(hist) == 1:
@@ -322,12 +322,14 @@ def synthesize_csound(
         k = 0
         last_end = 0
         with _FloatWavWriter(table, sample_rate) as tw, open(score, "w") as sco:
-            sco.write(f"; liveframe granular score: seed {seed}, density {density}, "
-                      f"spread {spread}, hop {hop}, block {L}\n")
+            sco.write(
+                f"; liveframe granular score: seed {seed}, density {density}, "
+                f"spread {spread}, hop {hop}, block {L}\n"
+            )
             sco.write("; p4 gain  p5 table offset (samples)  p6 envelope (1 hann, 0 none)\n")
             for blocks in batches:
                 tw.write(blocks.reshape(-1))
-                for i in range(blocks.shape[0]):
+                for _ in range(blocks.shape[0]):
                     grains = gs.grains()
                     for p in gs.placements(grains):
                         # the untrimmed timeline (always >= 0); the latency is cut after
@@ -346,9 +348,17 @@ def synthesize_csound(
         if k == 0:
             return np.zeros(n_out or 0, np.float32)
         cmd = [
-            exe, "-d", "-m0", "--nodisplays", "-f", "-W",
-            f"--sample-rate={sample_rate}", f"--omacro:TABLE={table}",
-            "-o", str(out_wav), str(patch),
+            exe,
+            "-d",
+            "-m0",
+            "--nodisplays",
+            "-f",
+            "-W",
+            f"--sample-rate={sample_rate}",
+            f"--omacro:TABLE={table}",
+            "-o",
+            str(out_wav),
+            str(patch),
         ]
         r = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=tmp)
         if r.returncode != 0 or not out_wav.exists():
@@ -386,7 +396,9 @@ class _FloatWavWriter:
         self.f.close()
 
 
-def read_audio_file(path: str | os.PathLike[str], *, sample_rate: int | None = None) -> tuple[int, F32]:
+def read_audio_file(
+    path: str | os.PathLike[str], *, sample_rate: int | None = None
+) -> tuple[int, F32]:
     """A whole audio file, mono float32: (sample rate, samples)."""
     import av
 
@@ -461,13 +473,25 @@ def render_signal(
         if not trim:
             raise ValueError("csound mode renders trimmed signals only")
         sig = synthesize_csound(
-            stream, hop=spec.hop, framing=spec.framing, sample_rate=spec.sample_rate,
-            seed=seed, density=density, spread=spread, n_out=None,
+            stream,
+            hop=spec.hop,
+            framing=spec.framing,
+            sample_rate=spec.sample_rate,
+            seed=seed,
+            density=density,
+            spread=spread,
+            n_out=None,
         )
     else:
         sig = synthesize(
-            stream, mode=mode, hop=spec.hop, framing=spec.framing, seed=seed,
-            density=density, spread=spread, trim=trim,
+            stream,
+            mode=mode,
+            hop=spec.hop,
+            framing=spec.framing,
+            seed=seed,
+            density=density,
+            spread=spread,
+            trim=trim,
         )
     if not trim:
         return sig
@@ -485,8 +509,9 @@ def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
     for i in range(0, signal.shape[0], block):
         sc.process(signal[i : i + block])
     if sc.nan_blocks or sc.limited_blocks:
-        log.info("safety: %d blocks silenced (NaN/inf), %d limited", sc.nan_blocks,
-                 sc.limited_blocks)
+        log.info(
+            "safety: %d blocks silenced (NaN/inf), %d limited", sc.nan_blocks, sc.limited_blocks
+        )
     return signal
 
 
@@ -522,8 +547,10 @@ def _preflight(video: Path, out: Path) -> float | None:
         vcodec = r.video.codec_context.name if r.video is not None else None
         duration = r.duration
     if fmt == "webm" and vcodec not in WEBM_VIDEO:
-        raise MediaError(f"{out}: WebM holds VP8/VP9/AV1 video, {video} is {vcodec}; "
-                         "write .mkv (or .mp4) to copy it")
+        raise MediaError(
+            f"{out}: WebM holds VP8/VP9/AV1 video, {video} is {vcodec}; "
+            "write .mkv (or .mp4) to copy it"
+        )
     return duration
 
 
@@ -587,8 +614,10 @@ def write_muxed(path: Path, video: Path, x: F32, *, sr: int, fmt: str, codec: st
     with av.open(str(video)) as inp:
         vin = inp.streams.video[0]
         if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
-            raise MediaError(f"{video}: WebM holds VP8/VP9/AV1 video, not "
-                             f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it")
+            raise MediaError(
+                f"{video}: WebM holds VP8/VP9/AV1 video, not "
+                f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
+            )
         with av.open(str(path), "w", format=fmt) as out:
             vout = out.add_stream_from_template(vin)
             ast = _add_audio_stream(out, codec, sr)
@@ -652,8 +681,16 @@ def render(
     _preflight(video, out)
     b = _load_brain(brain)
     sr = b.spec.sample_rate
-    sig = render_signal(video, b, mode=mode, seed=seed, density=density, spread=spread,
-                        batch=batch, progress=progress)
+    sig = render_signal(
+        video,
+        b,
+        mode=mode,
+        seed=seed,
+        density=density,
+        spread=spread,
+        batch=batch,
+        progress=progress,
+    )
     guard(sig, sr=sr)
     rate = rate or sr
     if codec == "flac" and sr > 655350:
@@ -684,19 +721,38 @@ def render(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="input video (any frame rate)")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="output: .wav/.flac (audio) or .mkv/.mp4/.webm (video copied, "
-                        "rendered soundtrack)")
-    parser.add_argument("--brain", default=None,
-                        help="brain file or name in brains/ (default: brains/default.onnx)")
-    parser.add_argument("--mode", choices=RENDER_MODES, default="ola",
-                        help="synthesis: raw (2015 concatenation), ola (default), granular, "
-                        "csound (the granular score through the real csound)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output: .wav/.flac (audio) or .mkv/.mp4/.webm (video copied, rendered soundtrack)",
+    )
+    parser.add_argument(
+        "--brain", default=None, help="brain file or name in brains/ (default: brains/default.onnx)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=RENDER_MODES,
+        default="ola",
+        help="synthesis: raw (2015 concatenation), ola (default), granular, "
+        "csound (the granular score through the real csound)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="granular random seed (default 0)")
-    parser.add_argument("--grain-density", type=float, default=1.0, metavar="X",
-                        help="scales the children per grain, 0..4 (default 1)")
-    parser.add_argument("--grain-spread", type=float, default=1.0, metavar="X",
-                        help="scales the onset jitter, 0..4 (default 1)")
+    parser.add_argument(
+        "--grain-density",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="scales the children per grain, 0..4 (default 1)",
+    )
+    parser.add_argument(
+        "--grain-spread",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="scales the onset jitter, 0..4 (default 1)",
+    )
     parser.add_argument("--batch", type=int, default=64, help="frames per inference call")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -713,8 +769,16 @@ def run(args: argparse.Namespace) -> int:
     brain = _load_brain(args.brain)
     total = int(np.ceil(est * brain.spec.fps - PTS_TOLERANCE)) if est else None
     with Progress(total, f"render {args.mode}", unit="ticks", enabled=not args.quiet) as prog:
-        render(args.video, out, brain=brain, mode=args.mode, seed=args.seed,
-               density=args.grain_density, spread=args.grain_spread, batch=args.batch,
-               progress=prog)
+        render(
+            args.video,
+            out,
+            brain=brain,
+            mode=args.mode,
+            seed=args.seed,
+            density=args.grain_density,
+            spread=args.grain_spread,
+            batch=args.batch,
+            progress=prog,
+        )
     log.info("wrote %s", out)
     return 0

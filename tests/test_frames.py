@@ -71,7 +71,9 @@ def test_reader_errors_are_one_line(tmp_path):
 
 
 def test_reader_no_audio_track(tmp_path):
-    p = write_clip(tmp_path / "silent.mkv", [(i / 30, np.zeros((64, 64), np.uint8)) for i in range(5)])
+    p = write_clip(
+        tmp_path / "silent.mkv", [(i / 30, np.zeros((64, 64), np.uint8)) for i in range(5)]
+    )
     with pytest.raises(MediaError, match="no audio track"):
         MediaReader(p, need_audio=True)
 

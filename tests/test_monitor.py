@@ -334,7 +334,9 @@ def test_a_failing_pull_is_shown_and_the_sound_goes_on(live: tuple) -> None:
     assert _pump(app, lambda: win.updates > n + 3)
 
 
-def test_window_closes_when_the_engine_stops(jack_server: JackServer, brains: Path, clip: Path) -> None:
+def test_window_closes_when_the_engine_stops(
+    jack_server: JackServer, brains: Path, clip: Path
+) -> None:
     from liveframe.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brains / "bright.onnx")
@@ -357,8 +359,9 @@ def test_window_closes_when_the_engine_stops(jack_server: JackServer, brains: Pa
 def test_bool_guard_keeps_a_long_show_alive() -> None:
     """PySide6 6.12 on CPython 3.11 drops a reference to True per Signal.emit(); unguarded,
     the process (and the sound) aborts with ``bool_dealloc`` after a few thousand redraws.
-    Here: over 3 million emissions (hours of redraws; more than the first top-up covers) with the guard topped up as the timer does,
-    in a child process, which must exit cleanly."""
+    Here: over 3 million emissions (hours of redraws; more than the first top-up covers)
+    with the guard topped up as the timer does, in a child process, which must exit
+    cleanly."""
     code = (
         "import os\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
@@ -374,14 +377,21 @@ def test_bool_guard_keeps_a_long_show_alive() -> None:
         "        monitor.BOOL_GUARD.top_up()\n"
         "print('survived', monitor.BOOL_GUARD.leak_per_emit)\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                       timeout=120, cwd=C.REPO_DIR)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=C.REPO_DIR,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "survived" in r.stdout
 
 
-def test_run_monitor_returns_when_the_engine_stops(jack_server: JackServer, brains: Path,
-                                                   clip: Path) -> None:
+def test_run_monitor_returns_when_the_engine_stops(
+    jack_server: JackServer, brains: Path, clip: Path
+) -> None:
     """What ``liveframe play`` runs: the Qt loop ends when the engine stops (``--seconds``)."""
     import argparse
     import threading

@@ -13,8 +13,9 @@ synthesised sounds:
   bands (``FRET``);
 - **pitch** follows height: the heights ``Y_LO`` to ``Y_HI`` are cut into ``len(LADDER)``
   equal bands, bottom to top, and a shape whose centre is in band ``i`` sounds harmonic
-  ``m = LADDER[i]`` of the frame rate, i.e. ``m * 30`` Hz: 240, 360, 480, 720 or 960 Hz (see :func:`harmonic`, :func:`pitch_hz`); the sound is that **one sinusoid**,
-  nothing else;
+  ``m = LADDER[i]`` of the frame rate, i.e. ``m * 30`` Hz: 240, 360, 480, 720 or 960 Hz
+  (see :func:`harmonic`, :func:`pitch_hz`); the sound is that **one sinusoid**, nothing
+  else;
 - loudness changes are smooth: shapes fade in and out (0.2 to 0.8 s, smoothstep) and every
   brightness or size change is eased;
 - blank stretches (black, white, flat grey, with or without camera-like noise) are silent.

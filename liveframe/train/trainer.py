@@ -25,9 +25,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
