@@ -12,8 +12,6 @@ BIN    := $(VENV)/bin
 RUNTIME_DEBS := libportaudio2
 TEST_DEBS    := libportaudio2 jackd2 csound puredata-core liblo-tools ffmpeg
 
-export QT_QPA_PLATFORM ?= offscreen
-
 .PHONY: demo test bench brains debs-runtime debs-test lint clean
 
 $(BIN)/python:
@@ -39,10 +37,10 @@ demo: debs-runtime $(VENV)/.runtime
 	$(BIN)/python tools/demo.py
 
 test: debs-test $(VENV)/.dev
-	$(BIN)/python -m pytest tests -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest tests -q
 
 bench: debs-test $(VENV)/.dev
-	$(BIN)/python -m benchmarks
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks
 
 brains: $(VENV)/.dev
 	$(BIN)/python tools/build_default_brain.py
