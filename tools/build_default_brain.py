@@ -191,9 +191,18 @@ def _install(src: Path, dst: Path) -> None:
 
 
 def build(
-    *, out_dir: Path, seconds: float, epochs: int, install: bool = True, reuse: bool = False
+    *,
+    out_dir: Path,
+    seconds: float,
+    epochs: int,
+    layers: str = LAYERS,
+    install: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Any]:
-    """Run the recipe in ``out_dir``; ``reuse`` keeps a film, dataset and checkpoint there."""
+    """Run the recipe in ``out_dir``; ``reuse`` keeps a film, dataset and checkpoint there.
+
+    ``layers`` is ``liveframe train --layers`` (default :data:`LAYERS`, what ships).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     film, data = out_dir / "film.mkv", out_dir / "data.npz"
@@ -214,13 +223,13 @@ def build(
         timings_path.write_text(json.dumps(timings))
         if ckpt.exists():
             ckpt.unlink()  # a fresh run, never a silent resume of an older one
-        _run([py, "-m", "liveframe", "train", data, "-o", ckpt, "--layers", LAYERS,
+        _run([py, "-m", "liveframe", "train", data, "-o", ckpt, "--layers", layers,
               "--loss", LOSS, "--epochs", epochs, "--batch-size", BATCH, "--patience", PATIENCE,
               "--seed", TRAIN_SEED, "--threads", THREADS])  # fmt: skip
     _run([py, REPO / "tools" / "export_onnx.py", ckpt, "-o", onnx_out])
     brain = Brain.load(onnx_out)
     m = measure(brain)
-    m.update(seconds=seconds, t_film=timings.get("film", float("nan")),
+    m.update(seconds=seconds, layers=layers, t_film=timings.get("film", float("nan")),
              t_pickle=timings.get("pickle", float("nan")), **_training_facts(ckpt))  # fmt: skip
     for line in _measure_lines(m):
         log.info("%s", line)
@@ -318,7 +327,7 @@ louder. It is what `make demo` and `liveframe play`/`live` use when no brain is 
 - input: {s.width}x{s.height} grey (channels {s.channels}, context {s.context}), float in [0, 1]
 - output: pcm, `{s.framing}` framing, {s.length} samples per tick at {s.sample_rate} Hz and
   {s.fps:g} fps (hop {s.hop}), scale {s.scale:.4g}
-- architecture: dense {layers} with ReLU (`--layers {LAYERS}`), {size_mb:.1f} MB
+- architecture: dense {layers} with ReLU (`--layers {m.get("layers", LAYERS)}`), {size_mb:.1f} MB
 - loss: {p.get("loss", "mse")} on targets divided by their RMS (the spec's scale)
   (`--loss {LOSS}`: {LOSS_WHY});
   best validation loss {val_s} at epoch {p.get("best_epoch", "?")}
@@ -431,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=FILM_SECONDS, help="film length")
     p.add_argument("--epochs", type=int, default=EPOCHS, help="maximum epochs")
+    p.add_argument("--layers", default=LAYERS, help=f"liveframe train --layers (default {LAYERS})")
     p.add_argument(
         "--out-dir",
         type=Path,
@@ -452,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out_dir,
         seconds=args.seconds,
         epochs=args.epochs,
+        layers=args.layers,
         install=not args.no_install,
         reuse=args.reuse_checkpoint,
     )
