@@ -23,8 +23,10 @@ HEADER = """# Benchmarks
 
 Measured on this project's machines (2 cores, no sound card, shared and noisy), so every
 figure is a median of repeated runs, and every comparison is a ratio measured side by side
-in one run. Each section gives the command that reproduces it; `make bench` runs them all
-at their default size and rebuilds this file from `benchmarks/results/`.
+in one run. Each section gives the command that reproduces it. `make bench` re-measures
+every benchmark at its default (short) size, rewriting its section in
+`benchmarks/results/`, and rebuilds this file: the full-size figures below (the 10-minute
+live and monitor runs, the 30-minute pickling) come from the commands their sections give.
 """
 
 
