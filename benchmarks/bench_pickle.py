@@ -104,13 +104,12 @@ def loop_clip(src: Path, dst: Path, minutes: float) -> Path:
 # -- children: one measurement each ---------------------------------------------------------
 
 def child_decode(path: str) -> dict:
-    from liveframe.dataset import demux
     from liveframe.frames import MediaReader
 
     t0 = time.perf_counter()
     nv = na = 0
     with MediaReader(path, need_audio=True, threads=True) as r:
-        for kind, _, _ in demux(r, resample=None):
+        for kind, _, _ in r.demux(resample=None):
             if kind == "video":
                 nv += 1
             else:

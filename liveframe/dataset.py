@@ -318,103 +318,10 @@ class _LazyFrame:
         return self._px
 
 
-class _Scaler:
-    """swscale to the brain's size, as :meth:`MediaReader._video_frame` does, with one
-    cached scaling context: ``frame.reformat`` builds a new context (filters and all) on
-    every call, ten times the cost of the scaling itself for 1080p to 64x64. The pixels are
-    identical (tests compare them with :meth:`MediaReader.frames`)."""
-
-    def __init__(self, size: tuple[int, int], channels: int) -> None:
-        from av.video.reformatter import VideoReformatter
-
-        self.width, self.height = size
-        self.format = "gray" if channels == 1 else "rgb24"
-        self.channels = channels
-        self._r = VideoReformatter()
-
-    def __call__(self, frame: Any) -> npt.NDArray[np.uint8]:
-        small = self._r.reformat(frame, width=self.width, height=self.height,
-                                 format=self.format, interpolation="AREA")
-        arr = small.to_ndarray()
-        px = arr[None] if self.channels == 1 else arr.transpose(2, 0, 1)
-        return np.ascontiguousarray(px)
-
-
-def _frame_time(frame: Any) -> float | None:
-    # as liveframe.frames.MediaReader._video_frame computes it
-    if frame.pts is None or frame.time_base is None:
-        return frame.time  # type: ignore[no-any-return]
-    return float(frame.pts * frame.time_base)
-
-
 def _origin(reader: Any) -> float:
     """Time (s) of tick 0: the container's start time when positive, else 0."""
     st = reader.container.start_time
     return max(st / 1_000_000, 0.0) if st is not None else 0.0
-
-
-def demux(
-    reader: Any,
-    *,
-    video: bool = True,
-    audio: bool = True,
-    resample: int | None = C.SAMPLE_RATE,
-) -> Iterator[tuple[str, float, Any]]:
-    """One demux pass over ``reader``'s video and audio, decoded but not converted.
-
-    Yields ``("video", time, av.VideoFrame)`` and, with ``resample`` set,
-    ``("audio", time, samples)`` where samples are mono float32 at ``resample`` Hz
-    (libswresample, exactly as :meth:`MediaReader.read_audio` makes them) and ``time`` is
-    that of their first sample; with ``resample=None``, ``("audio", time, av.AudioFrame)``.
-    Corrupt packets are skipped and counted in the log; a demuxer failure is one
-    :class:`MediaError` line.
-    """
-    import av
-
-    streams = []
-    if video and reader.video is not None:
-        streams.append(reader.video)
-    if audio and reader.audio is not None:
-        streams.append(reader.audio)
-    if not streams:
-        return
-    resampler = reader._audio_resampler(resample) if (audio and resample) else None
-    audio_t: float | None = None
-    audio_n = 0
-    bad = 0
-    try:
-        for packet in reader.container.demux(streams):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                bad += 1
-                continue  # a corrupt packet: skip it, keep going
-            kind = packet.stream.type
-            for frame in frames:
-                if kind == "video":
-                    t = _frame_time(frame)
-                    if t is not None:
-                        yield ("video", t, frame)
-                elif resampler is None:
-                    yield ("audio", float(frame.time or 0.0), frame)
-                else:
-                    if audio_t is None:
-                        audio_t = float(frame.pts * frame.time_base) if frame.pts else 0.0
-                    for rf in resampler.resample(frame):
-                        s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                        yield ("audio", audio_t + audio_n / resample, s)  # type: ignore[operator]
-                        audio_n += s.size
-        if resampler is not None and audio_t is not None:
-            for rf in resampler.resample(None):
-                s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                yield ("audio", audio_t + audio_n / resample, s)  # type: ignore[operator]
-                audio_n += s.size
-    except av.error.FFmpegError as e:
-        from .frames import _ffmsg
-
-        raise MediaError(f"{reader.path}: corrupt or unreadable ({_ffmsg(e)})") from None
-    if bad:
-        log.warning("%s: skipped %d corrupt packet(s)", reader.path, bad)
 
 
 def _check_settings(fps: float, sample_rate: int, framing: str, channels: int,
@@ -465,7 +372,7 @@ def _pickle_video(
     bar: Any,
 ) -> dict[str, Any]:
     """Append one video's ticks to ``writer``; returns the source's facts for the meta."""
-    from .frames import MediaReader, on_brain_clock
+    from .frames import MediaReader, Scaler, on_brain_clock
     from .synth import hann
 
     length = 2 * hop if framing == "grain" else hop
@@ -479,11 +386,11 @@ def _pickle_video(
         origin = _origin(reader)
         first_audio: list[float] = []
 
-        convert = _Scaler(size, channels)
+        convert = Scaler(size, channels)
 
         def video_frames() -> Iterator[_LazyFrame]:
             # audio is pushed into the window as a side effect, in file order
-            for kind, t, item in demux(reader, resample=sample_rate):
+            for kind, t, item in reader.demux(resample=sample_rate):
                 if kind == "video":
                     stats["video_frames"] += 1
                     yield _LazyFrame(t - origin, item, convert)

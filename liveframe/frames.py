@@ -14,6 +14,7 @@ render and live play see exactly the same pixels.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import numpy.typing as npt
 
 from . import constants as C
 from .errors import MediaError
+
+log = logging.getLogger(__name__)
 
 PTS_TOLERANCE = 1e-3
 """Seconds by which a frame timestamp may trail a tick and still count as <= it.
@@ -96,6 +99,45 @@ class VideoFrame:
     pixels: U8
 
 
+def frame_time(frame: Any) -> float | None:
+    """Presentation time of a decoded PyAV frame in seconds (None if it has none)."""
+    if frame.pts is None or frame.time_base is None:
+        return frame.time  # type: ignore[no-any-return]
+    return float(frame.pts * frame.time_base)
+
+
+class Scaler:
+    """swscale area scaling to the brain's input, with one cached scaling context.
+
+    ``frame.reformat`` builds a new context (filters, thread pool) on every call, ten times
+    the cost of the scaling itself for 1080p to 64x64; one :class:`VideoReformatter` per
+    file gives the same pixels. OpenCV's ``INTER_AREA`` is 5-30x slower at non-integer
+    ratios, so it is not used.
+
+    Parameters
+    ----------
+    size : (width, height)
+    channels : 1 (grey) or 3 (RGB)
+    """
+
+    def __init__(self, size: tuple[int, int], channels: int) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.width, self.height = size
+        self.format = "gray" if channels == 1 else "rgb24"
+        self.channels = channels
+        self._r = VideoReformatter()
+
+    def __call__(self, frame: Any) -> U8:
+        """``frame`` (av.VideoFrame) as (channels, height, width) uint8."""
+        # threads=1: a 64x64 output is too little work to share out (same pixels either way)
+        small = self._r.reformat(frame, width=self.width, height=self.height,
+                                 format=self.format, interpolation="AREA", threads=1)
+        arr = small.to_ndarray()
+        px = arr[None] if self.channels == 1 else arr.transpose(2, 0, 1)
+        return np.ascontiguousarray(px)
+
+
 def _open(path: Path) -> Any:
     import av
 
@@ -150,9 +192,6 @@ class MediaReader:
             )
         if self.video is not None and threads:
             self.video.thread_type = "AUTO"
-        # One swscale context for the whole file: frame.reformat() builds (and tears down)
-        # a new one, with its filter tables and thread pool, for every frame.
-        self._reformatter: Any = None
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -190,31 +229,70 @@ class MediaReader:
         self.close()
 
     # -- decoding ----------------------------------------------------------------------
-    def _video_frame(self, frame: Any, size: tuple[int, int], channels: int) -> VideoFrame | None:
-        if frame.pts is None or frame.time_base is None:
-            t = frame.time
-            if t is None:
-                return None
-        else:
-            t = float(frame.pts * frame.time_base)
-        w, h = size
-        fmt = "gray" if channels == 1 else "rgb24"
-        if self._reformatter is None:
-            from av.video.reformatter import VideoReformatter
-
-            self._reformatter = VideoReformatter()
-        # threads=1: a 64x64 output is too little work to share out (same pixels either way)
-        small = self._reformatter.reformat(
-            frame, width=w, height=h, format=fmt, interpolation="AREA", threads=1
-        )
-        arr = small.to_ndarray()
-        pixels = arr[None] if channels == 1 else arr.transpose(2, 0, 1)
-        return VideoFrame(t, np.ascontiguousarray(pixels))
-
     def _audio_resampler(self, sample_rate: int) -> Any:
         import av
 
         return av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+
+    def demux(
+        self,
+        *,
+        video: bool = True,
+        audio: bool = True,
+        resample: int | None = C.SAMPLE_RATE,
+    ) -> Iterator[tuple[str, float, Any]]:
+        """One demux pass over the video and audio, decoded but not converted.
+
+        Yields ``("video", time, av.VideoFrame)`` and, with ``resample`` set,
+        ``("audio", time, samples)`` where samples are mono float32 at ``resample`` Hz
+        (libswresample) and ``time`` is that of their first sample; with
+        ``resample=None``, ``("audio", time, av.AudioFrame)``. Corrupt packets are skipped
+        and counted in the log; a demuxer failure is one :class:`MediaError` line.
+        """
+        import av
+
+        streams = []
+        if video and self.video is not None:
+            streams.append(self.video)
+        if audio and self.audio is not None:
+            streams.append(self.audio)
+        if not streams:
+            return
+        resampler = self._audio_resampler(resample) if (audio and resample) else None
+        audio_t: float | None = None
+        audio_n = 0
+        bad = 0
+        try:
+            for packet in self.container.demux(streams):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    bad += 1
+                    continue  # a corrupt packet: skip it, keep going
+                kind = packet.stream.type
+                for frame in frames:
+                    if kind == "video":
+                        t = frame_time(frame)
+                        if t is not None:
+                            yield ("video", t, frame)
+                    elif resampler is None:
+                        yield ("audio", float(frame.time or 0.0), frame)
+                    else:
+                        if audio_t is None:
+                            audio_t = float(frame.pts * frame.time_base) if frame.pts else 0.0
+                        for rf in resampler.resample(frame):
+                            s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                            yield ("audio", audio_t + audio_n / resample, s)  # type: ignore[operator]
+                            audio_n += s.size
+            if resampler is not None and audio_t is not None:
+                for rf in resampler.resample(None):
+                    s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    yield ("audio", audio_t + audio_n / resample, s)  # type: ignore[operator]
+                    audio_n += s.size
+        except av.error.FFmpegError as e:
+            raise MediaError(f"{self.path}: corrupt or unreadable ({_ffmsg(e)})") from None
+        if bad:
+            log.warning("%s: skipped %d corrupt packet(s)", self.path, bad)
 
     def decode(
         self,
@@ -231,43 +309,9 @@ class MediaReader:
         ``("audio", time, samples)`` with mono float32 samples at ``sample_rate`` whose
         first sample is at ``time`` seconds. Corrupt packets are skipped.
         """
-        import av
-
-        streams = []
-        if video and self.video is not None:
-            streams.append(self.video)
-        if audio and self.audio is not None:
-            streams.append(self.audio)
-        if not streams:
-            return
-        resampler = self._audio_resampler(sample_rate) if audio and self.audio else None
-        audio_t: float | None = None
-        audio_n = 0
-        try:
-            for packet in self.container.demux(streams):
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    continue  # a corrupt packet: skip it, keep going
-                for frame in frames:
-                    if packet.stream.type == "video":
-                        vf = self._video_frame(frame, size, channels)
-                        if vf is not None:
-                            yield ("video", vf.time, vf.pixels)
-                    elif resampler is not None:
-                        if audio_t is None:
-                            audio_t = float(frame.pts * frame.time_base) if frame.pts else 0.0
-                        for rf in resampler.resample(frame):
-                            s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                            yield ("audio", audio_t + audio_n / sample_rate, s)
-                            audio_n += s.size
-            if resampler is not None and audio_t is not None:
-                for rf in resampler.resample(None):
-                    s = rf.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-                    yield ("audio", audio_t + audio_n / sample_rate, s)
-                    audio_n += s.size
-        except av.error.FFmpegError as e:
-            raise MediaError(f"{self.path}: corrupt or unreadable ({_ffmsg(e)})") from None
+        scale = Scaler(size, channels)
+        for kind, t, item in self.demux(video=video, audio=audio, resample=sample_rate):
+            yield (kind, t, scale(item) if kind == "video" else item)
 
     def frames(
         self, *, size: tuple[int, int] = (C.FRAME_SIZE, C.FRAME_SIZE), channels: int = 1
