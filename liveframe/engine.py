@@ -94,7 +94,7 @@ from . import constants as C
 from .audio import AudioOutput, OutputDevice, Recorder, find_output
 from .brain import Brain, BrainSpec, resolve_brain_path
 from .errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
-from .frames import MediaReader, on_brain_clock, preprocess
+from .frames import MediaReader, on_brain_clock, preprocess, with_context
 from .params import Controls, Snapshot
 from .ringbuffer import RingBuffer
 from .synth import GrainParams, GranularSynth, make_synth
@@ -789,15 +789,6 @@ class Engine:
                 return dry - now - self.margin / sr - self._cost_est
         return (self.ring.fill - self.margin + 1) / sr
 
-    def _input(self, px: U8, hist: list[U8], context: int) -> U8:
-        if not context:
-            return px
-        hist.append(px)
-        if len(hist) == 1:
-            hist[:] = [px] * (context + 1)
-        del hist[: len(hist) - (context + 1)]
-        return np.concatenate(hist, axis=0)
-
     def _tick(self, *, prefill: bool = False) -> bool:
         """One brain tick; False when the source has ended."""
         t0 = time.perf_counter()
@@ -861,14 +852,14 @@ class Engine:
         self._last_frame = px
         # -- inference and synthesis
         ti = time.perf_counter()
-        x = self._input(px, self._hist, self.spec.context)
+        x = with_context(px, self._hist, self.spec.context)
         block = self.brain.run(x)[0]
         self._inference_ms = (time.perf_counter() - ti) * 1000
         out = synth.process(block, self._out)
         if self._xfade is not None:
             ob, osynth, ohist, opx = self._xfade
             self._xfade = None
-            xo = self._input(px if opx is None else opx, ohist, ob.spec.context)
+            xo = with_context(px if opx is None else opx, ohist, ob.spec.context)
             old = osynth.process(ob.run(xo)[0])
             out *= self._fade_in
             out += old * self._fade_out

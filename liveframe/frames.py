@@ -343,6 +343,25 @@ class MediaReader:
         return self.duration
 
 
+def with_context(px: U8, hist: list[U8], context: int) -> U8:
+    """The brain's input for a tick: the last ``context`` frames and ``px``, current last.
+
+    ``hist`` is the caller's history (updated in place); at the start of a source the first
+    frame stands in for the frames before it, as in training.
+
+    Returns
+    -------
+    ndarray, shape (channels * (context + 1), H, W), uint8
+    """
+    if not context:
+        return px
+    hist.append(px)
+    if len(hist) == 1:
+        hist[:] = [px] * (context + 1)
+    del hist[: len(hist) - (context + 1)]
+    return np.concatenate(hist, axis=0)
+
+
 def on_brain_clock(
     frames: Iterable[VideoFrame],
     *,

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from . import constants as C
 from .brain import Brain, resolve_brain_path
 from .errors import LiveframeError, MediaError, ToolMissingError, UsageError
-from .frames import PTS_TOLERANCE, MediaReader, on_brain_clock
+from .frames import PTS_TOLERANCE, MediaReader, on_brain_clock, with_context
 from .progress import Progress
 from .synth import GranularSynth, SafetyChain, make_synth
 
@@ -146,14 +146,7 @@ class BlockStream:
             n = 0
             k = -1
             for k, vf in on_brain_clock(self._frames(reader), fps=spec.fps):  # noqa: B007
-                if ctx:
-                    hist.append(vf.pixels)
-                    if len(hist) == 1:
-                        hist = [vf.pixels] * (ctx + 1)
-                    del hist[: len(hist) - (ctx + 1)]
-                    buf[n] = np.concatenate(hist, axis=0)
-                else:
-                    buf[n] = vf.pixels
+                buf[n] = with_context(vf.pixels, hist, ctx)
                 n += 1
                 if n == self.batch:
                     yield buf
