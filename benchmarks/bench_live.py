@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liveframe.files import atomic_write
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "live.md"
 
@@ -258,12 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     out = Path(args.out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text("\n".join(lines))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out, "w") as (f, _):
+        f.write("\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from liveframe.files import atomic_write
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULT = HERE / "results" / "monitor.md"
@@ -285,12 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text("\n".join(lines))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out, "w") as (f, _):
+        f.write("\n".join(lines))
     print("\n".join(lines))
     return 0
 

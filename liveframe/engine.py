@@ -94,6 +94,7 @@ from . import constants as C
 from .audio import AudioOutput, OutputDevice, Recorder, find_output
 from .brain import Brain, BrainSpec, resolve_brain_path
 from .errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
+from .files import atomic_write
 from .frames import MediaReader, on_brain_clock, preprocess, with_context
 from .params import Controls, Snapshot
 from .ringbuffer import RingBuffer
@@ -1144,12 +1145,8 @@ def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Pat
     """Write the ``--stats-json`` schema atomically."""
     p = Path(path)
     keys = ("underruns", "ticks", "latency_ms", "device_latency_ms", "samplerate", "blocksize")
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps({k: stats[k] for k in keys}, indent=2) + "\n")
-        os.replace(tmp, p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(p, "w") as (f, _):
+        f.write(json.dumps({k: stats[k] for k in keys}, indent=2) + "\n")
     return p
 
 

@@ -123,7 +123,7 @@ def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
     assert 0 < s["latency_ms"]["median"] <= s["latency_ms"]["p99"] < 500
     sr, played = read_wav(rec)
     assert sr == 48000 and abs(played.shape[0] / sr - 1.0) < 0.3
-    assert not [p for p in media["dir"].iterdir() if ".tmp-" in p.name]
+    assert not [p for p in media["dir"].iterdir() if ".tmp" in p.name]
 
 
 @pytest.mark.parametrize("which", ["nan", "huge"])

@@ -17,7 +17,6 @@ import datetime as _dt
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from .. import constants as C
 from ..brain import Brain, attach_spec
 from ..errors import LiveframeError, UsageError
+from ..files import atomic_write
 from . import require_torch
 
 log = logging.getLogger(__name__)
@@ -132,25 +132,14 @@ def export_checkpoint(
         )
     log.info("parity: onnxruntime vs torch max difference %.3g on %d random frames", diff, batch)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_p.name}.", suffix=".tmp", dir=parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a brain is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_write(out_p) as (f, tmp):
+        f.write(data)
+        f.flush()
         brain = Brain.load(tmp)  # the runtime's own check, before the name appears
         played = brain.run(x)
         if not _max_abs(played - ref * np.float32(spec.scale)) <= tolerance:
             raise ExportError(f"{checkpoint}: Brain.run of the exported file does not "
                               f"reproduce torch; not writing {out_p}")
-        os.replace(tmp, out_p)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return out_p
 
 

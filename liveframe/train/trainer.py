@@ -23,7 +23,6 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +36,7 @@ import torch
 from ..brain import BrainSpec
 from ..dataset import Dataset, load_dataset
 from ..errors import DatasetError, LiveframeError, UsageError
+from ..files import atomic_write
 from ..progress import Progress
 from .model import DenseBrain, resolve_layers
 
@@ -230,20 +230,8 @@ class Batches:
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as (f, _):
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
