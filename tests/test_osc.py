@@ -10,7 +10,6 @@ import os
 import socket
 import struct
 import subprocess
-import threading
 import time
 import wave
 from pathlib import Path
@@ -414,15 +413,6 @@ def test_csound_plays_the_bridged_tone(tmp_path: Path, mode: str) -> None:
 
 
 # -- robustness ---------------------------------------------------------------------------
-@pytest.fixture
-def thread_errors():
-    errors: list[BaseException] = []
-    old = threading.excepthook
-    threading.excepthook = lambda a: errors.append(a.exc_value)  # type: ignore[assignment]
-    yield errors
-    threading.excepthook = old
-
-
 def test_fuzz_and_flood_leave_the_server_working(
     server: osc.ControlServer, controls: Controls, thread_errors: list
 ) -> None:

@@ -52,15 +52,6 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-@pytest.fixture
-def thread_errors():
-    errors: list[BaseException] = []
-    old = threading.excepthook
-    threading.excepthook = lambda a: errors.append(a.exc_value)  # type: ignore[assignment]
-    yield errors
-    threading.excepthook = old
-
-
 def _engine(media: dict[str, Path], brain: str = "tone", **kw) -> Engine:
     b = Brain.load(media[brain])
     return Engine(b, Capture(PyAVReader(media["clip"], loop=True), spec=b.spec),
