@@ -125,15 +125,42 @@ class _RateLimitedLog:
 
 
 DEFAULT_MARGIN_S = 0.016
-"""Default safety lead of the producer (s): the lowest that played with no underruns in
-benchmarks/bench_live.py's fixed-margin sweep under a CPU hog on a loaded 2-core machine
-(see benchmarks/results/live.md); ``adaptive`` raises it after an underrun."""
+"""Default safety lead of a normal-priority producer (s): the lowest that played with no
+underruns in benchmarks/bench_live.py's fixed-margin sweep under a CPU hog on a loaded
+2-core machine (see benchmarks/results/live.md); ``adaptive`` raises it after an underrun."""
+
+REALTIME_MARGIN_S = 256 / 48000
+"""Default safety lead of a real-time producer (s; 256 samples at 48 kHz, one JACK period):
+it wakes on time under load, so the lead only covers its own cost and the GIL hand-over
+(benchmarks/bench_live.py: 10 minutes under a CPU hog, and with the monitor open)."""
 
 SWITCH_INTERVAL = 0.0005
 """``sys.setswitchinterval`` while an engine plays (s). The audio callback is Python and
 needs the GIL; a thread waiting for it gets it only after the holder has run this long
 (Python's default is 5 ms, about one JACK period at 256 / 48 kHz), so a busy capture, GUI
 or OSC thread could make the callback late. Restored when the last engine stops."""
+
+PRODUCER_RT_PRIORITY = 5
+"""SCHED_FIFO priority the producer asks for (``realtime=True``, where the system allows
+it: root, or an ``rtprio`` limit as audio users get with JACK). Below JACK's own real-time
+threads (jackd's default is 10, its clients run just under it), above every normal thread:
+on a loaded machine a normal-priority producer can wait several ms for a core, which is
+what the margin otherwise has to cover. The producer sleeps between ticks (a fraction of a
+percent of a core), and Linux keeps 5 % of every second for normal threads regardless."""
+
+
+def _request_realtime(priority: int = PRODUCER_RT_PRIORITY) -> bool:
+    """Give the calling thread SCHED_FIFO ``priority``; False where not permitted."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if setter is None:
+        return False
+    try:
+        # a thread id: on Linux sched_setscheduler acts on that one thread
+        setter(threading.get_native_id(), os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, ValueError):
+        return False
+    return True
+
 
 _switch_lock = threading.Lock()
 _switch_users = 0
@@ -463,8 +490,9 @@ class Engine:
         PortAudio's suggested output latency.
     margin : int, optional
         Safety lead in samples (device rate): each tick is written at least this long
-        before the callback buffer that needs it. Default :data:`DEFAULT_MARGIN_S` at the
-        device rate (768 samples at 48 kHz), from benchmarks/bench_live.py's sweep.
+        before the callback buffer that needs it. Default :data:`REALTIME_MARGIN_S` (256
+        samples at 48 kHz) once the producer has real-time scheduling, else
+        :data:`DEFAULT_MARGIN_S` (768), from benchmarks/bench_live.py's sweeps.
     record : path-like, optional
         A float32 WAV of what was played, written as it plays, finalised on stop.
     seed : int
@@ -472,6 +500,9 @@ class Engine:
     adaptive : bool
         After an underrun, raise the margin by one block (up to ``8 * blocksize`` or
         4096 samples, whichever is larger).
+    realtime : bool
+        Ask for real-time scheduling of the producer thread (:data:`PRODUCER_RT_PRIORITY`);
+        where the system refuses, it runs at normal priority and says so once.
     """
 
     def __init__(
@@ -489,6 +520,7 @@ class Engine:
         record: str | os.PathLike[str] | None = None,
         seed: int = 0,
         adaptive: bool = True,
+        realtime: bool = True,
     ) -> None:
         if mode not in C.MODES:
             raise UsageError(f"--mode {mode!r} must be one of {', '.join(C.MODES)}")
@@ -511,10 +543,14 @@ class Engine:
             raise UsageError(f"--samplerate {samplerate} must be positive")
         if margin is not None and margin < 0:
             raise UsageError(f"--margin {margin} must be >= 0 samples")
+        self._margin_given = margin is not None
         self.margin = int(margin if margin is not None
                           else round(DEFAULT_MARGIN_S * self.samplerate))
         self.initial_margin = self.margin
         self.adaptive = bool(adaptive)
+        self.realtime_requested = bool(realtime)
+        self.realtime = False  # whether the producer got real-time scheduling
+        self._producer_policy: int | None = None  # its scheduling policy, as the OS reports it
         self.max_margin = max(self.margin, 8 * self.blocksize, 4096)
         self.record_path = Path(record) if record is not None else None
         self.hop = self.spec.hop
@@ -723,6 +759,21 @@ class Engine:
     # -- the producer ------------------------------------------------------------------
     def _produce(self) -> None:
         seen = self.audio.underruns if self.audio is not None else 0
+        if self.realtime_requested:
+            self.realtime = _request_realtime()
+        if hasattr(os, "sched_getscheduler"):
+            self._producer_policy = os.sched_getscheduler(threading.get_native_id())
+            if self.realtime:
+                if not self._margin_given:
+                    # the ring was prefilled for the larger lead; the just-in-time schedule
+                    # lets the surplus play out
+                    self.margin = self.initial_margin = round(REALTIME_MARGIN_S * self.samplerate)
+                log.info("producer: real-time scheduling (SCHED_FIFO %d), margin %d",
+                         PRODUCER_RT_PRIORITY, self.margin)
+            else:
+                log.info("producer: normal scheduling (real-time not permitted: run as a user "
+                         "with an rtprio limit, as JACK's audio group has, for a smaller "
+                         "safe --margin)")
         try:
             while not self._stop_evt.is_set():
                 if self.adaptive and self.audio is not None and self.audio.underruns != seen:
@@ -1026,7 +1077,9 @@ class Engine:
                 "median": float(np.median(lat)) if lat.size else 0.0,
                 "p99": float(np.percentile(lat, 99)) if lat.size else 0.0,
             },
-            "device_latency_ms": float(self._device_latency_ms),
+            # the output latency the running stream reports (PortAudio's callback timing:
+            # outputBufferDacTime - currentTime); before the first callback, stream.latency
+            "device_latency_ms": dac_offset if dac_offset > 0 else float(self._device_latency_ms),
             "samplerate": int(self.samplerate),
             "blocksize": int(self.blocksize),
             "producer_ms": {
@@ -1034,6 +1087,10 @@ class Engine:
                 "p99": float(np.percentile(cost, 99)) if cost.size else 0.0,
             },
             "dac_offset_ms": dac_offset,  # outputBufferDacTime - currentTime, median
+            # PortAudio's stream.latency, fixed when the stream opened; on JACK it is read
+            # before the ports are connected and is one period short of the running figure
+            "stream_latency_ms": float(self._device_latency_ms),
+            "realtime": bool(self.realtime),
             "xruns": int(audio.xruns) if audio else 0,
             "peak": float(audio.peak) if audio else 0.0,
             "nan_blocks": int(audio.safety.nan_blocks) if audio else 0,
@@ -1100,7 +1157,11 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PortAudio output latency: low, high or seconds (default low)")
     parser.add_argument("--margin", type=int, default=None,
                         help="safety lead in samples: each tick is written this long before "
-                        "the callback needs it (default 16 ms: 768 at 48 kHz)")
+                        "the callback needs it (default: 256 at 48 kHz with a real-time producer, "
+                        "768 without)")
+    parser.add_argument("--no-realtime", action="store_true",
+                        help="keep the producer at normal priority (by default it asks for "
+                        "real-time scheduling where the system allows it)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
     parser.add_argument("--record", default=None, metavar="FILE.wav",
                         help="write what is played to a float WAV, finalised on stop")
@@ -1163,7 +1224,8 @@ def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
         engine = Engine(brain, capture, controls=controls, mode=args.mode, device=args.device,
                         samplerate=args.samplerate, blocksize=args.blocksize,
                         latency=_latency_arg(str(args.latency)), margin=args.margin,
-                        record=args.record, seed=args.seed)
+                        record=args.record, seed=args.seed,
+                        realtime=not getattr(args, "no_realtime", False))
     except BaseException:
         capture.stop()
         raise

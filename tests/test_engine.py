@@ -106,6 +106,30 @@ def test_played_audio_arrives_and_record_matches(jack_server, media) -> None:
     assert np.abs(played).max() > 0.05
 
 
+@pytest.mark.parametrize("realtime", [True, False])
+def test_default_margin_follows_the_producers_scheduling(jack_server, media, realtime) -> None:
+    from liveframe.engine import DEFAULT_MARGIN_S, REALTIME_MARGIN_S
+
+    b = Brain.load(media["brain"])
+    eng = Engine(b, Capture(PyAVReader(media["clip"], loop=True), spec=b.spec),
+                 realtime=realtime, adaptive=False)
+    eng.run(seconds=1.5)
+    st = eng.stats()
+    # the OS's own word on the producer thread: FIFO exactly when the engine says real-time
+    # (granted to root or under an rtprio limit; elsewhere it falls back to normal)
+    assert eng._producer_policy == (os.SCHED_FIFO if st["realtime"] else os.SCHED_OTHER)
+    assert realtime or not st["realtime"]
+    want = REALTIME_MARGIN_S if st["realtime"] else DEFAULT_MARGIN_S
+    assert st["margin"] == st["initial_margin"] == round(want * eng.samplerate)
+    # the reported latency is what the running stream reports: outputBufferDacTime -
+    # currentTime in the callback, which on JACK exceeds the open-time stream.latency
+    assert st["device_latency_ms"] == pytest.approx(st["dac_offset_ms"])
+    assert st["device_latency_ms"] >= st["stream_latency_ms"] - 1e-6 > 0
+    # the measured latency includes the device's and the lead written ahead of it
+    lead_ms = st["margin"] / eng.samplerate * 1000
+    assert st["latency_ms"]["median"] > st["device_latency_ms"] + 0.5 * lead_ms
+
+
 def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
     from liveframe.cli import main
 
