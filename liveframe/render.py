@@ -16,19 +16,28 @@ scheme in numpy), ``csound`` (the same grains as a Csound score, rendered by the
 Time: tick k is at k/fps; sample 0 of the output is time 0 of the video; the output lasts
 the video's duration (last frame time plus one frame), to the sample. Nothing is
 half-written: every output goes to a temporary name beside it and is renamed at the end.
+
+Cost: the input is opened once for the checks and the decoding. While a producer thread
+decodes, the caller's thread runs the brain and the synth and, at the brain rate, guards,
+encodes and muxes each stretch of the soundtrack as soon as no later frame can change it
+(:class:`BlockGuard` does SafetyChain's work many blocks per numpy call), so little is
+left to do when the last frame is decoded; the file is byte for byte what writing the
+finished signal gives.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import math
 import os
 import queue
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Self
@@ -93,6 +102,9 @@ class BlockStream:
         Decode in a producer thread (default) or inline.
     prefetch : int
         Batches the producer may run ahead (the queue's bound).
+    reader : MediaReader, optional
+        ``video`` already opened (e.g. to check it before any work): the first pass decodes
+        from it instead of opening the file again, and closes it.
     """
 
     def __init__(
@@ -104,6 +116,7 @@ class BlockStream:
         progress: Progress | None = None,
         threaded: bool = True,
         prefetch: int = 4,
+        reader: MediaReader | None = None,
     ) -> None:
         if batch <= 0:
             raise ValueError(f"batch={batch} must be a positive integer")
@@ -121,6 +134,17 @@ class BlockStream:
         self._last: float | None = None
         self.frame_rate: float | None = None
         self.duration_hint: float | None = None
+        self._reader = reader
+
+    @property
+    def known_end(self) -> float:
+        """While iterating, seconds the video lasts at least: the newest frame time decoded.
+
+        It only grows, and :attr:`end_time` ends up strictly beyond it, so samples before
+        ``known_end * sample_rate`` are inside the render whatever is still to come.
+        """
+        last = self._last
+        return 0.0 if last is None else last
 
     def _frames(self, reader: MediaReader) -> Iterator[Any]:
         spec = self.brain.spec
@@ -134,7 +158,10 @@ class BlockStream:
     def _pixel_batches(self) -> Iterator[npt.NDArray[np.uint8]]:
         """Decoded frames on the brain clock, ``(n, C, H, W)`` uint8, a fresh array each."""
         spec = self.brain.spec
-        with MediaReader(self.video) as reader:
+        reader, self._reader = self._reader, None  # a reader given is good for one pass
+        if reader is None:
+            reader = MediaReader(self.video)
+        with reader:
             self.frame_rate = reader.frame_rate
             self.duration_hint = reader.duration
             self._first = []
@@ -249,18 +276,62 @@ def synthesize(
     ndarray, shape (n_out,) or (ticks * hop + flush - latency,), float32
         Before any safety processing: exactly what the synth produced.
     """
-    synth = make_synth(mode, hop=hop, framing=framing, seed=seed, density=density, spread=spread)
-    chunks: list[F32] = []
-    for blocks in batches:
+    ss = SynthStream(
+        mode, hop=hop, framing=framing, seed=seed, density=density, spread=spread, trim=trim
+    )
+    chunks = [ss.process(blocks) for blocks in batches]
+    chunks.append(ss.flush())
+    return _fit(np.concatenate(chunks), n_out)
+
+
+class SynthStream:
+    """:func:`synthesize` a batch at a time: each call returns the samples it adds.
+
+    The concatenation of every :meth:`process` result and then :meth:`flush` is exactly
+    what :func:`synthesize` returns (before ``n_out``), so a render can guard and write
+    the signal while the video is still decoding.
+
+    Parameters
+    ----------
+    mode, hop, framing, seed, density, spread, trim :
+        As for :func:`synthesize`.
+    """
+
+    def __init__(
+        self,
+        mode: str = "ola",
+        *,
+        hop: int = C.HOP,
+        framing: str = "grain",
+        seed: int = 0,
+        density: float = 1.0,
+        spread: float = 1.0,
+        trim: bool = True,
+    ) -> None:
+        self.synth = make_synth(
+            mode, hop=hop, framing=framing, seed=seed, density=density, spread=spread
+        )
+        self.hop = hop
+        self._skip = self.synth.latency if trim else 0
+
+    def _trimmed(self, x: F32) -> F32:
+        if self._skip:
+            k = min(self._skip, x.shape[0])
+            self._skip -= k
+            return x[k:]
+        return x
+
+    def process(self, blocks: F32) -> F32:
+        """The samples of ``blocks`` (n, length): ``n * hop`` less any latency still owed."""
+        hop = self.hop
         out = np.empty(blocks.shape[0] * hop, np.float32)
         for i in range(blocks.shape[0]):
-            synth.process(blocks[i], out=out[i * hop : (i + 1) * hop])
-        chunks.append(out)
-    chunks.append(synth.flush())
-    sig = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    if trim:
-        sig = sig[synth.latency :]
-    return _fit(sig, n_out)
+            self.synth.process(blocks[i], out=out[i * hop : (i + 1) * hop])
+        return self._trimmed(out)
+
+    def flush(self) -> F32:
+        """What the synth still holds after the last tick."""
+        return self._trimmed(np.asarray(self.synth.flush(), np.float32))
 
 
 def _fit(sig: F32, n_out: int | None) -> F32:
@@ -497,15 +568,115 @@ def duration_samples(seconds: float, sr: int) -> int:
 
 
 def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
-    """:class:`~liveframe.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time."""
-    sc = SafetyChain(sr=sr, max_block=max(block, 1))
-    for i in range(0, signal.shape[0], block):
-        sc.process(signal[i : i + block])
-    if sc.nan_blocks or sc.limited_blocks:
-        log.info(
-            "safety: %d blocks silenced (NaN/inf), %d limited", sc.nan_blocks, sc.limited_blocks
-        )
+    """:class:`~liveframe.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time.
+
+    Computed by :class:`BlockGuard`: the same samples, many blocks per numpy call.
+    """
+    bg = BlockGuard(sr=sr, block=block)
+    bg.process(signal)
+    bg.log_counts()
     return signal
+
+
+class BlockGuard:
+    """:class:`~liveframe.synth.SafetyChain` over consecutive ``block``-sample blocks,
+    sample for sample, with its per-sample work done for many blocks at once.
+
+    ``SafetyChain.process`` makes about fifteen numpy calls per block (some 45 us for 735
+    samples, a sixth of what decoding a 640x360 frame costs). Here the NaN guard, clips,
+    means, peaks and ramps run over a ``(blocks, block)`` view, and only the two one-pole
+    recursions (DC tracker, limiter gain) step through the blocks, with SafetyChain's
+    float32 scalar arithmetic. ``tests/test_render.py`` checks it against SafetyChain.
+
+    Parameters
+    ----------
+    sr : int
+    block : int
+        Samples per SafetyChain block; :meth:`process` cuts blocks from the start of each
+        signal it is given, so every piece but the last must be a whole number of blocks.
+    """
+
+    def __init__(self, *, sr: int, block: int = C.HOP) -> None:
+        ref = SafetyChain(sr=sr, max_block=1)  # its defaults: ceiling and time constants
+        self.sr = sr
+        self.block = max(block, 1)
+        self.ceiling = ref.ceiling
+        self.dc_seconds = ref.dc_seconds
+        self.release_seconds = ref.release_seconds
+        self._dc = np.float32(0)
+        self._gain = np.float32(1)
+        self._unit = np.arange(1, self.block + 1, dtype=np.float32)
+        self.nan_blocks = 0
+        self.limited_blocks = 0
+
+    def process(self, x: F32) -> F32:
+        """Guard ``x`` in place, ``block`` samples at a time from its start; return it."""
+        if not x.flags.c_contiguous:  # the block views below must share x's memory
+            x[...] = self.process(np.ascontiguousarray(x))
+            return x
+        b = self.block
+        whole = x.shape[0] // b * b
+        if whole:
+            self._blocks(x[:whole].reshape(-1, b))
+        if whole < x.shape[0]:
+            self._blocks(x[whole:].reshape(1, -1))
+        return x
+
+    def log_counts(self) -> None:
+        if self.nan_blocks or self.limited_blocks:
+            log.info(
+                "safety: %d blocks silenced (NaN/inf), %d limited",
+                self.nan_blocks,
+                self.limited_blocks,
+            )
+
+    def _blocks(self, xs: F32) -> None:
+        """SafetyChain.process on each row of ``xs`` (a view, changed in place), in order."""
+        nb, n = xs.shape
+        bad = ~np.isfinite(np.sum(xs, axis=1))
+        if bad.any():
+            xs[bad] = 0
+        np.clip(xs, -8.0, 8.0, out=xs)
+        # DC blocker: the one-pole tracker steps through the blocks, the ramps are removed
+        # all at once (each ramp is unit * step + start, as SafetyChain builds it)
+        means = np.mean(xs, axis=1)
+        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
+        start = np.empty(nb, np.float32)
+        step = np.empty(nb, np.float32)
+        dc = self._dc
+        for i in range(nb):
+            if bad[i]:
+                self.nan_blocks += 1
+                dc = np.float32(0)
+            new_dc = dc + a * (means[i] - dc)
+            start[i] = dc
+            step[i] = np.float32((new_dc - dc) / n)
+            dc = new_dc
+        self._dc = dc
+        unit = self._unit[:n]
+        ramp = unit * step[:, None]
+        ramp += start[:, None]
+        xs -= ramp
+        # limiter: the gain steps through the blocks, then every gain ramp at once
+        peaks = np.maximum(np.max(xs, axis=1), -np.min(xs, axis=1))
+        r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
+        ceiling = self.ceiling
+        gain = self._gain
+        for i in range(nb):
+            peak = peaks[i]
+            target = np.float32(1.0)
+            if peak * gain > ceiling:
+                target = ceiling / peak
+                self.limited_blocks += 1
+            g1 = target if target < gain else gain + r * (target - gain)
+            start[i] = gain
+            step[i] = np.float32((g1 - gain) / n)
+            gain = np.float32(g1)
+        self._gain = gain
+        np.multiply(unit, step[:, None], out=ramp)
+        ramp += start[:, None]
+        xs *= ramp
+        np.clip(xs, -ceiling, ceiling, out=xs)
 
 
 def _resample(x: F32, sr_in: int, sr_out: int) -> F32:
@@ -533,41 +704,56 @@ def _check_output(out: Path) -> tuple[str, str, int | None]:
     return CONTAINERS[suffix]
 
 
-def _preflight(video: Path, out: Path) -> float | None:
-    """Refuse, before any work, what cannot be rendered; return the video's duration hint."""
-    fmt = _check_output(out)[0]
-    with MediaReader(video) as r:
-        vcodec = r.video.codec_context.name if r.video is not None else None
-        duration = r.duration
-    if fmt == "webm" and vcodec not in WEBM_VIDEO:
+def _open_input(video: Path, out: Path) -> tuple[MediaReader, tuple[str, str, int | None]]:
+    """Refuse, before any work, what cannot be rendered; open ``video`` once for the render.
+
+    Returns
+    -------
+    (MediaReader, (format, audio codec, rate or None))
+        The caller closes the reader (or hands it to :class:`BlockStream`, which does).
+    """
+    container = _check_output(out)
+    if out.resolve() == video.resolve():
+        raise UsageError(f"{out}: would overwrite the input video; choose another name")
+    reader = MediaReader(video)
+    vcodec = reader.video.codec_context.name if reader.video is not None else None
+    if container[0] == "webm" and vcodec not in WEBM_VIDEO:
+        reader.close()
         raise MediaError(
             f"{out}: WebM holds VP8/VP9/AV1 video, {video} is {vcodec}; "
             "write .mkv (or .mp4) to copy it"
         )
-    return duration
+    return reader, container
 
 
 def _tmp_name(out: Path) -> Path:
     return out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
 
 
-def _audio_frames(x: F32, codec_ctx: Any, sr: int, chunk: int = 4096) -> Iterator[Any]:
+AUDIO_CHUNK = 4096
+"""Samples per audio frame handed to the encoder (the last one may be shorter)."""
+
+
+def _audio_frame(block: F32, fmt: str, sr: int, pts: int) -> Any:
     import av
 
+    if fmt.startswith("s16"):
+        arr = np.round(np.clip(block, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
+    elif fmt.startswith("s32"):
+        arr = np.round(np.clip(block, -1, 1) * (2**31 - 1)).astype(np.int32).reshape(1, -1)
+    else:
+        arr = np.ascontiguousarray(block, np.float32).reshape(1, -1)
+    af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+    af.sample_rate = sr
+    af.pts = pts
+    af.time_base = Fraction(1, sr)
+    return af
+
+
+def _audio_frames(x: F32, codec_ctx: Any, sr: int, chunk: int = AUDIO_CHUNK) -> Iterator[Any]:
     fmt = codec_ctx.format.name
     for i in range(0, x.shape[0], chunk):
-        block = x[i : i + chunk]
-        if fmt.startswith("s16"):
-            arr = np.round(np.clip(block, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
-        elif fmt.startswith("s32"):
-            arr = np.round(np.clip(block, -1, 1) * (2**31 - 1)).astype(np.int32).reshape(1, -1)
-        else:
-            arr = np.ascontiguousarray(block, np.float32).reshape(1, -1)
-        af = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
-        af.sample_rate = sr
-        af.pts = i
-        af.time_base = Fraction(1, sr)
-        yield af
+        yield _audio_frame(x[i : i + chunk], fmt, sr, i)
 
 
 def _add_audio_stream(container: Any, codec: str, sr: int) -> Any:
@@ -585,15 +771,12 @@ def _add_audio_stream(container: Any, codec: str, sr: int) -> Any:
 
 def write_audio(path: Path, x: F32, *, sr: int, fmt: str, codec: str) -> None:
     """Write mono ``x`` to ``path`` (the caller renames it into place)."""
-    import av
-
-    with av.open(str(path), "w", format=fmt) as c:
-        st = _add_audio_stream(c, codec, sr)
-        for af in _audio_frames(x, st.codec_context, sr):
-            for pkt in st.encode(af):
-                c.mux(pkt)
-        for pkt in st.encode(None):
-            c.mux(pkt)
+    sink = _AudioSink(path, sr=sr, fmt=fmt, codec=codec)
+    try:
+        sink.add(x)
+        sink.finish()
+    finally:
+        sink.close()
 
 
 def write_muxed(path: Path, video: Path, x: F32, *, sr: int, fmt: str, codec: str) -> None:
@@ -602,45 +785,262 @@ def write_muxed(path: Path, video: Path, x: F32, *, sr: int, fmt: str, codec: st
     Audio is encoded just ahead of the video packets' timestamps, so the file is
     interleaved as a player expects.
     """
-    import av
+    sink = _MuxSink(path, video, sr=sr, fmt=fmt, codec=codec)
+    try:
+        sink.add(x)
+        sink.finish()
+    finally:
+        sink.close()
 
-    with av.open(str(video)) as inp:
-        vin = inp.streams.video[0]
-        if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
-            raise MediaError(
-                f"{video}: WebM holds VP8/VP9/AV1 video, not "
-                f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
-            )
-        with av.open(str(path), "w", format=fmt) as out:
-            vout = out.add_stream_from_template(vin)
-            ast = _add_audio_stream(out, codec, sr)
-            frames = _audio_frames(x, ast.codec_context, sr)
-            audio_t = 0.0
-            lead = 0.5
 
-            def audio_until(t: float | None) -> float:
-                nonlocal audio_t
-                while t is None or audio_t <= t + lead:
-                    af = next(frames, None)
-                    if af is None:
-                        for pkt in ast.encode(None):
-                            out.mux(pkt)
-                        return float("inf")
-                    for pkt in ast.encode(af):
-                        out.mux(pkt)
-                    audio_t = (af.pts + af.samples) / sr
-                return audio_t
+class _FrameQueue:
+    """Samples waiting to be cut into :data:`AUDIO_CHUNK` frames for one audio stream.
 
-            for packet in inp.demux(vin):
+    Frames are cut at the same places, with the same timestamps, however the samples
+    arrive: the file does not depend on how the render was paced.
+    """
+
+    def __init__(self, stream: Any, sr: int) -> None:
+        self.fmt = stream.codec_context.format.name
+        self.sr = sr
+        self.buf = np.zeros(0, np.float32)
+        self.pts = 0
+        self.final = False
+
+    def add(self, x: F32) -> None:
+        self.buf = np.concatenate([self.buf, x]) if self.buf.shape[0] else x
+
+    @property
+    def exhausted(self) -> bool:
+        """No frame will ever come again."""
+        return self.final and not self.buf.shape[0]
+
+    def next_frame(self) -> Any:
+        """The next frame, or None when it is not complete yet (or, once final, none left)."""
+        n = self.buf.shape[0]
+        if n < AUDIO_CHUNK and not (self.final and n):
+            return None
+        k = min(n, AUDIO_CHUNK)
+        af = _audio_frame(self.buf[:k], self.fmt, self.sr, self.pts)
+        self.buf = self.buf[k:]
+        self.pts += k
+        return af
+
+
+class _AudioSink:
+    """An audio-only container written as the signal arrives (``.wav``, ``.flac``)."""
+
+    def __init__(self, path: Path, *, sr: int, fmt: str, codec: str) -> None:
+        import av
+
+        self.out = av.open(str(path), "w", format=fmt)
+        try:
+            self.ast = _add_audio_stream(self.out, codec, sr)
+        except BaseException:
+            self.close()
+            raise
+        self.frames = _FrameQueue(self.ast, sr)
+
+    def _encode(self, af: Any) -> None:
+        for pkt in self.ast.encode(af):
+            self.out.mux(pkt)
+
+    def add(self, x: F32) -> None:
+        self.frames.add(x)
+        while (af := self.frames.next_frame()) is not None:
+            self._encode(af)
+
+    def finish(self) -> None:
+        """The signal is complete: encode the rest and write the trailer."""
+        self.frames.final = True
+        self.add(np.zeros(0, np.float32))
+        self._encode(None)
+        self.out.close()
+
+    def close(self) -> None:
+        try:
+            self.out.close()
+        except Exception:  # closing after a failure must never mask the real error
+            pass
+
+
+class _MuxSink(_AudioSink):
+    """``video``'s packets copied, with the signal encoded just ahead of them as it arrives.
+
+    Before each video packet, audio frames are encoded until the audio reaches
+    ``LEAD`` seconds past the packet's time; a packet whose audio is not rendered yet
+    waits. The mux order, and so the file, is the same however the signal arrives.
+    """
+
+    LEAD = 0.5
+
+    def __init__(self, path: Path, video: Path, *, sr: int, fmt: str, codec: str) -> None:
+        import av
+
+        self.sr = sr
+        self.inp = av.open(str(video))
+        try:
+            vin = self.inp.streams.video[0]
+            if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
+                raise MediaError(
+                    f"{video}: WebM holds VP8/VP9/AV1 video, not "
+                    f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
+                )
+            self.out = av.open(str(path), "w", format=fmt)
+            self.vout = self.out.add_stream_from_template(vin)
+            self.ast = _add_audio_stream(self.out, codec, sr)
+        except BaseException:
+            self.close()
+            raise
+        self.frames = _FrameQueue(self.ast, sr)
+        self.packets = self.inp.demux(vin)
+        self.waiting: Any = None  # a video packet whose audio is not there yet
+        self.video_done = False
+        self.audio_t = 0.0
+
+    def _audio_until(self, t: float | None) -> bool:
+        """Encode audio to ``t + LEAD`` (to the end for None); False: wait for more signal."""
+        while t is None or self.audio_t <= t + self.LEAD:
+            af = self.frames.next_frame()
+            if af is None:
+                if not self.frames.exhausted:
+                    return False
+                self._encode(None)
+                self.audio_t = float("inf")
+                return True
+            self._encode(af)
+            self.audio_t = (af.pts + af.samples) / self.sr
+        return True
+
+    def add(self, x: F32) -> None:
+        self.frames.add(x)
+        while not self.video_done:
+            packet = self.waiting
+            if packet is None:
+                packet = next(self.packets, None)
+                if packet is None:
+                    self.video_done = True
+                    break
                 if packet.dts is None:
                     continue
-                t = float(packet.dts * packet.time_base) if packet.time_base else None
-                if audio_t != float("inf") and t is not None:
-                    audio_t = audio_until(t)
-                packet.stream = vout
-                out.mux(packet)
-            if audio_t != float("inf"):
-                audio_until(None)
+            t = float(packet.dts * packet.time_base) if packet.time_base else None
+            if self.audio_t != float("inf") and t is not None and not self._audio_until(t):
+                self.waiting = packet
+                return
+            self.waiting = None
+            packet.stream = self.vout
+            self.out.mux(packet)
+        if self.frames.final and self.audio_t != float("inf"):
+            self._audio_until(None)
+
+    def finish(self) -> None:
+        self.frames.final = True
+        self.add(np.zeros(0, np.float32))
+        self.out.close()
+
+    def close(self) -> None:
+        for c in (getattr(self, "out", None), self.inp):
+            try:
+                if c is not None:
+                    c.close()
+            except Exception:  # closing after a failure must never mask the real error
+                pass
+
+
+class _ResampledSink:
+    """The whole signal kept, resampled to ``rate`` at the end and written (MP4, WebM)."""
+
+    def __init__(
+        self, path: Path, video: Path, *, sr: int, rate: int, fmt: str, codec: str, muxed: bool
+    ) -> None:
+        self.path, self.video, self.sr, self.rate = path, video, sr, rate
+        self.fmt, self.codec, self.muxed = fmt, codec, muxed
+        self.parts: list[F32] = []
+
+    def add(self, x: F32) -> None:
+        self.parts.append(x)
+
+    def finish(self) -> None:
+        x = _resample(np.concatenate(self.parts), self.sr, self.rate)
+        if self.muxed:
+            write_muxed(self.path, self.video, x, sr=self.rate, fmt=self.fmt, codec=self.codec)
+        else:
+            write_audio(self.path, x, sr=self.rate, fmt=self.fmt, codec=self.codec)
+
+    def close(self) -> None:
+        pass
+
+
+class _GuardedOutput:
+    """:func:`guard` and write a signal that arrives in pieces, as each piece is final.
+
+    Samples are guarded in ``block``-sample steps from sample 0 (the same steps as
+    :func:`guard` on the whole signal) once the render is known to reach past them, so
+    the file is sample for sample what guarding and writing the finished signal gives.
+
+    Parameters
+    ----------
+    make_sink : callable
+        Opens the sink (an ``_AudioSink``, ``_MuxSink`` or ``_ResampledSink``) when the
+        first samples are ready, so that opening files overlaps the decoding.
+    out : Path
+        The output named in errors.
+    sr : int
+    block : int
+    """
+
+    def __init__(
+        self, make_sink: Callable[[], Any], out: Path, *, sr: int, block: int = C.HOP
+    ) -> None:
+        self.make_sink, self.out, self.block = make_sink, out, block
+        self.sink: Any = None
+        self.chain = BlockGuard(sr=sr, block=block)
+        self.pending = np.zeros(0, np.float32)
+        self.n = 0  # samples guarded and handed to the sink
+
+    def add(self, x: F32, final_until: int) -> None:
+        """Append ``x``; hand on whole blocks before sample ``final_until``."""
+        if x.shape[0]:
+            self.pending = np.concatenate([self.pending, x]) if self.pending.shape[0] else x
+        k = min(self.pending.shape[0], final_until - self.n)
+        k -= k % self.block
+        if k > 0:
+            self._emit(self.pending[:k])
+            self.pending = self.pending[k:]
+
+    def finish(self, tail: F32, n_out: int) -> None:
+        """Append ``tail``, cut or zero-pad to ``n_out`` samples, write the rest and close."""
+        if n_out < self.n:  # cannot happen: final_until never passes the end
+            raise RuntimeError(f"render wrote {self.n} samples, beyond its end at {n_out}")
+        self._emit(_fit(np.concatenate([self.pending, tail]), n_out - self.n))
+        self.pending = np.zeros(0, np.float32)
+        self.chain.log_counts()
+        self._write("finish")
+
+    def close(self) -> None:
+        """Close the sink's files after a failure (the caller removes the output)."""
+        if self.sink is not None:
+            self.sink.close()
+
+    def _emit(self, x: F32) -> None:
+        self.chain.process(x)
+        self.n += x.shape[0]
+        self._write("add", x)
+
+    def _write(self, method: str, *args: Any) -> None:
+        try:
+            if self.sink is None:
+                self.sink = self.make_sink()
+            getattr(self.sink, method)(*args)
+        except LiveframeError:
+            raise
+        except (OSError, ValueError) as e:  # av.error.FFmpegError is an OSError/ValueError
+            raise _write_error(self.out, e) from None
+
+
+def _write_error(out: Path, e: Exception) -> MediaError:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return MediaError(f"{out}: cannot write ({msg})")
 
 
 def render(
@@ -661,6 +1061,11 @@ def render(
     resampled to 48 kHz where the codec needs it (AAC in MP4, Opus in WebM) and written to
     a temporary name beside ``out``, renamed into place only when complete.
 
+    The input is opened once (its checks and the decoding share it); at the brain rate
+    (``.wav``, ``.flac``, ``.mkv``) the soundtrack is guarded, encoded and muxed while the
+    video still decodes, on the thread that runs the brain, and the file is byte for byte
+    what writing the finished signal would give.
+
     Returns
     -------
     Path
@@ -668,42 +1073,74 @@ def render(
     """
     _check_mode(mode)
     video, out = Path(video), Path(out)
-    fmt, codec, rate = _check_output(out)
-    if out.resolve() == video.resolve():
-        raise UsageError(f"{out}: would overwrite the input video; choose another name")
-    _preflight(video, out)
-    b = _load_brain(brain)
-    sr = b.spec.sample_rate
-    sig = render_signal(
-        video,
-        b,
-        mode=mode,
-        seed=seed,
-        density=density,
-        spread=spread,
-        batch=batch,
-        progress=progress,
-    )
-    guard(sig, sr=sr)
-    rate = rate or sr
-    if codec == "flac" and sr > 655350:
-        raise UsageError(f"brain rate {sr} Hz is beyond FLAC; write .wav")
-    x = _resample(sig, sr, rate)
-    tmp = _tmp_name(out)
+    reader, container = _open_input(video, out)
     try:
-        if out.suffix.lower() in AUDIO_SUFFIXES:
-            write_audio(tmp, x, sr=rate, fmt=fmt, codec=codec)
+        b = _load_brain(brain)
+        return _render_opened(
+            reader, out, b, container,
+            mode=mode, seed=seed, density=density, spread=spread, batch=batch,
+            progress=progress,
+        )  # fmt: skip
+    finally:
+        reader.close()
+
+
+def _render_opened(
+    reader: MediaReader,
+    out: Path,
+    b: Brain,
+    container: tuple[str, str, int | None],
+    *,
+    mode: str,
+    seed: int,
+    density: float,
+    spread: float,
+    batch: int,
+    progress: Progress | None,
+) -> Path:
+    """:func:`render` from a reader that :func:`_open_input` opened and checked."""
+    fmt, codec, rate = container
+    spec = b.spec
+    sr = spec.sample_rate
+    rate = rate or sr
+    if codec == "flac" and rate > 655350:
+        raise UsageError(f"brain rate {sr} Hz is beyond FLAC; write .wav")
+    video = reader.path
+    muxed = out.suffix.lower() not in AUDIO_SUFFIXES
+    stream = BlockStream(video, b, batch=batch, progress=progress, reader=reader)
+    tmp = _tmp_name(out)
+
+    def make_sink() -> Any:
+        if rate != sr:
+            return _ResampledSink(tmp, video, sr=sr, rate=rate, fmt=fmt, codec=codec, muxed=muxed)
+        if muxed:
+            return _MuxSink(tmp, video, sr=sr, fmt=fmt, codec=codec)
+        return _AudioSink(tmp, sr=sr, fmt=fmt, codec=codec)
+
+    guarded = _GuardedOutput(make_sink, out, sr=sr)
+    try:
+        if mode == "csound":
+            sig = synthesize_csound(
+                stream, hop=spec.hop, framing=spec.framing, sample_rate=sr,
+                seed=seed, density=density, spread=spread, n_out=None,
+            )  # fmt: skip
+            guarded.finish(sig, duration_samples(stream.end_time, sr))
         else:
-            write_muxed(tmp, video, x, sr=rate, fmt=fmt, codec=codec)
-        os.replace(tmp, out)
-    except LiveframeError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except (OSError, ValueError) as e:  # av.error.FFmpegError is an OSError/ValueError
-        tmp.unlink(missing_ok=True)
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise MediaError(f"{out}: cannot write ({msg})") from None
+            synth = SynthStream(
+                mode, hop=spec.hop, framing=spec.framing, seed=seed, density=density,
+                spread=spread,
+            )  # fmt: skip
+            with contextlib.closing(iter(stream)) as batches:  # stops the decoder on error
+                for blocks in batches:
+                    # everything before the newest decoded frame's time is inside the render
+                    guarded.add(synth.process(blocks), math.floor(stream.known_end * sr))
+            guarded.finish(synth.flush(), duration_samples(stream.end_time, sr))
+        try:
+            os.replace(tmp, out)
+        except OSError as e:
+            raise _write_error(out, e) from None
     except BaseException:
+        guarded.close()
         tmp.unlink(missing_ok=True)
         raise
     return out
@@ -758,20 +1195,19 @@ def run(args: argparse.Namespace) -> int:
     if args.batch <= 0:
         raise UsageError(f"--batch={args.batch} must be a positive integer")
     out = Path(args.output)
-    est = _preflight(Path(args.video), out)
-    brain = _load_brain(args.brain)
-    total = int(np.ceil(est * brain.spec.fps - PTS_TOLERANCE)) if est else None
-    with Progress(total, f"render {args.mode}", unit="ticks", enabled=not args.quiet) as prog:
-        render(
-            args.video,
-            out,
-            brain=brain,
-            mode=args.mode,
-            seed=args.seed,
-            density=args.grain_density,
-            spread=args.grain_spread,
-            batch=args.batch,
-            progress=prog,
-        )
+    _check_mode(args.mode)
+    reader, container = _open_input(Path(args.video), out)
+    try:
+        brain = _load_brain(args.brain)
+        est = reader.duration
+        total = int(np.ceil(est * brain.spec.fps - PTS_TOLERANCE)) if est else None
+        with Progress(total, f"render {args.mode}", unit="ticks", enabled=not args.quiet) as prog:
+            _render_opened(
+                reader, out, brain, container,
+                mode=args.mode, seed=args.seed, density=args.grain_density,
+                spread=args.grain_spread, batch=args.batch, progress=prog,
+            )  # fmt: skip
+    finally:
+        reader.close()
     log.info("wrote %s", out)
     return 0

@@ -293,3 +293,81 @@ def test_ola_removes_the_clicks_of_a_discontinuous_block_brain(media, tmp_path):
     assert raw_step > 4 * tone_step
     assert ola_step < 1.3 * tone_step
     assert frame_artifact_db(sig["ola"], sr=SR) <= frame_artifact_db(sig["raw"], sr=SR)
+
+
+# -- streamed writing -----------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN/overflow trials warn in both
+def test_block_guard_is_safety_chain_sample_for_sample():
+    # render guards many blocks per numpy call: it must be SafetyChain's arithmetic exactly,
+    # NaN/inf blocks, sums that overflow, blasts, DC and a short last block included
+    from liveframe.synth import SafetyChain
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        sr, block = [(SR, 735), (48000, 512), (16000, 7)][trial % 3]
+        n = int(rng.integers(1, 9000))
+        x = (rng.standard_normal(n) * [0.01, 0.5, 3.0, 20.0][trial % 4]).astype(np.float32)
+        x += np.float32(0.7 * (trial % 5 == 1))
+        if trial % 5 == 2:
+            x[rng.integers(0, n, 3)] = [np.nan, np.inf, -np.inf]
+        if trial % 5 == 3:
+            x[rng.integers(0, n, 40)] = 3e38  # finite samples whose sum overflows
+        want = x.copy()
+        sc = SafetyChain(sr=sr, max_block=block)
+        for i in range(0, n, block):
+            sc.process(want[i : i + block])
+        got = x.copy()
+        bg = R.BlockGuard(sr=sr, block=block)
+        i = 0
+        while i < n:  # in pieces of whole blocks, as a render hands them on
+            k = min(int(rng.integers(0, 4)) * block, n - i) or n - i
+            bg.process(got[i : i + k])
+            i += k
+        assert got.tobytes() == want.tobytes(), trial
+        assert (bg.nan_blocks, bg.limited_blocks) == (sc.nan_blocks, sc.limited_blocks)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mkv"])
+def test_streamed_render_is_the_file_of_the_finished_signal(media, tmp_path, suffix):
+    # render guards and writes while decoding; the file must be what guarding and writing
+    # the finished signal gives: the same samples, the same packets in the same order
+    loud = Brain.load(make_brain(tmp_path / "loud.onnx", brightness=True, freq=441.0, amp=3.0))
+    clip = _clip(tmp_path / "c25.mkv", fps=25, seconds=2.3)
+    fmt, codec, _ = R.CONTAINERS[suffix]
+    for brain, batch in ((media["tone"], 5), (loud, 64)):  # loud: the limiter works
+        out = tmp_path / f"streamed{suffix}"
+        R.render(clip, out, brain=brain, mode="ola", batch=batch)
+        ref = tmp_path / f"ref{suffix}"
+        sig = R.render_signal(clip, brain, mode="ola")
+        assert (np.abs(sig).max() > 1) == (brain is loud)
+        R.guard(sig, sr=SR)
+        if suffix == ".mkv":
+            R.write_muxed(ref, clip, sig, sr=SR, fmt=fmt, codec=codec)
+        else:
+            R.write_audio(ref, sig, sr=SR, fmt=fmt, codec=codec)
+
+        def layout(p: Path) -> list[tuple]:
+            with av.open(str(p)) as c:
+                return [(k.stream.type, k.pts, k.dts, k.pos, bytes(k)) for k in c.demux() if k.size]
+
+        assert layout(out) == layout(ref)
+        if suffix != ".mkv":  # (Matroska writes a random segment UID)
+            assert out.read_bytes() == ref.read_bytes()
+
+
+@pytest.mark.parametrize("suffix, opens", [(".wav", 1), (".mkv", 2)])
+def test_render_opens_the_input_once_to_decode(media, tmp_path, monkeypatch, suffix, opens):
+    # the checks before any work and the decoding share one open; only the packet copy of
+    # a muxed output reads the file a second time
+    calls = []
+    real_open = av.open
+
+    def counting_open(path, *a, **kw):
+        calls.append(str(path))
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    R.render(media["clip"], tmp_path / f"o{suffix}", brain=media["tone"])
+    assert calls.count(str(media["clip"])) == opens
