@@ -15,7 +15,7 @@ import pytest
 
 from liveframe import constants as C
 from liveframe.brain import Brain
-from liveframe.frames import MediaReader, preprocess
+from liveframe.frames import MediaReader, preprocess, with_context
 from liveframe.synth import OlaSynth
 
 CAMERA = (640, 480)
@@ -28,9 +28,11 @@ def brain() -> Brain:
 
 
 def _play(brain: Brain, pictures: list[np.ndarray]) -> np.ndarray:
-    """Camera-sized pictures -> the brain's preprocessing -> Brain.run -> OLA."""
+    """Camera-sized pictures -> the brain's preprocessing (and context) -> Brain.run -> OLA."""
     s = brain.spec
-    x = np.stack([preprocess(p, size=(s.width, s.height), channels=s.channels) for p in pictures])
+    hist: list[np.ndarray] = []
+    x = np.stack([with_context(preprocess(p, size=(s.width, s.height), channels=s.channels),
+                               hist, s.context) for p in pictures])
     synth = OlaSynth(hop=s.hop, framing=s.framing)
     out = np.concatenate([synth.process(b) for b in brain.run(x)])
     return out[synth.latency + s.hop :]  # no latency, no first-tick fade-in

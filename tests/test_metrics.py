@@ -139,9 +139,10 @@ def test_eval_bad_input_one_line(clip, tmp_path):
 @pytest.mark.skipif(not (C.DEFAULT_BRAIN.exists() and C.DEMO_CLIP.exists()),
                     reason="the shipped default brain and demo clip are built by `make brains`")
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "issue 3 target unmet on the shipped brain: ola 13.2 dB, raw 28.9 dB (15.7 dB lower); "
-    "the true demo soundtrack (one sinusoid per shape, tools/make_film.py) reads 7.5 dB: a "
-    "grain brain's per-tick loudness steps are faintly periodic at 30 Hz"))
+    "issue 3 target unmet on the shipped brain: ola 9.2 dB, raw 28.0 dB (18.9 dB lower); "
+    "the true demo soundtrack reads -8.9 dB, so what ola reads is the brain's error: a held "
+    "picture repeats the same grain, exactly periodic at 30 Hz, and the grain is not quite "
+    "a Hann-windowed sinusoid"))
 def test_ola_lowers_frame_artifact_20db_on_the_default_brain():
     res = M.evaluate(C.DEFAULT_BRAIN, C.DEMO_CLIP, modes=("raw", "ola"))
     modes = res["modes"]

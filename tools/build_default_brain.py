@@ -2,7 +2,7 @@
 
 Steps, each with the project's own command line, all seeded:
 
-1. ``tools/make_film.py``: the training film (40 minutes, seed 2015) into ``build/brains/``;
+1. ``tools/make_film.py``: the training film (20 minutes, seed 2015) into ``build/brains/``;
 2. ``liveframe pickle film.mkv -o data.npz --calibrate-silence 30``;
 3. ``liveframe train data.npz -o default.pt --layers I,256,L --context 1 --loss l1 ... --seed 0
    --threads 2``;
@@ -48,7 +48,7 @@ from liveframe.synth import OlaSynth
 
 log = logging.getLogger("build_default_brain")
 
-FILM_SECONDS = 2400.0
+FILM_SECONDS = 1200.0
 FILM_SEED = 2015
 DEMO_SECONDS = 18.0
 DEMO_SEED = 30
@@ -64,9 +64,9 @@ LOSS_WHY = (
 """L1, not MSE: where the brain is unsure of a shape's pitch band, MSE averages the grains of
 the candidate pitches (two partials, which beat at the frame rate), while L1 takes the
 per-sample median, i.e. the grain of the likelier pitch."""
-EPOCHS = 60
+EPOCHS = 40
 BATCH = 64
-PATIENCE = 8
+PATIENCE = 6
 TRAIN_SEED = 0
 THREADS = 2
 
