@@ -179,10 +179,14 @@ def main(argv: list[str] | None = None) -> int:
             brain = Brain.load(resolve_brain_path(a.brain))
             engine = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec),
                             blocksize=a.blocksize)
-            engine.start()
+            # as `liveframe play` does: the window is built and shown before the audio
+            # starts (Qt's first show holds the GIL for tens of ms)
             app = monitor.ensure_app()
             win = monitor.make_window(engine, close_when_stopped=False)
             win.resize(1280, 800)
+            win.show()
+            app.processEvents()
+            engine.start()
             n = max(1, a.segments)
             seg_s = seconds / n
             order = [True] if a.no_baseline else [False, True]

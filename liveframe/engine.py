@@ -1237,25 +1237,31 @@ def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
             osc = None  # type: ignore[assignment]
         if osc is not None:
             closer = osc.start_osc(args, engine)
-        engine.start()
-        gui = False
+        win = None
         if not args.no_gui:
             try:
                 from . import monitor
             except ImportError:
                 monitor = None  # type: ignore[assignment]
             if monitor is not None and monitor.display_available():
-                gui = True
+                # built and shown before the audio starts: Qt's first show holds the GIL
+                win = monitor.open_monitor(engine, args)
             else:
                 log.info("no display: running headless (Ctrl-C stops)")
-        if gui:
+        try:
+            engine.start()
+        except BaseException:
+            if win is not None:
+                win.close()
+            raise
+        if win is not None:
             timer = None
             if args.seconds is not None:
                 timer = threading.Timer(args.seconds, engine.stop)
                 timer.daemon = True
                 timer.start()
             try:
-                monitor.run_monitor(engine, args)
+                monitor.run_monitor(engine, args, win=win)
             finally:
                 if timer is not None:
                     timer.cancel()

@@ -856,19 +856,42 @@ def make_window(engine: MonitoredEngine, **kwargs: Any) -> Any:
     return window_class()(engine, **kwargs)
 
 
-def run_monitor(engine: MonitoredEngine, args: Any = None) -> int:
+def open_monitor(engine: MonitoredEngine, args: Any = None) -> Any:
+    """Build and show the monitor window for ``engine``, before its audio starts.
+
+    Creating the QApplication and the window, and showing it the first time (style, fonts,
+    first layout), runs in Qt's C++ for tens of ms without letting go of the GIL, so the
+    producer could not write the ring meanwhile: done while the engine is not yet playing,
+    it costs no underrun. The window shows zeros until the engine runs. Hand it to
+    :func:`run_monitor`.
+
+    ``args`` may carry ``fullscreen`` (bool) and ``brains_dir`` (path); both optional.
+    """
+    app = ensure_app()
+    brains_dir = Path(getattr(args, "brains_dir", None) or C.BRAINS_DIR)
+    win = window_class()(engine, brains_dir=brains_dir)
+    if bool(getattr(args, "fullscreen", False)):
+        win.showFullScreen()
+    else:
+        win.show()
+    app.processEvents()
+    return win
+
+
+def run_monitor(engine: MonitoredEngine, args: Any = None, *, win: Any = None) -> int:
     """Show the monitor for a running ``engine`` until the window is closed.
 
     Runs the Qt event loop in the calling (main) thread and returns 0 once the window is
     closed -- by the performer, by Ctrl+C in the terminal, or by itself when the engine
     stops (a clip that ended). Stopping the engine is the caller's job.
 
+    ``win`` is a window from :func:`open_monitor` (made before the engine started, as the
+    ``play`` and ``live`` commands do); without it one is built and shown now.
     ``args`` may carry ``fullscreen`` (bool) and ``brains_dir`` (path); both optional.
     """
     app = ensure_app()
-    fullscreen = bool(getattr(args, "fullscreen", False))
-    brains_dir = Path(getattr(args, "brains_dir", None) or C.BRAINS_DIR)
-    win = window_class()(engine, brains_dir=brains_dir)
+    if win is None:
+        win = open_monitor(engine, args)
     win.closed.connect(app.quit)  # this window ends the loop, whatever else is open
     # Ctrl+C in the terminal closes the window: Qt's loop holds the main thread, so a
     # cheap timer lets Python run its signal handlers now and then.
@@ -882,10 +905,6 @@ def run_monitor(engine: MonitoredEngine, args: Any = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start(200)
     try:
-        if fullscreen:
-            win.showFullScreen()
-        else:
-            win.show()
         app.exec()
     finally:
         wake.stop()
