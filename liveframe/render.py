@@ -20,7 +20,7 @@ half-written: every output goes to a temporary name beside it and is renamed at 
 Cost: the input is opened once for the checks and the decoding. While a producer thread
 decodes, the caller's thread runs the brain and the synth and, at the brain rate, guards,
 encodes and muxes each stretch of the soundtrack as soon as no later frame can change it
-(:class:`BlockGuard` does SafetyChain's work many blocks per numpy call), so little is
+(:meth:`SafetyChain.process_blocks` does its work many blocks per numpy call), so little is
 left to do when the last frame is decoded; the file is byte for byte what writing the
 finished signal gives.
 """
@@ -579,14 +579,11 @@ def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
 
 
 class BlockGuard:
-    """:class:`~liveframe.synth.SafetyChain` over consecutive ``block``-sample blocks,
-    sample for sample, with its per-sample work done for many blocks at once.
-
-    ``SafetyChain.process`` makes about fifteen numpy calls per block (some 45 us for 735
-    samples, a sixth of what decoding a 640x360 frame costs). Here the NaN guard, clips,
-    means, peaks and ramps run over a ``(blocks, block)`` view, and only the two one-pole
-    recursions (DC tracker, limiter gain) step through the blocks, with SafetyChain's
-    float32 scalar arithmetic. ``tests/test_render.py`` checks it against SafetyChain.
+    """:class:`~liveframe.synth.SafetyChain` over consecutive ``block``-sample blocks of a
+    signal, many blocks per call (:meth:`SafetyChain.process_blocks
+    <liveframe.synth.SafetyChain.process_blocks>`): the same samples as one
+    ``SafetyChain.process`` per block, which makes about fifteen numpy calls a block (some
+    45 us for 735 samples, a sixth of what decoding a 640x360 frame costs).
 
     Parameters
     ----------
@@ -597,17 +594,16 @@ class BlockGuard:
     """
 
     def __init__(self, *, sr: int, block: int = C.HOP) -> None:
-        ref = SafetyChain(sr=sr, max_block=1)  # its defaults: ceiling and time constants
-        self.sr = sr
         self.block = max(block, 1)
-        self.ceiling = ref.ceiling
-        self.dc_seconds = ref.dc_seconds
-        self.release_seconds = ref.release_seconds
-        self._dc = np.float32(0)
-        self._gain = np.float32(1)
-        self._unit = np.arange(1, self.block + 1, dtype=np.float32)
-        self.nan_blocks = 0
-        self.limited_blocks = 0
+        self.chain = SafetyChain(sr=sr, max_block=self.block)
+
+    @property
+    def nan_blocks(self) -> int:
+        return self.chain.nan_blocks
+
+    @property
+    def limited_blocks(self) -> int:
+        return self.chain.limited_blocks
 
     def process(self, x: F32) -> F32:
         """Guard ``x`` in place, ``block`` samples at a time from its start; return it."""
@@ -617,9 +613,9 @@ class BlockGuard:
         b = self.block
         whole = x.shape[0] // b * b
         if whole:
-            self._blocks(x[:whole].reshape(-1, b))
+            self.chain.process_blocks(x[:whole].reshape(-1, b))
         if whole < x.shape[0]:
-            self._blocks(x[whole:].reshape(1, -1))
+            self.chain.process_blocks(x[whole:].reshape(1, -1))
         return x
 
     def log_counts(self) -> None:
@@ -629,54 +625,6 @@ class BlockGuard:
                 self.nan_blocks,
                 self.limited_blocks,
             )
-
-    def _blocks(self, xs: F32) -> None:
-        """SafetyChain.process on each row of ``xs`` (a view, changed in place), in order."""
-        nb, n = xs.shape
-        bad = ~np.isfinite(np.sum(xs, axis=1))
-        if bad.any():
-            xs[bad] = 0
-        np.clip(xs, -8.0, 8.0, out=xs)
-        # DC blocker: the one-pole tracker steps through the blocks, the ramps are removed
-        # all at once (each ramp is unit * step + start, as SafetyChain builds it)
-        means = np.mean(xs, axis=1)
-        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
-        start = np.empty(nb, np.float32)
-        step = np.empty(nb, np.float32)
-        dc = self._dc
-        for i in range(nb):
-            if bad[i]:
-                self.nan_blocks += 1
-                dc = np.float32(0)
-            new_dc = dc + a * (means[i] - dc)
-            start[i] = dc
-            step[i] = np.float32((new_dc - dc) / n)
-            dc = new_dc
-        self._dc = dc
-        unit = self._unit[:n]
-        ramp = unit * step[:, None]
-        ramp += start[:, None]
-        xs -= ramp
-        # limiter: the gain steps through the blocks, then every gain ramp at once
-        peaks = np.maximum(np.max(xs, axis=1), -np.min(xs, axis=1))
-        r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
-        ceiling = self.ceiling
-        gain = self._gain
-        for i in range(nb):
-            peak = peaks[i]
-            target = np.float32(1.0)
-            if peak * gain > ceiling:
-                target = ceiling / peak
-                self.limited_blocks += 1
-            g1 = target if target < gain else gain + r * (target - gain)
-            start[i] = gain
-            step[i] = np.float32((g1 - gain) / n)
-            gain = np.float32(g1)
-        self._gain = gain
-        np.multiply(unit, step[:, None], out=ramp)
-        ramp += start[:, None]
-        xs *= ramp
-        np.clip(xs, -ceiling, ceiling, out=xs)
 
 
 def _resample(x: F32, sr_in: int, sr_out: int) -> F32:
