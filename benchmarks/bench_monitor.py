@@ -181,11 +181,9 @@ def main(argv: list[str] | None = None) -> int:
                             blocksize=a.blocksize)
             # as `liveframe play` does: the window is built and shown before the audio
             # starts (Qt's first show holds the GIL for tens of ms)
-            app = monitor.ensure_app()
-            win = monitor.make_window(engine, close_when_stopped=False)
+            win = monitor.open_monitor(engine, close_when_stopped=False)
             win.resize(1280, 800)
-            win.show()
-            app.processEvents()
+            app = monitor.ensure_app()
             engine.start()
             n = max(1, a.segments)
             seg_s = seconds / n

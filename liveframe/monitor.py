@@ -856,7 +856,7 @@ def make_window(engine: MonitoredEngine, **kwargs: Any) -> Any:
     return window_class()(engine, **kwargs)
 
 
-def open_monitor(engine: MonitoredEngine, args: Any = None) -> Any:
+def open_monitor(engine: MonitoredEngine, args: Any = None, **kwargs: Any) -> Any:
     """Build and show the monitor window for ``engine``, before its audio starts.
 
     Creating the QApplication and the window, and showing it the first time (style, fonts,
@@ -866,10 +866,11 @@ def open_monitor(engine: MonitoredEngine, args: Any = None) -> Any:
     :func:`run_monitor`.
 
     ``args`` may carry ``fullscreen`` (bool) and ``brains_dir`` (path); both optional.
+    ``kwargs`` go to the window (e.g. ``close_when_stopped``).
     """
     app = ensure_app()
     brains_dir = Path(getattr(args, "brains_dir", None) or C.BRAINS_DIR)
-    win = window_class()(engine, brains_dir=brains_dir)
+    win = window_class()(engine, brains_dir=brains_dir, **kwargs)
     if bool(getattr(args, "fullscreen", False)):
         win.showFullScreen()
     else:
