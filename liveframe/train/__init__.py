@@ -57,6 +57,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, help="frames per step (default 256)")
     g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     g.add_argument("--loss", default=None, choices=("mse", "l1"), help="loss (default mse)")
+    g.add_argument("--weight-decay", type=float, default=None, metavar="W",
+                   help="decoupled weight decay (AdamW; default 0: plain Adam)")
+    g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
+                   help="learning rate over the epochs: constant, or cosine annealing to zero "
+                        "at --epochs (default constant)")
+    g.add_argument("--lr-patience", type=int, default=None, metavar="N",
+                   help="multiply the learning rate by --lr-factor after N epochs without a "
+                        "better validation loss (default 0: constant rate)")
+    g.add_argument("--ola-loss", type=float, default=None, metavar="W",
+                   help="add W times the loss of the overlap-added sum of consecutive grains, "
+                        "what ola plays (grain framing; default 0: the grain loss alone)")
+    g.add_argument("--lr-factor", type=float, default=None, metavar="F",
+                   help="learning-rate drop on a plateau (default 0.3)")
     g.add_argument("--val-fraction", type=float, default=None,
                    help="share of each source held out, in contiguous stretches (default 0.1)")
     g.add_argument("--patience", type=int, default=None,
@@ -72,7 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 CONFIG_OPTIONS = ("arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
-                  "val_fraction", "patience", "seed")
+                  "val_fraction", "patience", "seed", "weight_decay", "lr_schedule",
+                  "lr_patience", "lr_factor", "ola_loss")
 
 
 def run(args: Any) -> int:
