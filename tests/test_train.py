@@ -281,52 +281,6 @@ sys.exit(main(["train", {str(dataset)!r}, "-o", {str(tmp_path / 'ck.pt')!r}]))
     assert not (tmp_path / "ck.pt").exists()
 
 
-def test_pair_starts_keep_successors_in_the_set_and_the_same_source():
-    from liveframe.train.trainer import pair_starts
-
-    idx = np.array([0, 1, 2, 4, 5, 6, 8, 9])
-    # 2: its successor 3 is not in the set; 4: last tick of the first source; 9: last tick
-    assert pair_starts(idx, [(0, 5), (5, 10)]).tolist() == [0, 1, 5, 8]
-
-
-def test_ola_loss_scores_errors_that_survive_the_overlap_add():
-    """Grain errors that cancel in the sum of two neighbouring grains cost less with the ola
-    term than the same errors with equal signs, which add up to a ripple; the grain loss
-    alone cannot tell them apart."""
-    from liveframe.train.trainer import Objective
-
-    h = 735
-    rng = np.random.default_rng(1)
-    y = torch.from_numpy(rng.standard_normal((4, 2 * h)).astype(np.float32))
-    d = torch.from_numpy(rng.standard_normal(h).astype(np.float32)) * 0.1
-
-    def with_errors(sign: float) -> torch.Tensor:
-        out = y.clone()
-        out[:2, h:] += d  # second halves of ticks t
-        out[2:, :h] += sign * d  # first halves of ticks t + 1, overlapping them
-        return out
-
-    grain, ola = (Objective("l1", hop=h, ola_weight=w) for w in (0.0, 1.0))
-    cancel, add = with_errors(-1.0), with_errors(+1.0)
-    assert float(grain.pairs(y, y)) == 0.0 and float(ola.pairs(y, y)) == 0.0
-    assert float(grain.pairs(cancel, y)) == pytest.approx(float(grain.pairs(add, y)))
-    assert float(ola.pairs(cancel, y)) == pytest.approx(float(grain.pairs(cancel, y)))
-    assert float(ola.pairs(add, y)) > float(ola.pairs(cancel, y)) + 0.02
-
-
-def test_ola_loss_trains_and_is_saved_and_block_framing_refuses_it(dataset, tmp_path, capsys):
-    res = train(dataset, tmp_path / "ck.pt", cfg(epochs=8, ola_loss=1.0), threads=1, quiet=True)
-    vals = [h["val"] for h in res.history]
-    assert res.best_val < 0.3 * vals[0], vals
-    assert load_checkpoint(tmp_path / "ck.pt")["config"]["ola_loss"] == 1.0
-    block = make_learnable_dataset(tmp_path / "block.npz", framing="block")
-    rc = main(["train", str(block), "-o", str(tmp_path / "b.pt"), "--layers", TINY,
-               "--ola-loss", "1", "--quiet"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and "--ola-loss needs a grain-framed" in err[0], err
-    assert not (tmp_path / "b.pt").exists()
-
-
 def test_learning_rate_drops_after_lr_patience_epochs_without_a_better_validation(
         dataset, tmp_path):
     # a rate far too large: validation loss keeps failing to improve, so it must drop

@@ -65,9 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-patience", type=int, default=None, metavar="N",
                    help="multiply the learning rate by --lr-factor after N epochs without a "
                         "better validation loss (default 0: constant rate)")
-    g.add_argument("--ola-loss", type=float, default=None, metavar="W",
-                   help="add W times the loss of the overlap-added sum of consecutive grains, "
-                        "what ola plays (grain framing; default 0: the grain loss alone)")
     g.add_argument("--lr-factor", type=float, default=None, metavar="F",
                    help="learning-rate drop on a plateau (default 0.3)")
     g.add_argument("--val-fraction", type=float, default=None,
@@ -86,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 CONFIG_OPTIONS = ("arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
                   "val_fraction", "patience", "seed", "weight_decay", "lr_schedule",
-                  "lr_patience", "lr_factor", "ola_loss")
+                  "lr_patience", "lr_factor")
 
 
 def run(args: Any) -> int:

@@ -74,7 +74,6 @@ class TrainConfig:
     lr_schedule: str = "constant"
     lr_patience: int = 0
     lr_factor: float = 0.3
-    ola_loss: float = 0.0
 
     def validate(self) -> None:
         checks = [
@@ -92,8 +91,6 @@ class TrainConfig:
              f"--lr-schedule {self.lr_schedule!r} must be one of {', '.join(LR_SCHEDULES)}"),
             (self.lr_patience >= 0, f"--lr-patience {self.lr_patience} must be 0 or more"),
             (0 < self.lr_factor < 1, f"--lr-factor {self.lr_factor} must be in (0, 1)"),
-            (self.ola_loss >= 0 and math.isfinite(self.ola_loss),
-             f"--ola-loss {self.ola_loss} must be 0 or more"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -296,60 +293,16 @@ def _loss_fn(name: str) -> Any:
     return torch.nn.functional.mse_loss if name == "mse" else torch.nn.functional.l1_loss
 
 
-def pair_starts(idx: npt.NDArray[np.int64], segments: list[tuple[int, int]]
-                ) -> npt.NDArray[np.int64]:
-    """Ticks ``t`` of ``idx`` whose successor ``t + 1`` is in ``idx`` and in the same source."""
-    mine = np.zeros(segments[-1][1] + 1 if segments else 1, bool)
-    mine[idx] = True
-    last = np.zeros_like(mine)
-    last[[e - 1 for _, e in segments]] = True
-    t = np.asarray(idx, np.int64)
-    return t[mine[t + 1] & ~last[t]]
-
-
-class Objective:
-    """The loss of a batch, on each grain and (``ola_weight`` > 0) on what ola plays.
-
-    With ``ola_weight`` w, a batch is pairs of consecutive ticks ``(t, t + 1)``, and the
-    loss adds w times the loss of the overlap-added hop between them, ``out_t[H:] +
-    out_{t+1}[:H]``, against the same sum of their targets, which is the true audio of that
-    hop (Hann grains at hop H sum to 1). The grain loss alone scores each grain's error on
-    its own, so errors that survive the sum and recur tick after tick, the 30 Hz ripple of a
-    held picture, cost no more than errors that cancel; this term scores what is heard.
-    """
-
-    def __init__(self, name: str, *, hop: int, ola_weight: float) -> None:
-        self.fn = _loss_fn(name)
-        self.hop = hop
-        self.ola_weight = float(ola_weight)
-
-    def __call__(self, model: DenseBrain, data: Batches, first: torch.Tensor
-                 ) -> tuple[torch.Tensor, int]:
-        """``(mean loss, samples)``: ``first`` are single ticks, or pair starts with ola."""
-        if not self.ola_weight:
-            x, y = data.get(first)
-            return self.fn(model(x), y), int(y.shape[0])
-        x, y = data.get(torch.cat([first, first + 1]))
-        return self.pairs(model(x), y), 2 * int(first.shape[0])
-
-    def pairs(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Loss of ``out`` [2n, 2H] against ``y``: rows ``i`` and ``n + i`` are ticks t, t+1."""
-        n, h = out.shape[0] // 2, self.hop
-        return self.fn(out, y) + self.ola_weight * self.fn(
-            out[:n, h:] + out[n:, :h], y[:n, h:] + y[n:, :h])
-
-
-def _evaluate(model: DenseBrain, data: Batches, idx: torch.Tensor, objective: Objective,
+def _evaluate(model: DenseBrain, data: Batches, idx: torch.Tensor, fn: Any,
               batch: int = 1024) -> float:
     model.eval()
-    total, count = 0.0, 0
+    total = 0.0
     with torch.inference_mode():
         for i in range(0, idx.shape[0], batch):
-            loss, n = objective(model, data, idx[i:i + batch])
-            total += float(loss) * n
-            count += n
+            x, y = data.get(idx[i:i + batch])
+            total += float(fn(model(x), y, reduction="sum")) / y.shape[1]
     model.train()
-    return total / max(count, 1)
+    return total / max(int(idx.shape[0]), 1)
 
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -464,15 +417,7 @@ def train(
                             fused=True)
     lr_bad = 0  # epochs since the best one, or since the last drop of the learning rate
     lr_scale = 1.0  # product of the plateau drops so far
-    if config.ola_loss and spec.framing != "grain":
-        raise UsageError(f"--ola-loss needs a grain-framed dataset; {ds_p} is "
-                         f"{spec.framing}-framed")
-    objective = Objective(config.loss, hop=spec.hop, ola_weight=config.ola_loss)
-    if config.ola_loss:
-        # pairs of consecutive ticks; an epoch takes the pairs that start on every other
-        # tick (alternating), so every tick is seen about once, as without pairs
-        train_first = pair_starts(train_idx_np, segments)
-        val_idx = torch.from_numpy(pair_starts(val_idx_np, segments))
+    fn = _loss_fn(config.loss)
 
     provenance: dict[str, Any] = {
         "data": str(ds_p.resolve()),
@@ -524,39 +469,33 @@ def train(
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        if config.ola_loss:
-            first = torch.from_numpy(train_first[train_first % 2 == epoch % 2])
-            step = max(bs // 2, 1)
-        else:
-            first, step = train_idx, bs
         if config.lr_schedule == "cosine":
             # cosine annealing over the run's epochs (Loshchilov & Hutter, SGDR), to zero
             # at the last; a plateau drop (--lr-patience) scales it further
             for group in opt.param_groups:
                 group["lr"] = config.lr * lr_scale * 0.5 * (
                     1 + math.cos(math.pi * epoch / config.epochs))
-        perm = first[torch.randperm(int(first.shape[0]), generator=g)]
-        seen = 0
+        perm = train_idx[torch.randperm(n_train, generator=g)]
         bar = Progress(n_train, f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
         total = 0.0
-        for i in range(0, int(perm.shape[0]), step):
-            loss, n = objective(model, data, perm[i:i + step])
+        for i in range(0, n_train, bs):
+            x, y = data.get(perm[i:i + bs])
+            loss = fn(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             lv = loss.item()
-            total += lv * n
-            seen += n
-            bar.update(n)
+            total += lv * y.shape[0]
+            bar.update(int(y.shape[0]))
             bar.set_postfix(f"loss {lv:.4g}")
-        train_loss = total / max(seen, 1)
+        train_loss = total / n_train
         if not math.isfinite(train_loss):
             bar.close()
             raise LiveframeError(
                 f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr "
                 f"(now {config.lr:g})"
             )
-        val_loss = _evaluate(model, data, val_idx, objective)
+        val_loss = _evaluate(model, data, val_idx, fn)
         secs = time.perf_counter() - t0
         improved = val_loss < best_val
         lr_now = float(opt.param_groups[0]["lr"])
