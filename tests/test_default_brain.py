@@ -181,3 +181,24 @@ def test_film_sound_has_a_flat_envelope_while_a_shape_holds_or_rises():
             steps += 1
             assert seg.max() < 0.05 * mf.A_MAX, f"two pitches sound together at tick {k}"
     assert steps == len(mf.LADDER) - 1
+
+
+HELD_OUT_SECONDS, HELD_OUT_SEED = 60.0, 31
+"""A film the brain never saw (the training film is seed 2015, the demo seed 30), long
+enough that no single event decides ``frame_artifact_db``."""
+
+
+def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
+    """Issue 3's target on a 60 s film of the training generator that no brain saw.
+
+    On the 18 s demo clip the target is not met (tests/test_metrics.py keeps it as a strict
+    xfail): there one or two events dominate the metric, and brains trained alike differ by
+    several dB on it (BENCHMARKS.md has the figures)."""
+    from liveframe import metrics as M
+
+    film = _make_film_module().make_film(tmp_path / "held-out.mkv", seconds=HELD_OUT_SECONDS,
+                                         seed=HELD_OUT_SEED)
+    res = M.evaluate(C.DEFAULT_BRAIN, film, modes=("raw", "ola"))
+    raw, ola = (res["modes"][m]["frame_artifact_db"] for m in ("raw", "ola"))
+    assert res["reference"]["frame_artifact_db"] < 0  # the film's own sound is clean
+    assert raw - ola >= 20, (raw, ola)
