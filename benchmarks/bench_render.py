@@ -1,12 +1,14 @@
 """Render throughput against decode-only throughput of the same file (issue 3 target: >= 0.8).
 
     .venv/bin/python -m benchmarks.bench_render [--seconds 10,60] [--sizes 640x360,1280x720]
-        [--repeats 5] [--brain FILE]
+        [--repeats 5] [--brain FILE] [--no-stages]
 
-Writes benchmarks/results/render.md. The brain is brains/default.onnx when it exists,
+Writes benchmarks/results/render.md: per clip, the timed cases and (unless --no-stages) each
+stage of a render timed alone on one thread, per tick, against decoding. The brain is brains/default.onnx when it exists,
 otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing).
-Decode-only and every render decode with the same FFmpeg threading (thread_type AUTO),
-except one informative render_signal row without frame threads.
+Decode-only runs FFmpeg at its best (thread_type AUTO, FFmpeg's thread count: one per core,
+plus one); every render decodes as `liveframe render` does (render.DECODER_THREADS: FFmpeg's default,
+slice threads), except one informative render_signal row that decodes like decode-only.
 Every clip length and size is its own set of interleaved rounds: a ratio is always between
 runs of the same round.
 """
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +82,7 @@ CASES = (
     "render_signal ola, inline (no decode thread)",
     "render_signal ola (decode thread, brain, synth)",
     "render_signal ola, brain on 2 ort threads",
-    "render_signal ola, decoder without frame threads",
+    "render_signal ola, decoder threads on every core (as decode only)",
     "render ola -> .wav",
     "render ola -> .mkv (stream copy + flac)",
     "render granular -> .wav",
@@ -120,10 +123,9 @@ def bench_clip(
     def inline() -> None:
         synthesize(BlockStream(clip, brain, threaded=False), mode="ola")
 
-    def slice_threads() -> None:
-        # FFmpeg's default (slice threads only: one thread for this x264 clip), leaving the
-        # second core to the brain; the pixels are the same
-        synthesize(BlockStream(clip, brain, reader=MediaReader(clip, threads=False)), mode="ola")
+    def all_cores() -> None:
+        # FFmpeg's own thread count, as decode only: no core left to the brain
+        synthesize(BlockStream(clip, brain, reader=MediaReader(clip, threads=True)), mode="ola")
 
     fns = {
         CASES[0]: decode_raw,
@@ -131,7 +133,7 @@ def bench_clip(
         CASES[2]: inline,
         CASES[3]: lambda: render_signal(clip, brain),
         CASES[4]: lambda: render_signal(clip, brain2),
-        CASES[5]: slice_threads,
+        CASES[5]: all_cores,
         CASES[6]: lambda: render(clip, d / "o.wav", brain=brain),
         CASES[7]: lambda: render(clip, d / "o.mkv", brain=brain),
         CASES[8]: lambda: render(clip, d / "g.wav", brain=brain, mode="granular"),
@@ -151,6 +153,100 @@ def bench_clip(
     return med, paired
 
 
+STAGE_SAMPLE = 60
+"""Decoded pictures kept in memory to time the scaling on (the cost per picture is flat)."""
+
+
+def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict[str, float]:
+    """Each stage of a render alone, on this thread, in microseconds per tick (median of
+    ``repeats``): what render spends besides decoding, to compare with the decode row."""
+    import av
+
+    from liveframe.brain import Brain
+    from liveframe.frames import MediaReader, Scaler, on_brain_clock, with_context
+    from liveframe.render import CONTAINERS, BlockGuard, SynthStream, write_audio, write_muxed
+
+    brain = Brain.load(brain_path)
+    spec = brain.spec
+    hist: list[np.ndarray] = []
+    with MediaReader(clip) as r:  # the brain's inputs, as a render makes them (not timed)
+        frames = r.frames(size=(spec.width, spec.height), channels=spec.channels)
+        inputs = [with_context(vf.pixels, hist, spec.context)
+                  for _, vf in on_brain_clock(frames, fps=spec.fps)]
+    ticks = len(inputs)
+    pixels = [np.stack(inputs[i : i + 64]) for i in range(0, ticks, 64)]
+    blocks = [brain.run(px) for px in pixels]
+    ss = SynthStream("ola", hop=spec.hop, framing=spec.framing)
+    signal = np.concatenate([ss.process(b) for b in blocks] + [ss.flush()])
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        st.thread_type = "AUTO"
+        sample = [f for _, f in zip(range(STAGE_SAMPLE), c.decode(st))]
+
+    def decode() -> None:
+        with av.open(str(clip)) as c:
+            st = c.streams.video[0]
+            st.thread_type = "AUTO"
+            for _ in c.decode(st):
+                pass
+
+    def scale() -> None:
+        sc = Scaler((spec.width, spec.height), spec.channels)
+        for f in sample:
+            sc(f)
+
+    def context() -> None:
+        hist: list[np.ndarray] = []
+        out = np.empty((64, *spec.input_shape), np.uint8)
+        for px in pixels:
+            for i in range(px.shape[0]):
+                with_context(px[i, -spec.channels :], hist, spec.context, out=out[i % 64])
+
+    def infer() -> None:
+        for px in pixels:
+            brain.run(px)
+
+    def synth() -> None:
+        s = SynthStream("ola", hop=spec.hop, framing=spec.framing)
+        for b in blocks:
+            s.process(b)
+        s.flush()
+
+    def guard() -> None:
+        BlockGuard(sr=spec.sample_rate, block=spec.hop).process(signal.copy())
+
+    def write(suffix: str) -> Any:
+        fmt, codec, _ = CONTAINERS[suffix]
+        if suffix == ".mkv":
+            return lambda: write_muxed(d / "s.mkv", clip, signal, sr=spec.sample_rate,
+                                       fmt=fmt, codec=codec)
+        return lambda: write_audio(d / f"s{suffix}", signal, sr=spec.sample_rate, fmt=fmt,
+                                   codec=codec)
+
+    stages: dict[str, tuple[Any, int]] = {
+        "decode (PyAV, thread_type AUTO)": (decode, ticks),
+        "scale to 64x64 grey (swscale AREA)": (scale, len(sample)),
+        "context stacking (with_context)": (context, ticks),
+        f"brain ({'-'.join(map(str, spec.layers or ())) or spec.arch}, batches of 64)":
+            (infer, ticks),
+        "synth ola (SynthStream)": (synth, ticks),
+        "guard (BlockGuard)": (guard, ticks),
+        "encode .wav": (write(".wav"), ticks),
+        "encode .flac": (write(".flac"), ticks),
+        "write .mkv from the finished signal (open, packet copy, flac)": (write(".mkv"), ticks),
+    }
+    out = {}
+    for name, (fn, n) in stages.items():
+        fn()  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        out[name] = statistics.median(times) / n * 1e6
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", default="10",
@@ -161,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--brain", default=None,
                     help="brain file (default: brains/default.onnx, else a random dense one)")
     ap.add_argument("--out", default="benchmarks/results/render.md")
+    ap.add_argument("--no-stages", action="store_true",
+                    help="skip the per-stage table (each stage alone, one thread)")
     a = ap.parse_args(argv)
     from liveframe import constants as C
     from liveframe.brain import Brain
@@ -185,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             f"framing; loaded as `liveframe render` loads it, 1 onnxruntime thread unless "
             f"the row says otherwise). Clips: {clips} at 30 fps, "
             "H.264 (x264 ultrafast), FLAC soundtrack. Median of "
-            f"{a.repeats} interleaved rounds after one warm-up round, per clip. Every decoder "
-            "runs with the same FFmpeg threading (`thread_type = AUTO`: frame threads) but "
-            "the row that says otherwise (FFmpeg's default, slice threads only: one thread "
-            "for these clips). Clip and rendered files are in a temporary folder on the "
-            "local disk; each render replaces the previous round's file."),
+            f"{a.repeats} interleaved rounds after one warm-up round, per clip. Decode only "
+            "(and MediaReader.frames) runs FFmpeg at its best: `thread_type = AUTO` with "
+            "FFmpeg's thread count (one per core, plus one). Renders decode as `liveframe "
+            "render` does (`render.DECODER_THREADS`: FFmpeg's default, slice threads, so "
+            "the brain's thread is not crowded out by frame threads); the row that says "
+            "otherwise decodes as decode only. Clip and rendered files are in a "
+            "temporary folder on the local disk; each render replaces the previous round's "
+            "file."),
             "",
         ]
         results = {}
@@ -199,7 +300,6 @@ def main(argv: list[str] | None = None) -> int:
                 tag = f"{seconds:g} s {size[0]}x{size[1]}"
                 clip = make_clip(d / "clip.mkv", seconds, size)  # type: ignore[arg-type]
                 med, paired = bench_clip(clip, d, brain_path, a.repeats)
-                clip.unlink()
                 results[tag] = (med, paired)
                 base = med[BASE]
                 lines += [
@@ -215,6 +315,20 @@ def main(argv: list[str] | None = None) -> int:
                         f"{base / med[k]:.2f} | {paired[k]:.2f} |"
                     )
                 lines.append("")
+                if not a.no_stages:
+                    stages = stage_costs(clip, d, brain_path)
+                    dec = next(iter(stages.values()))
+                    lines += [
+                        (f"Each stage alone on one thread (median of 3; scaling timed on the "
+                         f"first {STAGE_SAMPLE} pictures): what a render adds to decoding, "
+                         "before any overlap between its two threads."),
+                        "",
+                        "| stage | us per tick | vs decode |",
+                        "|---|---:|---:|",
+                    ]
+                    lines += [f"| {k} | {v:.1f} | {v / dec:.2f} |" for k, v in stages.items()]
+                    lines.append("")
+                clip.unlink()
     lines += [
         ("Target (issue 3): render throughput >= 0.8 of decode-only throughput of the same "
         "file. Each cell: ratio of medians / median of per-round ratios; met when both are "
@@ -236,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         f"--sizes {a.sizes} --repeats {a.repeats}"
         + (f" --brain {a.brain}" if a.brain else "") + "`",
         "",
-        (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        (f"Machine: {platform.machine()}, {os.cpu_count()} cores "
+        f"({len(os.sched_getaffinity(0))} usable by this run), Python "
         f"{sys.version.split()[0]}, {platform.platform()}, load average "
         f"{load_start:.1f} at the start and {os.getloadavg()[0]:.1f} at the end (shared "
         "with other jobs while measured)."),

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -133,9 +133,12 @@ class Scaler:
         # threads=1: a 64x64 output is too little work to share out (same pixels either way)
         small = self._r.reformat(frame, width=self.width, height=self.height,
                                  format=self.format, interpolation="AREA", threads=1)
-        arr = small.to_ndarray()
-        px = arr[None] if self.channels == 1 else arr.transpose(2, 0, 1)
-        return np.ascontiguousarray(px)
+        # the plane read directly (to_ndarray's format dispatch costs as much as a copy)
+        plane = small.planes[0]
+        h, w, c = self.height, self.width, self.channels
+        rows = np.frombuffer(plane, np.uint8, count=h * plane.line_size)
+        px = rows.reshape(h, plane.line_size)[:, : w * c].reshape(h, w, c).transpose(2, 0, 1)
+        return px.copy()  # (C, H, W), C-contiguous, owning its memory
 
 
 def _open(path: Path) -> Any:
@@ -166,8 +169,11 @@ class MediaReader:
     path : path-like
     need_video, need_audio : bool
         Refuse, with one :class:`MediaError` line, a file without that stream.
-    threads : bool
-        Let FFmpeg decode video with its own threads (frame and slice threading).
+    threads : bool or int
+        FFmpeg's threads for the video decoder: True (frame and slice threading,
+        ``thread_type`` AUTO, as many threads as FFmpeg picks: one per core, plus one),
+        False (FFmpeg's default: slice threading only) or n >= 1 (AUTO with ``n``
+        threads; 1 decodes on the calling thread alone). The pictures are the same.
     """
 
     def __init__(
@@ -176,8 +182,10 @@ class MediaReader:
         *,
         need_video: bool = True,
         need_audio: bool = False,
-        threads: bool = True,
+        threads: bool | int = True,
     ) -> None:
+        if not isinstance(threads, bool) and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads={threads!r} must be True, False or an int >= 1")
         self.path = Path(path)
         self.container = _open(self.path)
         self.video = self.container.streams.video[0] if self.container.streams.video else None
@@ -190,8 +198,10 @@ class MediaReader:
             raise MediaError(
                 f"{self.path}: has no audio track; a brain learns from a video's soundtrack"
             )
-        if self.video is not None and threads:
+        if self.video is not None and threads is not False:
             self.video.thread_type = "AUTO"
+            if threads is not True:
+                self.video.codec_context.thread_count = threads
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -240,6 +250,7 @@ class MediaReader:
         video: bool = True,
         audio: bool = True,
         resample: int | None = C.SAMPLE_RATE,
+        on_packet: Callable[[Any], None] | None = None,
     ) -> Iterator[tuple[str, float, Any]]:
         """One demux pass over the video and audio, decoded but not converted.
 
@@ -248,9 +259,17 @@ class MediaReader:
         (libswresample) and ``time`` is that of their first sample; with
         ``resample=None``, ``("audio", time, av.AudioFrame)``. Corrupt packets are skipped
         and counted in the log; a demuxer failure is one :class:`MediaError` line.
+
+        ``on_packet``, if given, is called with every packet of the video stream (an
+        ``av.Packet``, corrupt ones and the final empty one included) in file order, before
+        it is decoded: a muxer can copy the packets without reading the file again.
         """
         import av
 
+        # frame times as the exact int ratio pts * num / den (correctly rounded, so the
+        # same float as float(pts * time_base)) without a Fraction per frame
+        tb = self.video.time_base if self.video is not None else None
+        num, den = (tb.numerator, tb.denominator) if tb else (0, 0)
         streams = []
         if video and self.video is not None:
             streams.append(self.video)
@@ -264,15 +283,19 @@ class MediaReader:
         bad = 0
         try:
             for packet in self.container.demux(streams):
+                kind = packet.stream.type
+                if on_packet is not None and kind == "video":
+                    on_packet(packet)
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     bad += 1
                     continue  # a corrupt packet: skip it, keep going
-                kind = packet.stream.type
                 for frame in frames:
                     if kind == "video":
-                        t = frame_time(frame)
+                        # a decoded frame's time base is its stream's (PyAV sets it so)
+                        pts = frame.pts
+                        t = pts * num / den if pts is not None and den else frame_time(frame)
                         if t is not None:
                             yield ("video", t, frame)
                     elif resampler is None:
@@ -343,37 +366,58 @@ class MediaReader:
         return self.duration
 
 
-def with_context(px: U8, hist: list[U8], context: int) -> U8:
+def with_context(px: U8, hist: list[U8], context: int, *, out: U8 | None = None) -> U8:
     """The brain's input for a tick: the last ``context`` frames and ``px``, current last.
 
     ``hist`` is the caller's history (updated in place); at the start of a source the first
     frame stands in for the frames before it, as in training.
+
+    Parameters
+    ----------
+    px : ndarray, shape (channels, H, W), uint8
+    hist : list of ndarray
+    context : int
+    out : ndarray, shape (channels * (context + 1), H, W), uint8, optional
+        Written and returned instead of a new array (e.g. a row of a batch).
 
     Returns
     -------
     ndarray, shape (channels * (context + 1), H, W), uint8
     """
     if not context:
-        return px
+        if out is None:
+            return px
+        out[...] = px
+        return out
     hist.append(px)
     if len(hist) == 1:
         hist[:] = [px] * (context + 1)
     del hist[: len(hist) - (context + 1)]
-    return np.concatenate(hist, axis=0)
+    return np.concatenate(hist, axis=0, out=out)
+
+
+class Timed(Protocol):
+    """A frame with a ``time`` in seconds, e.g. a :class:`VideoFrame`."""
+
+    @property
+    def time(self) -> float: ...
+
+
+TimedT = TypeVar("TimedT", bound=Timed)
 
 
 def on_brain_clock(
-    frames: Iterable[VideoFrame],
+    frames: Iterable[TimedT],
     *,
     fps: float = C.FPS,
     end_time: float | None = None,
     last_duration: float | None = None,
-) -> Iterator[tuple[int, VideoFrame]]:
+) -> Iterator[tuple[int, TimedT]]:
     """One frame per brain tick: at tick k, the newest frame with ``time <= k / fps``.
 
     Parameters
     ----------
-    frames : iterable of VideoFrame
+    frames : iterable of VideoFrame (or anything with a ``time``: only its time is read)
         In presentation order (timestamps non-decreasing; a frame whose timestamp goes
         back is dropped).
     fps : float
@@ -388,7 +432,7 @@ def on_brain_clock(
     first frame get the first frame.
     """
     k = 0
-    prev: VideoFrame | None = None
+    prev: TimedT | None = None
     spacing: list[float] = []
     for vf in frames:
         if prev is not None and vf.time < prev.time:

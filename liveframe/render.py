@@ -17,12 +17,13 @@ Time: tick k is at k/fps; sample 0 of the output is time 0 of the video; the out
 the video's duration (last frame time plus one frame), to the sample. Nothing is
 half-written: every output goes to a temporary name beside it and is renamed at the end.
 
-Cost: the input is opened once for the checks and the decoding. While a producer thread
-decodes, the caller's thread runs the brain and the synth and, at the brain rate, guards,
-encodes and muxes each stretch of the soundtrack as soon as no later frame can change it
-(:meth:`SafetyChain.process_blocks` does its work many blocks per numpy call), so little is
-left to do when the last frame is decoded; the file is byte for byte what writing the
-finished signal gives.
+Cost: the input is opened and demuxed once, for the checks, the decoding and (at the brain
+rate) the copy of its video packets. While a producer thread decodes (FFmpeg's slice
+threads: :data:`DECODER_THREADS`), the caller's thread runs the brain and the synth and,
+at the brain rate, guards, encodes and muxes each stretch of the soundtrack as soon as no
+later frame can change it (:meth:`SafetyChain.process_blocks` does its work many blocks
+per numpy call), so little is left to do when the last frame is decoded; the file is byte
+for byte what writing the finished signal gives.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -48,7 +50,14 @@ import numpy.typing as npt
 from . import constants as C
 from .brain import Brain, resolve_brain_path
 from .errors import LiveframeError, MediaError, ToolMissingError, UsageError
-from .frames import PTS_TOLERANCE, MediaReader, on_brain_clock, with_context
+from .frames import (
+    PTS_TOLERANCE,
+    MediaReader,
+    Scaler,
+    VideoFrame,
+    on_brain_clock,
+    with_context,
+)
 from .progress import Progress
 from .synth import GranularSynth, SafetyChain, make_synth
 
@@ -75,6 +84,20 @@ WEBM_VIDEO = ("vp8", "vp9", "av1")
 # -- inference on the brain clock -------------------------------------------------------
 
 
+DECODER_THREADS = False
+"""FFmpeg threading of a decode that feeds a brain (``MediaReader(threads=...)``): FFmpeg's
+default, slice threads, not frame threads.
+
+A render is two busy threads, the decoder's and the brain's (which also synthesises and
+writes). Frame threads (``thread_type`` AUTO: a picture in flight per core, plus one) leave
+no core for the brain, and on two cores the render was slower than decode-only by a third;
+slice threads finish each picture before the next, so decoding and the brain take turns
+on the cores. Measured side by side (BENCHMARKS.md, render): 60 s 640x360, 0.80 of
+decode-only against 0.78 with frame threads and 0.69 with one decoding thread; 10 s
+1280x720, 1.06 against 0.90 and 0.65. The pictures are the same with any threading.
+"""
+
+
 class BlockStream:
     """The brain's blocks for a video, one per tick, in batches.
 
@@ -84,27 +107,32 @@ class BlockStream:
     ``context`` frames sees the previous ticks' frames first and the current one last
     (the first frame repeated before the start).
 
-    Decoding (PyAV/FFmpeg and swscale) runs in a producer thread that hands batches of
-    frames through a bounded queue to the caller's thread, which runs the brain (and,
-    downstream, the synth): both release the GIL for their heavy work, so inference and
-    synthesis overlap decoding instead of adding to it. The blocks are the same, sample
-    for sample, as with ``threaded=False``.
+    Decoding (PyAV/FFmpeg threaded as :data:`DECODER_THREADS` says, swscale, the clock)
+    runs in a producer thread that hands the frame of each tick, a batch at a time, through
+    a bounded queue to the caller's thread, which stacks them with their context and runs
+    the brain (and, downstream, the synth): both release the GIL for their heavy work, so
+    inference and synthesis overlap decoding instead of adding to it. The blocks are the
+    same, sample for sample, as with ``threaded=False``.
 
     Parameters
     ----------
     video : path-like
     brain : Brain
     batch : int
-        Frames per inference call.
+        Frames per inference call (does not change the blocks).
     progress : Progress, optional
         Updated once per batch with its ticks.
     threaded : bool
         Decode in a producer thread (default) or inline.
     prefetch : int
-        Batches the producer may run ahead (the queue's bound).
+        Ticks the producer may run ahead.
     reader : MediaReader, optional
         ``video`` already opened (e.g. to check it before any work): the first pass decodes
-        from it instead of opening the file again, and closes it.
+        from it (with its own ``threads``) instead of opening the file again, and closes it.
+    packets : PacketFeed, optional
+        Receives the video packets the decoder demuxes, on the caller's thread (each
+        chunk's packets before the blocks of its ticks), and is marked done after the last
+        batch: a muxer copies them instead of reading the file a second time.
     """
 
     def __init__(
@@ -115,8 +143,9 @@ class BlockStream:
         batch: int = 64,
         progress: Progress | None = None,
         threaded: bool = True,
-        prefetch: int = 4,
+        prefetch: int = 256,
         reader: MediaReader | None = None,
+        packets: PacketFeed | None = None,
     ) -> None:
         if batch <= 0:
             raise ValueError(f"batch={batch} must be a positive integer")
@@ -135,6 +164,7 @@ class BlockStream:
         self.frame_rate: float | None = None
         self.duration_hint: float | None = None
         self._reader = reader
+        self.packets = packets
 
     @property
     def known_end(self) -> float:
@@ -146,41 +176,50 @@ class BlockStream:
         last = self._last
         return 0.0 if last is None else last
 
-    def _frames(self, reader: MediaReader) -> Iterator[Any]:
+    def _frames(
+        self, reader: MediaReader, on_packet: Callable[[Any], None] | None
+    ) -> Iterator[VideoFrame]:
+        """The decoded frames in file order, scaled as soon as decoded."""
         spec = self.brain.spec
-        for vf in reader.frames(size=(spec.width, spec.height), channels=spec.channels):
-            if self._last is None or vf.time >= self._last:
-                if len(self._first) < 65:
-                    self._first.append(vf.time)
-                self._last = vf.time
-            yield vf
+        scale = Scaler((spec.width, spec.height), spec.channels)
+        first = self._first
+        for _, t, frame in reader.demux(audio=False, on_packet=on_packet):
+            if self._last is None or t >= self._last:
+                if len(first) < 65:
+                    first.append(t)
+                self._last = t
+            yield VideoFrame(t, scale(frame))
 
-    def _pixel_batches(self) -> Iterator[npt.NDArray[np.uint8]]:
-        """Decoded frames on the brain clock, ``(n, C, H, W)`` uint8, a fresh array each."""
+    def _tick_chunks(
+        self, reader: MediaReader, chunk: int
+    ) -> Iterator[tuple[list[VideoFrame], list[Any]]]:
+        """Each tick's frame, ``chunk`` ticks at a time, with the video packets demuxed
+        since the previous chunk (with :attr:`packets`).
+
+        The last chunk may have no ticks (packets demuxed after the last tick's frame)."""
         spec = self.brain.spec
-        reader, self._reader = self._reader, None  # a reader given is good for one pass
-        if reader is None:
-            reader = MediaReader(self.video)
+        pending: list[Any] = []
+
+        def take() -> list[Any]:
+            out = pending[:]
+            pending.clear()
+            return out
+
         with reader:
             self.frame_rate = reader.frame_rate
             self.duration_hint = reader.duration
             self._first = []
             self._last = None
-            ctx = spec.context
-            shape = (self.batch, spec.in_channels, spec.height, spec.width)
-            buf = np.empty(shape, np.uint8)
-            hist: list[npt.NDArray[np.uint8]] = []
-            n = 0
+            frames = self._frames(reader, pending.append if self.packets is not None else None)
+            ticks: list[VideoFrame] = []
             k = -1
-            for k, vf in on_brain_clock(self._frames(reader), fps=spec.fps):  # noqa: B007
-                buf[n] = with_context(vf.pixels, hist, ctx)
-                n += 1
-                if n == self.batch:
-                    yield buf
-                    buf = np.empty(shape, np.uint8)
-                    n = 0
-            if n:
-                yield buf[:n]
+            for k, vf in on_brain_clock(frames, fps=spec.fps):  # noqa: B007
+                ticks.append(vf)
+                if len(ticks) == chunk:
+                    yield ticks, take()
+                    ticks = []
+            if ticks or pending:
+                yield ticks, take()
             if k < 0:
                 raise MediaError(f"{self.video}: no decodable video frames")
             self.ticks = k + 1
@@ -189,9 +228,10 @@ class BlockStream:
             d = float(np.median(spacing)) if spacing else 1 / spec.fps
             self.end_time = (self._last if self._last is not None else 0.0) + d
 
-    def _prefetched(self) -> Iterator[npt.NDArray[np.uint8]]:
-        """:meth:`_pixel_batches` run ahead in a producer thread, through a bounded queue."""
-        q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.prefetch)
+    def _prefetched(self, reader: MediaReader) -> Iterator[tuple[list[VideoFrame], list[Any]]]:
+        """:meth:`_tick_chunks` run ahead in a producer thread, through a bounded queue."""
+        chunk = min(self.batch, self.prefetch)
+        q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, self.prefetch // chunk))
         stop = threading.Event()
 
         def put(item: tuple[str, Any]) -> bool:
@@ -205,13 +245,15 @@ class BlockStream:
 
         def produce() -> None:
             end: tuple[str, Any] = ("done", None)
+            chunks = self._tick_chunks(reader, chunk)
             try:
-                for px in self._pixel_batches():
-                    if not put(("batch", px)):
+                for item in chunks:
+                    if not put(("chunk", item)):
                         return
             except Exception as e:  # noqa: BLE001 - any error is handed to the consumer
                 end = ("error", e)
             finally:
+                chunks.close()  # closes the reader, on this thread
                 put(end)
 
         worker = threading.Thread(target=produce, name="liveframe-decode", daemon=True)
@@ -219,7 +261,7 @@ class BlockStream:
         try:
             while True:
                 kind, item = q.get()
-                if kind == "batch":
+                if kind == "chunk":
                     yield item
                 elif kind == "error":
                     raise item
@@ -229,12 +271,77 @@ class BlockStream:
             stop.set()
             worker.join()
 
+    def _pixel_batches(self) -> Iterator[npt.NDArray[np.uint8]]:
+        """The ticks' pixels with their context, ``(n, C, H, W)`` uint8 batches (a fresh
+        array each), made on the caller's thread; packets go to :attr:`packets`."""
+        spec = self.brain.spec
+        reader, self._reader = self._reader, None  # a reader given is good for one pass
+        if reader is None:
+            reader = MediaReader(self.video, threads=DECODER_THREADS)
+        if self.threaded:
+            chunks = self._prefetched(reader)
+        else:
+            chunks = self._tick_chunks(reader, self.batch)
+        feed = self.packets
+        ctx = spec.context
+        shape = (self.batch, spec.in_channels, spec.height, spec.width)
+        buf = np.empty(shape, np.uint8)
+        hist: list[npt.NDArray[np.uint8]] = []
+        n = 0
+        with contextlib.closing(chunks):  # stops the decoder
+            for ticks, packets in chunks:
+                if feed is not None:
+                    feed.put(packets)
+                for vf in ticks:
+                    with_context(vf.pixels, hist, ctx, out=buf[n])
+                    n += 1
+                    if n == self.batch:
+                        yield buf
+                        buf = np.empty(shape, np.uint8)
+                        n = 0
+        if n:
+            yield buf[:n]
+        if feed is not None:
+            feed.done = True
+
     def __iter__(self) -> Iterator[F32]:
-        batches = self._prefetched() if self.threaded else self._pixel_batches()
-        for px in batches:
-            yield self.brain.run(px)
-            if self.progress is not None:
-                self.progress.update(px.shape[0])
+        with contextlib.closing(self._pixel_batches()) as batches:
+            for px in batches:
+                yield self.brain.run(px)
+                if self.progress is not None:
+                    self.progress.update(px.shape[0])
+
+
+class PacketFeed:
+    """Video packets in demux order, from a decoder to a muxer on the same thread.
+
+    :class:`BlockStream` puts the packets it demuxed before each batch's blocks and sets
+    :attr:`done` after the last; :func:`write_muxed` pulls them from a file it opened.
+
+    Parameters
+    ----------
+    source : iterable of av.Packet, optional
+        Pulled from when nothing was put: packets read on demand.
+    """
+
+    def __init__(self, source: Iterable[Any] | None = None) -> None:
+        self.queue: deque[Any] = deque()
+        self._source = iter(source) if source is not None else None
+        self.done = False
+
+    def put(self, packets: Iterable[Any]) -> None:
+        self.queue.extend(packets)
+
+    def get(self) -> Any:
+        """The next packet, or None: none demuxed yet, or (once :attr:`done`) none left."""
+        if self.queue:
+            return self.queue.popleft()
+        if self._source is not None and not self.done:
+            packet = next(self._source, None)
+            if packet is None:
+                self.done = True
+            return packet
+        return None
 
 
 def constant_blocks(block: F32, ticks: int, *, batch: int = 256) -> Iterator[F32]:
@@ -663,7 +770,7 @@ def _open_input(video: Path, out: Path) -> tuple[MediaReader, tuple[str, str, in
     container = _check_output(out)
     if out.resolve() == video.resolve():
         raise UsageError(f"{out}: would overwrite the input video; choose another name")
-    reader = MediaReader(video)
+    reader = MediaReader(video, threads=DECODER_THREADS)
     vcodec = reader.video.codec_context.name if reader.video is not None else None
     if container[0] == "webm" and vcodec not in WEBM_VIDEO:
         reader.close()
@@ -733,7 +840,7 @@ def write_muxed(path: Path, video: Path, x: F32, *, sr: int, fmt: str, codec: st
     Audio is encoded just ahead of the video packets' timestamps, so the file is
     interleaved as a player expects.
     """
-    sink = _MuxSink(path, video, sr=sr, fmt=fmt, codec=codec)
+    sink = _MuxSink.reading(path, video, sr=sr, fmt=fmt, codec=codec)
     try:
         sink.add(x)
         sink.finish()
@@ -813,35 +920,54 @@ class _AudioSink:
 
 
 class _MuxSink(_AudioSink):
-    """``video``'s packets copied, with the signal encoded just ahead of them as it arrives.
+    """Video packets copied, with the signal encoded just ahead of them as it arrives.
 
     Before each video packet, audio frames are encoded until the audio reaches
     ``LEAD`` seconds past the packet's time; a packet whose audio is not rendered yet
-    waits. The mux order, and so the file, is the same however the signal arrives.
+    waits, and so does the muxer while the feed has no packet yet. The mux order, and so
+    the file, is the same however the signal and the packets arrive.
+
+    Parameters
+    ----------
+    path : Path
+    template : av.VideoStream
+        The input's video stream, copied (codec parameters, time base) into the output;
+        read only here, so the caller may go on decoding its container.
+    packets : PacketFeed
+        That stream's packets, in demux order.
+    sr, fmt, codec :
+        The soundtrack's rate, the container format and the audio codec.
     """
 
     LEAD = 0.5
 
-    def __init__(self, path: Path, video: Path, *, sr: int, fmt: str, codec: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        template: Any,
+        packets: PacketFeed,
+        *,
+        sr: int,
+        fmt: str,
+        codec: str,
+        source: Any = None,
+    ) -> None:
         import av
 
         self.sr = sr
-        self.inp = av.open(str(video))
+        self.source = source  # an input container this sink reads and closes
+        self.out = av.open(str(path), "w", format=fmt)
         try:
-            vin = self.inp.streams.video[0]
-            if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
-                raise MediaError(
-                    f"{video}: WebM holds VP8/VP9/AV1 video, not "
-                    f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
-                )
-            self.out = av.open(str(path), "w", format=fmt)
-            self.vout = self.out.add_stream_from_template(vin)
+            self.vout = self.out.add_stream_from_template(template)
             self.ast = _add_audio_stream(self.out, codec, sr)
         except BaseException:
             self.close()
             raise
+        tb = template.time_base
+        # packet times as int ratios: the same floats as float(dts * time_base)
+        self.tb = (tb.numerator, tb.denominator) if tb else None
         self.frames = _FrameQueue(self.ast, sr)
-        self.packets = self.inp.demux(vin)
+        self.packets = packets
         self.waiting: Any = None  # a video packet whose audio is not there yet
         self.video_done = False
         self.audio_t = 0.0
@@ -862,16 +988,19 @@ class _MuxSink(_AudioSink):
 
     def add(self, x: F32) -> None:
         self.frames.add(x)
+        tb = self.tb
         while not self.video_done:
             packet = self.waiting
             if packet is None:
-                packet = next(self.packets, None)
+                packet = self.packets.get()
                 if packet is None:
-                    self.video_done = True
-                    break
+                    if self.packets.done:
+                        self.video_done = True
+                        break
+                    return  # the decoder has not demuxed the next packet yet
                 if packet.dts is None:
                     continue
-            t = float(packet.dts * packet.time_base) if packet.time_base else None
+            t = packet.dts * tb[0] / tb[1] if tb else None
             if self.audio_t != float("inf") and t is not None and not self._audio_until(t):
                 self.waiting = packet
                 return
@@ -881,18 +1010,40 @@ class _MuxSink(_AudioSink):
         if self.frames.final and self.audio_t != float("inf"):
             self._audio_until(None)
 
+    @classmethod
+    def reading(cls, path: Path, video: Path, *, sr: int, fmt: str, codec: str) -> _MuxSink:
+        """A muxer that reads ``video``'s packets itself, as it needs them (for a signal
+        that is only complete at the end: no packet is held for it in memory)."""
+        import av
+
+        inp = av.open(str(video))
+        try:
+            vin = inp.streams.video[0]
+            if fmt == "webm" and vin.codec_context.name not in WEBM_VIDEO:
+                raise MediaError(
+                    f"{video}: WebM holds VP8/VP9/AV1 video, not "
+                    f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
+                )
+            packets = PacketFeed(inp.demux(vin))
+            return cls(path, vin, packets, sr=sr, fmt=fmt, codec=codec, source=inp)
+        except BaseException:
+            inp.close()
+            raise
+
     def finish(self) -> None:
         self.frames.final = True
         self.add(np.zeros(0, np.float32))
+        if not self.video_done:  # the caller finished before the decoder's last packet
+            raise RuntimeError("muxer finished before the last video packet")
         self.out.close()
 
     def close(self) -> None:
-        for c in (getattr(self, "out", None), self.inp):
-            try:
-                if c is not None:
-                    c.close()
-            except Exception:  # closing after a failure must never mask the real error
-                pass
+        super().close()
+        try:
+            if self.source is not None:
+                self.source.close()
+        except Exception:  # closing after a failure must never mask the real error
+            pass
 
 
 class _ResampledSink:
@@ -929,8 +1080,8 @@ class _GuardedOutput:
     Parameters
     ----------
     make_sink : callable
-        Opens the sink (an ``_AudioSink``, ``_MuxSink`` or ``_ResampledSink``) when the
-        first samples are ready, so that opening files overlaps the decoding.
+        Opens the sink (an ``_AudioSink``, ``_MuxSink`` or ``_ResampledSink``): at
+        :meth:`open`, or else when the first samples are ready.
     out : Path
         The output named in errors.
     sr : int
@@ -965,6 +1116,10 @@ class _GuardedOutput:
         self.chain.log_counts()
         self._write("finish")
 
+    def open(self) -> None:
+        """Open the sink now (a muxer copies the input's video stream before decoding)."""
+        self._write(None)
+
     def close(self) -> None:
         """Close the sink's files after a failure (the caller removes the output)."""
         if self.sink is not None:
@@ -975,11 +1130,12 @@ class _GuardedOutput:
         self.n += x.shape[0]
         self._write("add", x)
 
-    def _write(self, method: str, *args: Any) -> None:
+    def _write(self, method: str | None, *args: Any) -> None:
         try:
             if self.sink is None:
                 self.sink = self.make_sink()
-            getattr(self.sink, method)(*args)
+            if method is not None:
+                getattr(self.sink, method)(*args)
         except LiveframeError:
             raise
         except (OSError, ValueError) as e:  # av.error.FFmpegError is an OSError/ValueError
@@ -1009,10 +1165,11 @@ def render(
     resampled to 48 kHz where the codec needs it (AAC in MP4, Opus in WebM) and written to
     a temporary name beside ``out``, renamed into place only when complete.
 
-    The input is opened once (its checks and the decoding share it); at the brain rate
-    (``.wav``, ``.flac``, ``.mkv``) the soundtrack is guarded, encoded and muxed while the
-    video still decodes, on the thread that runs the brain, and the file is byte for byte
-    what writing the finished signal would give.
+    The input is opened once (its checks and the decoding share it, and ``.mkv`` copies
+    the packets the decoder demuxes); at the brain rate (``.wav``, ``.flac``, ``.mkv``) the
+    soundtrack is guarded, encoded and muxed while the video still decodes, on the thread
+    that runs the brain, and the file is byte for byte what writing the finished signal
+    would give.
 
     Returns
     -------
@@ -1055,18 +1212,26 @@ def _render_opened(
         raise UsageError(f"brain rate {sr} Hz is beyond FLAC; write .wav")
     video = reader.path
     muxed = out.suffix.lower() not in AUDIO_SUFFIXES
-    stream = BlockStream(video, b, batch=batch, progress=progress, reader=reader)
+    # at the brain rate a muxed output copies the packets the decoder demuxes as the
+    # soundtrack streams in; a signal complete only at the end (csound) or resampled (MP4,
+    # WebM) is muxed with packets read again, never held in memory
+    packets = PacketFeed() if muxed and rate == sr and mode != "csound" else None
+    template = reader.video
+    stream = BlockStream(video, b, batch=batch, progress=progress, reader=reader, packets=packets)
     tmp = _tmp_name(out)
 
     def make_sink() -> Any:
         if rate != sr:
             return _ResampledSink(tmp, video, sr=sr, rate=rate, fmt=fmt, codec=codec, muxed=muxed)
+        if packets is not None:
+            return _MuxSink(tmp, template, packets, sr=sr, fmt=fmt, codec=codec)
         if muxed:
-            return _MuxSink(tmp, video, sr=sr, fmt=fmt, codec=codec)
+            return _MuxSink.reading(tmp, video, sr=sr, fmt=fmt, codec=codec)
         return _AudioSink(tmp, sr=sr, fmt=fmt, codec=codec)
 
     guarded = _GuardedOutput(make_sink, out, sr=sr)
     try:
+        guarded.open()  # before decoding: the muxer copies the video stream's parameters
         if mode == "csound":
             sig = synthesize_csound(
                 stream, hop=spec.hop, framing=spec.framing, sample_rate=sr,
