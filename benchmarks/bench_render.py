@@ -59,6 +59,17 @@ def dense_brain(path: Path) -> Path:
     return path
 
 
+def decode_all(clip: Path) -> None:
+    """Decode-only: every picture, FFmpeg at its best (frame and slice threads, AUTO)."""
+    import av
+
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        st.thread_type = "AUTO"
+        for _ in c.decode(st):
+            pass
+
+
 def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
     from liveframe.clips import write_clip
 
@@ -98,7 +109,6 @@ def bench_clip(
     """Per case on ``clip``: median seconds, and the median over rounds of decode-only
     seconds over the case's seconds in the same round (runs interleaved, one warm-up
     round first)."""
-    import av
 
     from liveframe.brain import Brain
     from liveframe.frames import MediaReader
@@ -108,12 +118,7 @@ def bench_clip(
     brain2 = Brain.load(brain_path, threads=2)
 
     def decode_raw() -> None:
-        # the same decoder settings MediaReader uses (FFmpeg frame/slice threads, AUTO)
-        with av.open(str(clip)) as c:
-            st = c.streams.video[0]
-            st.thread_type = "AUTO"
-            for _ in c.decode(st):
-                pass
+        decode_all(clip)
 
     def decode_64() -> None:
         with MediaReader(clip) as r:
@@ -184,11 +189,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
         sample = [f for _, f in zip(range(STAGE_SAMPLE), c.decode(st))]
 
     def decode() -> None:
-        with av.open(str(clip)) as c:
-            st = c.streams.video[0]
-            st.thread_type = "AUTO"
-            for _ in c.decode(st):
-                pass
+        decode_all(clip)
 
     def scale() -> None:
         sc = Scaler((spec.width, spec.height), spec.channels)

@@ -74,3 +74,22 @@ def make_brain(
         ]
     graph = helper.make_graph(nodes, "test_brain", [x], [y], initializer=inits)
     return _save(graph, spec, path)
+
+
+def count_opens(monkeypatch, path: Path, run) -> int:  # noqa: ANN001
+    """How many times ``run()`` opens ``path`` with PyAV."""
+    import av
+
+    calls: list[str] = []
+    real_open = av.open
+
+    def counting_open(p, *a, **kw):  # noqa: ANN001, ANN002, ANN003
+        calls.append(str(p))
+        return real_open(p, *a, **kw)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    try:
+        run()
+    finally:
+        monkeypatch.setattr(av, "open", real_open)
+    return calls.count(str(path))

@@ -17,7 +17,7 @@ from liveframe import render as R
 from liveframe.brain import Brain
 from liveframe.clips import write_clip
 from liveframe.metrics import frame_artifact_db
-from tests.helpers import make_brain
+from tests.helpers import count_opens, make_brain
 
 SR = 22050
 FREQ = 450.0  # 15 cycles per hop: a tone whose grains are phase-continuous tick to tick
@@ -361,13 +361,6 @@ def test_streamed_render_is_the_file_of_the_finished_signal(media, tmp_path, suf
 def test_render_opens_the_input_once_to_decode(media, tmp_path, monkeypatch, suffix, opens):
     # the checks before any work, the decoding and (.mkv) the copy of the video packets
     # share one open
-    calls = []
-    real_open = av.open
-
-    def counting_open(path, *a, **kw):
-        calls.append(str(path))
-        return real_open(path, *a, **kw)
-
-    monkeypatch.setattr(av, "open", counting_open)
-    R.render(media["clip"], tmp_path / f"o{suffix}", brain=media["tone"])
-    assert calls.count(str(media["clip"])) == opens
+    out = tmp_path / f"o{suffix}"
+    run = lambda: R.render(media["clip"], out, brain=media["tone"])  # noqa: E731
+    assert count_opens(monkeypatch, media["clip"], run) == opens

@@ -10,7 +10,7 @@ from liveframe import render as R
 from liveframe.brain import Brain
 from liveframe.clips import write_clip
 from liveframe.frames import MediaReader, Scaler, with_context
-from tests.helpers import make_brain
+from tests.helpers import count_opens, make_brain
 
 SR = 22050
 
@@ -86,18 +86,9 @@ def test_mkv_copies_the_packets_it_decoded_and_reads_the_input_once(tmp_path, mo
     # only at the end) has its muxer read them again rather than hold them all in memory
     clip = _textured_clip(tmp_path / "c.mkv", n=50)
     brain = Brain.load(make_brain(tmp_path / "b.onnx", brightness=True, freq=441.0))
-    calls = []
-    real_open = av.open
-
-    def counting_open(path, *a, **kw):
-        calls.append(str(path))
-        return real_open(path, *a, **kw)
-
-    monkeypatch.setattr(av, "open", counting_open)
     out = tmp_path / "o.mkv"
-    R.render(clip, out, brain=brain, mode=mode, batch=7)
-    monkeypatch.undo()
-    assert calls.count(str(clip)) == (1 if mode == "ola" else 2)
+    run = lambda: R.render(clip, out, brain=brain, mode=mode, batch=7)  # noqa: E731
+    assert count_opens(monkeypatch, clip, run) == (1 if mode == "ola" else 2)
     sig = R.render_signal(clip, brain, mode=mode)
     R.guard(sig, sr=SR)
     ref = tmp_path / "ref.mkv"
