@@ -169,7 +169,14 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
 
     from liveframe.brain import Brain
     from liveframe.frames import MediaReader, Scaler, on_brain_clock, with_context
-    from liveframe.render import CONTAINERS, BlockGuard, SynthStream, write_audio, write_muxed
+    from liveframe.render import (
+        BATCH,
+        CONTAINERS,
+        BlockGuard,
+        SynthStream,
+        write_audio,
+        write_muxed,
+    )
 
     brain = Brain.load(brain_path)
     spec = brain.spec
@@ -179,7 +186,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
         inputs = [with_context(vf.pixels, hist, spec.context)
                   for _, vf in on_brain_clock(frames, fps=spec.fps)]
     ticks = len(inputs)
-    pixels = [np.stack(inputs[i : i + 64]) for i in range(0, ticks, 64)]
+    pixels = [np.stack(inputs[i : i + BATCH]) for i in range(0, ticks, BATCH)]
     blocks = [brain.run(px) for px in pixels]
     ss = SynthStream("ola", hop=spec.hop, framing=spec.framing)
     signal = np.concatenate([ss.process(b) for b in blocks] + [ss.flush()])
@@ -198,10 +205,10 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
 
     def context() -> None:
         hist: list[np.ndarray] = []
-        out = np.empty((64, *spec.input_shape), np.uint8)
+        out = np.empty((BATCH, *spec.input_shape), np.uint8)
         for px in pixels:
             for i in range(px.shape[0]):
-                with_context(px[i, -spec.channels :], hist, spec.context, out=out[i % 64])
+                with_context(px[i, -spec.channels :], hist, spec.context, out=out[i % BATCH])
 
     def infer() -> None:
         for px in pixels:
@@ -228,7 +235,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
         "decode (PyAV, thread_type AUTO)": (decode, ticks),
         "scale to 64x64 grey (swscale AREA)": (scale, len(sample)),
         "context stacking (with_context)": (context, ticks),
-        f"brain ({'-'.join(map(str, spec.layers or ())) or spec.arch}, batches of 64)":
+        f"brain ({'-'.join(map(str, spec.layers or ())) or spec.arch}, batches of {BATCH})":
             (infer, ticks),
         "synth ola (SynthStream)": (synth, ticks),
         "guard (BlockGuard)": (guard, ticks),
