@@ -169,11 +169,10 @@ class MediaReader:
     path : path-like
     need_video, need_audio : bool
         Refuse, with one :class:`MediaError` line, a file without that stream.
-    threads : bool or int
+    threads : bool
         FFmpeg's threads for the video decoder: True (frame and slice threading,
-        ``thread_type`` AUTO, as many threads as FFmpeg picks: one per core, plus one),
-        False (FFmpeg's default: slice threading only) or n >= 1 (AUTO with ``n``
-        threads; 1 decodes on the calling thread alone). The pictures are the same.
+        ``thread_type`` AUTO, as many threads as FFmpeg picks: one per core, plus one) or
+        False (FFmpeg's default: slice threading only). The pictures are the same.
     """
 
     def __init__(
@@ -182,10 +181,8 @@ class MediaReader:
         *,
         need_video: bool = True,
         need_audio: bool = False,
-        threads: bool | int = True,
+        threads: bool = True,
     ) -> None:
-        if not isinstance(threads, bool) and (not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads={threads!r} must be True, False or an int >= 1")
         self.path = Path(path)
         self.container = _open(self.path)
         self.video = self.container.streams.video[0] if self.container.streams.video else None
@@ -198,10 +195,8 @@ class MediaReader:
             raise MediaError(
                 f"{self.path}: has no audio track; a brain learns from a video's soundtrack"
             )
-        if self.video is not None and threads is not False:
+        if self.video is not None and threads:
             self.video.thread_type = "AUTO"
-            if threads is not True:
-                self.video.codec_context.thread_count = threads
 
     # -- facts -----------------------------------------------------------------------
     @property

@@ -98,14 +98,10 @@ def test_reader_threads_choose_ffmpeg_threading(tmp_path):
     pics = [(i / 25, np.full((48, 64), i * 10, np.uint8)) for i in range(10)]
     p = write_clip(tmp_path / "c.mkv", pics, fps=25)
     modes, pictures = [], []
-    for threads in (True, False, 1, 2):
+    for threads in (True, False):
         with MediaReader(p, threads=threads) as r:
             ctx = r.video.codec_context
             modes.append((ctx.thread_type.name, ctx.thread_count))
             pictures.append([(f.time, f.pixels.tobytes()) for f in r.frames()])
     assert modes[0][0] == "AUTO" and modes[1][0] != "AUTO"  # FFmpeg picks the counts
-    assert modes[2:] == [("AUTO", 1), ("AUTO", 2)]
     assert all(x == pictures[0] for x in pictures) and len(pictures[0]) == 10
-    for bad in (0, -1, 1.5, "2"):
-        with pytest.raises(ValueError, match="threads="):
-            MediaReader(p, threads=bad)
