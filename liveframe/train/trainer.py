@@ -469,12 +469,13 @@ def train(
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+        # the epoch's rate: the schedule's (cosine annealing to zero at the last epoch,
+        # Loshchilov & Hutter, SGDR) times the plateau drops so far
+        lr = config.lr * lr_scale
         if config.lr_schedule == "cosine":
-            # cosine annealing over the run's epochs (Loshchilov & Hutter, SGDR), to zero
-            # at the last; a plateau drop (--lr-patience) scales it further
-            for group in opt.param_groups:
-                group["lr"] = config.lr * lr_scale * 0.5 * (
-                    1 + math.cos(math.pi * epoch / config.epochs))
+            lr = lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+        for group in opt.param_groups:
+            group["lr"] = lr
         perm = train_idx[torch.randperm(n_train, generator=g)]
         bar = Progress(n_train, f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
         total = 0.0
@@ -506,10 +507,8 @@ def train(
             bad += 1
             lr_bad += 1
             if config.lr_patience and lr_bad >= config.lr_patience:
-                # step decay on a plateau: a smaller step settles into the minimum the
-                # larger one keeps jumping over (what ReduceLROnPlateau does)
-                for group in opt.param_groups:
-                    group["lr"] = float(group["lr"]) * config.lr_factor
+                # step decay on a plateau, from the next epoch: a smaller step settles into
+                # the minimum the larger one keeps jumping over (what ReduceLROnPlateau does)
                 lr_scale *= config.lr_factor
                 lr_bad = 0
         stopped = bad >= config.patience
