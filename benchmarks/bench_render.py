@@ -6,9 +6,13 @@
 Writes benchmarks/results/render.md: per clip, the timed cases and (unless --no-stages) each
 stage of a render timed alone on one thread, per tick, against decoding. The brain is brains/default.onnx when it exists,
 otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing).
-Decode-only runs FFmpeg at its best (thread_type AUTO, FFmpeg's thread count: one per core,
-plus one); every render decodes as `liveframe render` does (render.DECODER_THREADS: FFmpeg's default,
-slice threads), except one informative render_signal row that decodes like decode-only.
+Decode-only is timed two ways, FFmpeg's frame and slice threads (thread_type AUTO, FFmpeg's
+thread count: one per core, plus one) and FFmpeg's default (slice threads only), and the
+baseline of each round is the faster of the two: on a small picture frame threads cost more
+than they give. Every render decodes as `liveframe render` does (render.DECODER_THREADS:
+slice threads), except one informative render_signal row that decodes with frame threads.
+The contention table times decoding alone and next to a busy process: on a machine whose
+cores share one physical core, whatever a render adds cannot hide behind decoding.
 Every clip length and size is its own set of interleaved rounds: a ratio is always between
 runs of the same round.
 """
@@ -59,13 +63,15 @@ def dense_brain(path: Path) -> Path:
     return path
 
 
-def decode_all(clip: Path) -> None:
-    """Decode-only: every picture, FFmpeg at its best (frame and slice threads, AUTO)."""
+def decode_all(clip: Path, frame_threads: bool = True) -> None:
+    """Decode-only: every picture, with FFmpeg's frame and slice threads (AUTO) or with its
+    default (slice threads only)."""
     import av
 
     with av.open(str(clip)) as c:
         st = c.streams.video[0]
-        st.thread_type = "AUTO"
+        if frame_threads:
+            st.thread_type = "AUTO"
         for _ in c.decode(st):
             pass
 
@@ -88,7 +94,8 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
 
 
 CASES = (
-    "decode only (PyAV decode, no scaling)",
+    "decode only, frame + slice threads (PyAV decode, no scaling)",
+    "decode only, slice threads (FFmpeg's default)",
     "decode + 64x64 grey (MediaReader.frames)",
     "render_signal ola, inline (no decode thread)",
     "render_signal ola (decode thread, brain, synth)",
@@ -99,16 +106,18 @@ CASES = (
     "render granular -> .wav",
     "render csound -> .wav",
 )
-BASE = CASES[0]
-TARGET_ROWS = (CASES[3], CASES[6], CASES[7])
+DECODE_ONLY = (CASES[0], CASES[1])
+"""The baseline of a round is the faster of these."""
+BASE = "decode only (the faster of the two)"
+TARGET_ROWS = (CASES[4], CASES[7], CASES[8])
 
 
 def bench_clip(
     clip: Path, d: Path, brain_path: Path, repeats: int
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Per case on ``clip``: median seconds, and the median over rounds of decode-only
-    seconds over the case's seconds in the same round (runs interleaved, one warm-up
-    round first)."""
+    seconds (the faster decode-only of the round, :data:`BASE`) over the case's seconds in
+    the same round (runs interleaved, one warm-up round first)."""
 
     from liveframe.brain import Brain
     from liveframe.frames import MediaReader
@@ -119,6 +128,9 @@ def bench_clip(
 
     def decode_raw() -> None:
         decode_all(clip)
+
+    def decode_slice() -> None:
+        decode_all(clip, frame_threads=False)
 
     def decode_64() -> None:
         with MediaReader(clip) as r:
@@ -134,15 +146,16 @@ def bench_clip(
 
     fns = {
         CASES[0]: decode_raw,
-        CASES[1]: decode_64,
-        CASES[2]: inline,
-        CASES[3]: lambda: render_signal(clip, brain),
-        CASES[4]: lambda: render_signal(clip, brain2),
-        CASES[5]: all_cores,
-        CASES[6]: lambda: render(clip, d / "o.wav", brain=brain),
-        CASES[7]: lambda: render(clip, d / "o.mkv", brain=brain),
-        CASES[8]: lambda: render(clip, d / "g.wav", brain=brain, mode="granular"),
-        CASES[9]: lambda: render(clip, d / "c.wav", brain=brain, mode="csound"),
+        CASES[1]: decode_slice,
+        CASES[2]: decode_64,
+        CASES[3]: inline,
+        CASES[4]: lambda: render_signal(clip, brain),
+        CASES[5]: lambda: render_signal(clip, brain2),
+        CASES[6]: all_cores,
+        CASES[7]: lambda: render(clip, d / "o.wav", brain=brain),
+        CASES[8]: lambda: render(clip, d / "o.mkv", brain=brain),
+        CASES[9]: lambda: render(clip, d / "g.wav", brain=brain, mode="granular"),
+        CASES[10]: lambda: render(clip, d / "c.wav", brain=brain, mode="csound"),
     }
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeats + 1):  # interleaved, so load drifts hit every case alike
@@ -151,6 +164,7 @@ def bench_clip(
             fn()
             if r:  # round 0 warms caches and is not counted
                 times[k].append(time.perf_counter() - t0)
+    times[BASE] = [min(a, b) for a, b in zip(*(times[k] for k in DECODE_ONLY))]
     med = {k: statistics.median(v) for k, v in times.items()}
     paired = {
         k: statistics.median(b / t for b, t in zip(times[BASE], v)) for k, v in times.items()
@@ -196,7 +210,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
         sample = [f for _, f in zip(range(STAGE_SAMPLE), c.decode(st))]
 
     def decode() -> None:
-        decode_all(clip)
+        decode_all(clip, frame_threads=False)
 
     def scale() -> None:
         sc = Scaler((spec.width, spec.height), spec.channels)
@@ -232,7 +246,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
                                    codec=codec)
 
     stages: dict[str, tuple[Any, int]] = {
-        "decode (PyAV, thread_type AUTO)": (decode, ticks),
+        "decode (PyAV, slice threads, as a render decodes)": (decode, ticks),
         "scale to 64x64 grey (swscale AREA)": (scale, len(sample)),
         "context stacking (with_context)": (context, ticks),
         f"brain ({'-'.join(map(str, spec.layers or ())) or spec.arch}, batches of {BATCH})":
@@ -253,6 +267,45 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
             times.append(time.perf_counter() - t0)
         out[name] = statistics.median(times) / n * 1e6
     return out
+
+
+BUSY = {
+    "a busy Python loop": "while True:\n    pass",
+    "the brain in a loop (batches of 256)": (
+        "import sys, numpy as np\n"
+        "from liveframe.brain import Brain\n"
+        "b = Brain.load(sys.argv[1])\n"
+        "x = np.random.default_rng(0).integers(0, 256, (256, *b.spec.input_shape), np.uint8)\n"
+        "while True:\n    b.run(x)"
+    ),
+}
+"""What runs in the other process of the contention table."""
+
+
+def contention(clip: Path, brain_path: Path, repeats: int = 3) -> dict[str, float]:
+    """Seconds to decode ``clip`` (slice threads, as a render decodes) alone and next to each
+    :data:`BUSY` process (median of ``repeats``, interleaved): how much two busy threads slow
+    each other on this machine, whatever they share (a physical core, caches, the host)."""
+    import subprocess
+
+    def decode() -> float:
+        t0 = time.perf_counter()
+        decode_all(clip, frame_threads=False)
+        return time.perf_counter() - t0
+
+    root = str(Path(__file__).resolve().parent.parent)
+    times: dict[str, list[float]] = {"alone": []}
+    for _ in range(repeats):
+        times["alone"].append(decode())
+        for name, code in BUSY.items():
+            p = subprocess.Popen([sys.executable, "-c", code, str(brain_path)], cwd=root)
+            try:
+                time.sleep(1.0)  # started and busy (the brain loaded)
+                times.setdefault(name, []).append(decode())
+            finally:
+                p.kill()
+                p.wait()
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,11 +345,11 @@ def main(argv: list[str] | None = None) -> int:
             f"the row says otherwise). Clips: {clips} at 30 fps, "
             "H.264 (x264 ultrafast), FLAC soundtrack. Median of "
             f"{a.repeats} interleaved rounds after one warm-up round, per clip. Decode only "
-            "(and MediaReader.frames) runs FFmpeg at its best: `thread_type = AUTO` with "
-            "FFmpeg's thread count (one per core, plus one). Renders decode as `liveframe "
-            "render` does (`render.DECODER_THREADS`: FFmpeg's default, slice threads, so "
-            "the brain's thread is not crowded out by frame threads); the row that says "
-            "otherwise decodes as decode only. Clip and rendered files are in a "
+            "is timed with FFmpeg's frame and slice threads (`thread_type = AUTO`, FFmpeg's "
+            "thread count: one per core, plus one) and with FFmpeg's default (slice "
+            "threads); the baseline of each round is the faster of the two. Renders decode "
+            "as `liveframe render` does (`render.DECODER_THREADS`: slice threads); the row "
+            "that says otherwise decodes with frame threads. Clip and rendered files are in a "
             "temporary folder on the local disk; each render replaces the previous round's "
             "file."),
             "",
@@ -317,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
                     "| vs decode only (median of per-round ratios) |"),
                     "|---|---:|---:|---:|---:|",
                 ]
-                for k in CASES:
+                for k in (BASE, *CASES):
                     lines.append(
                         f"| {k} | {med[k]:.3f} | {n_frames / med[k]:.0f} | "
                         f"{base / med[k]:.2f} | {paired[k]:.2f} |"
@@ -335,6 +388,19 @@ def main(argv: list[str] | None = None) -> int:
                         "|---|---:|---:|",
                     ]
                     lines += [f"| {k} | {v:.1f} | {v / dec:.2f} |" for k, v in stages.items()]
+                    lines.append("")
+                    busy = contention(clip, brain_path)
+                    alone = busy["alone"]
+                    lines += [
+                        ("Decoding alone and next to another busy process (slice threads, "
+                         "median of 3): what two busy threads cost each other on this "
+                         "machine."),
+                        "",
+                        "| decode | us per tick | time vs alone |",
+                        "|---|---:|---:|",
+                    ]
+                    lines += [f"| {k} | {v / n_frames * 1e6:.1f} | {v / alone:.2f} |"
+                              for k, v in busy.items()]
                     lines.append("")
                 clip.unlink()
     lines += [
