@@ -263,10 +263,10 @@ def build(
             out_dir / "demo.mkv", seconds=DEMO_SECONDS, seed=DEMO_SEED, intro=True
         )
         _install(demo, C.DEMO_CLIP)
-        m["eval"] = evaluate_demo()
+        m["eval"] = evaluate_demo(out_dir)
         held_out = make_film.make_film(out_dir / "held-out.mkv", seconds=HELD_OUT_SECONDS,
                                        seed=HELD_OUT_SEED)
-        m["eval_held_out"] = evaluate_clip(held_out, "the held-out minute")
+        m["eval_held_out"] = evaluate_clip(held_out, "the held-out minute", out_dir)
         card = model_card(Brain.load(C.DEFAULT_BRAIN), m)
         tmp = C.BRAINS_DIR / f".default.md.tmp{os.getpid()}"
         tmp.write_text(card)
@@ -277,16 +277,35 @@ def build(
     return m
 
 
-def evaluate_demo() -> dict[str, Any]:
+def evaluate_demo(work: Path | None = None) -> dict[str, Any]:
     """``liveframe eval brains/default.onnx brains/demo.mkv --modes raw,ola``, as a dict."""
-    return evaluate_clip(C.DEMO_CLIP, "the demo clip")
+    return evaluate_clip(C.DEMO_CLIP, "the demo clip", work)
 
 
-def evaluate_clip(clip: Path, name: str) -> dict[str, Any]:
-    """``liveframe eval brains/default.onnx CLIP --modes raw,ola``, as a dict."""
+def true_grain_figures(clip: Path, work: Path) -> dict[str, float]:
+    """``frame_artifact_db`` of the clip's true grains (``liveframe pickle``'s targets: what
+    a perfect brain would output) synthesised in raw and in ola mode: the best each mode
+    can read on this clip."""
+    from liveframe.dataset import build_dataset, load_dataset
+    from liveframe.metrics import frame_artifact_db
+    from liveframe.render import synthesize
+
+    data = build_dataset([clip], work / f"{clip.stem}.truth.npz", progress=False)
+    targets = np.asarray(load_dataset(data).targets, np.float32)
+    data.unlink()
+    return {mode: frame_artifact_db(synthesize([targets], mode=mode), sr=C.SAMPLE_RATE)
+            for mode in ("raw", "ola")}
+
+
+def evaluate_clip(clip: Path, name: str, work: Path | None = None) -> dict[str, Any]:
+    """``liveframe eval brains/default.onnx CLIP --modes raw,ola``, as a dict, with the true
+    grains' figures (:func:`true_grain_figures`) under ``"true_grains"`` when ``work`` (a
+    folder for the temporary dataset) is given."""
     from liveframe.metrics import evaluate
 
     res = evaluate(C.DEFAULT_BRAIN, clip, modes=("raw", "ola"))
+    if work is not None:
+        res["true_grains"] = true_grain_figures(clip, work)
     raw, ola = res["modes"]["raw"], res["modes"]["ola"]
     log.info(
         "eval on %s: frame_artifact_db raw %.1f, ola %.1f (%.1f dB lower), "
@@ -457,6 +476,27 @@ def _gap(res: dict[str, Any]) -> float:
     return float(m["raw"]["frame_artifact_db"] - m["ola"]["frame_artifact_db"])
 
 
+def _truth_lines(*results: dict[str, Any] | None) -> str:
+    rows = [(name, r["true_grains"]) for name, r in zip(("demo clip", "held-out minute"), results)
+            if r and "true_grains" in r]
+    if not rows:
+        return ""
+    table = "\n".join(f"| {name} | {t['raw']:.1f} | {t['ola']:.1f} |" for name, t in rows)
+    return f"""
+The true grains (`liveframe pickle`'s targets for the clip: what a perfect brain would
+output), synthesised the same two ways, read:
+
+| clip | raw | ola |
+|---|---|---|
+{table}
+
+A perfect brain would pass issue 3's 20 dB on both clips by a wide margin: raw plays the
+middle half of each Hann-windowed grain, where the window still rises and falls every
+tick, and `ola` of the true grains is the soundtrack itself. What `ola` reads above the
+soundtrack's own figure is this brain's error.
+"""
+
+
 def _eval_section(m: dict[str, Any]) -> str:
     res = m.get("eval")
     if not res:
@@ -491,12 +531,9 @@ On a held-out minute (`tools/make_film.py --seconds {HELD_OUT_SECONDS:g} --seed
 {_eval_rows(held)}
 
 `ola` is {hgap:.1f} dB below `raw` here{"" if hgap >= 20 else " (not met)"}. In 18 s a few
-events decide the demo's figure; a minute weighs many. The gap is not a measure of the
-brain alone: the film's tones are harmonics of the frame rate, so the true blocks join
-without a step, and the closer a brain comes to them the less `raw`'s concatenation has
-to show at 30 Hz. What a listener hears is `ola`'s own figure against the true
-soundtrack's.
+events decide the demo's figure; a minute weighs many.
 """
+    text += _truth_lines(res, held)
     return text
 
 
