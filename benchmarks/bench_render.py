@@ -8,11 +8,12 @@ stage of a render timed alone on one thread, per tick, against decoding. The bra
 otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing).
 Decode-only is timed two ways, FFmpeg's frame and slice threads (thread_type AUTO, FFmpeg's
 thread count: one per core, plus one) and FFmpeg's default (slice threads only), and the
-baseline of each round is the faster of the two: on a small picture frame threads cost more
-than they give. Every render decodes as `liveframe render` does (render.DECODER_THREADS:
+baseline of each round is the faster of the two (on this 2-core machine frame threads cost
+more than they give, at every size measured). Every render decodes as `liveframe render` does (render.DECODER_THREADS:
 slice threads), except one informative render_signal row that decodes with frame threads.
-The contention table times decoding alone and next to a busy process: on a machine whose
-cores share one physical core, whatever a render adds cannot hide behind decoding.
+The contention table times decoding alone and next to a busy process: where two busy cores
+slow each other (whatever they share on the host), what a render adds to decoding cannot
+hide behind it.
 Every clip length and size is its own set of interleaved rounds: a ratio is always between
 runs of the same round.
 """
