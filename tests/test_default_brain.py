@@ -191,11 +191,9 @@ def test_film_sound_has_a_flat_envelope_while_a_shape_holds_or_rises():
 
 
 def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
-    """Issue 3's target on a 60 s film of the training generator that no brain saw.
-
-    On the 18 s demo clip the target is not met (tests/test_metrics.py keeps it as a strict
-    xfail): there one or two events dominate the metric, and brains trained alike differ by
-    several dB on it (BENCHMARKS.md has the figures)."""
+    """Issue 3's target on a 60 s film of the training generator that no brain saw (the
+    demo clip's is in tests/test_metrics.py): in 18 s a few events decide the metric, and
+    brains trained alike differ by several dB on it."""
     from liveframe import metrics as M
 
     # the film of the model card's held-out section: a film the brain never saw (the
