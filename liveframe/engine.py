@@ -79,6 +79,7 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -738,14 +739,18 @@ class Engine:
                     self.recorder = None
             self._done.set()
 
-    def run(self, seconds: float | None = None) -> None:
-        """Play until stopped, the source ends, ``seconds`` pass or Ctrl-C; then stop."""
+    def run(self, seconds: float | None = None,
+            interrupted: threading.Event | None = None) -> None:
+        """Play until stopped, the source ends, ``seconds`` pass, ``interrupted`` is set or
+        Ctrl-C; then stop."""
         if not self._started:
             self.start()
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
             while not self._done.wait(0.05):
                 if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if interrupted is not None and interrupted.is_set():
                     break
         except KeyboardInterrupt:
             log.info("interrupted: stopping")
@@ -1211,7 +1216,51 @@ def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Pat
     return p
 
 
+class _StopSignals:
+    """SIGINT and SIGTERM set :attr:`event` instead of raising where they land.
+
+    A KeyboardInterrupt raised at an arbitrary line (while the engine opens the stream,
+    prefills the ring or tears down) can leave a thread or a device half-started and the
+    process hanging on exit; a flag is read where stopping is safe, and the recording is
+    finalised. A second Ctrl-C raises KeyboardInterrupt as usual, should a stop ever hang.
+    The handlers restart interrupted system calls (``siginterrupt(False)``, SA_RESTART):
+    without that, a signal landing while libjack talks to the server (opening the stream
+    registers ports over a socket) fails the request, and PortAudio then aborts on exit.
+    Handlers are installed only on the main thread and restored on exit.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.event.set()
+        log.info("%s: stopping", signal.Signals(signum).name)
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
+                signal.siginterrupt(s, False)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        self._old = {}
+
+
 def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
+    with _StopSignals() as signals:
+        return _play_until(args, make_reader, signals.event)
+
+
+def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
+                interrupted: threading.Event) -> int:
     if args.record is not None and not str(args.record).lower().endswith(".wav"):
         raise UsageError(f"--record {args.record}: must be a .wav file")
     if args.seconds is not None and not args.seconds > 0:
@@ -1254,7 +1303,9 @@ def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
             if win is not None:
                 win.close()
             raise
-        if win is not None:
+        if interrupted.is_set():
+            pass  # stopped while starting: the finally below stops and finalises
+        elif win is not None:
             timer = None
             if args.seconds is not None:
                 timer = threading.Timer(args.seconds, engine.stop)
@@ -1267,7 +1318,7 @@ def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
                     timer.cancel()
                 engine.stop()
         else:
-            engine.run(args.seconds)
+            engine.run(args.seconds, interrupted)
     finally:
         engine.stop()
         if closer is not None:

@@ -894,13 +894,15 @@ def run_monitor(engine: MonitoredEngine, args: Any = None, *, win: Any = None) -
     if win is None:
         win = open_monitor(engine, args)
     win.closed.connect(app.quit)  # this window ends the loop, whatever else is open
-    # Ctrl+C in the terminal closes the window: Qt's loop holds the main thread, so a
-    # cheap timer lets Python run its signal handlers now and then.
-    old = None
+    # Ctrl+C in the terminal (or SIGTERM) closes the window: Qt's loop holds the main
+    # thread, so a cheap timer lets Python run its signal handlers now and then.
+    old: dict[int, Any] = {}
     try:
-        old = signal.signal(signal.SIGINT, lambda *_: win.close())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, lambda *_: win.close())
+            signal.siginterrupt(sig, False)  # libjack's requests restart (engine._StopSignals)
     except ValueError:  # not the main thread: no handler, the window still closes
-        old = None
+        pass
     _, QtCore, _, _ = _import_qt()
     wake = QtCore.QTimer()
     wake.timeout.connect(lambda: None)
@@ -910,8 +912,8 @@ def run_monitor(engine: MonitoredEngine, args: Any = None, *, win: Any = None) -
     finally:
         wake.stop()
         win.timer.stop()
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         log.debug("monitor: closed (%s)", win.cpu_stats())
         win.deleteLater()  # free the Qt side now, not in the interpreter's last GC
         app.processEvents()

@@ -285,7 +285,11 @@ def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
             time.sleep(0.05)
         time.sleep(0.8)
         p.send_signal(signal.SIGINT)
-        rc = p.wait(timeout=10)
+        try:
+            rc = p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"no exit 15 s after SIGINT: {p.communicate()[1]}") from None
     finally:
         if p.poll() is None:
             p.kill()
@@ -294,6 +298,37 @@ def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
     sr, played = read_wav(rec)
     assert played.shape[0] > 0.4 * sr
     assert np.abs(played[-64:]).max() < 0.01  # the tail was faded
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_starting_stops_cleanly(jack_server, media, sig) -> None:
+    """Ctrl-C (or a launcher's SIGTERM) the moment the recording opens, while the engine is
+    still opening the stream and prefilling: exit 0, the recording finalised, no temporary
+    file left, no traceback."""
+    d = media["dir"] / f"sig{int(sig)}"
+    d.mkdir()
+    rec = d / "rec.wav"
+    p = subprocess.Popen([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--loop",
+                          "--no-gui", "--osc-port", "0", "--brain", str(media["tone"]),
+                          "--record", str(rec)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not list(d.glob(".rec.wav.tmp-*")):
+            time.sleep(0.002)
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError(f"no exit 15 s after {sig.name}: {p.communicate()[1]}") from None
+    finally:
+        if p.poll() is None:
+            p.kill()
+    err = p.stderr.read() if p.stderr else ""
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert rec.exists() and read_wav(rec)[0] > 0
+    assert not list(d.glob(".rec.wav.tmp-*"))
 
 
 def _flat_clip(path: Path, level: int, *, n: int = 30, step: int = 0) -> Path:
