@@ -273,27 +273,34 @@ def test_no_audio_device_is_one_line(media) -> None:
     assert "\n" not in line and "no audio output device" in line and "liveframe render" in line
 
 
-def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
-    rec = media["dir"] / "int.wav"
-    env = dict(os.environ)
+def _play_and_signal(media: dict, rec: Path, sig: signal.Signals, *, after: float,
+                     poll: float) -> tuple[int, str]:
+    """``liveframe play --record rec``, sent ``sig`` ``after`` seconds once the recording's
+    temporary file appears; its exit status and stderr (stderr in the failure if it does
+    not exit within 15 s)."""
     p = subprocess.Popen([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--loop",
                           "--no-gui", "--osc-port", "0", "--brain", str(media["tone"]),
-                          "--record", str(rec)], env=env, stderr=subprocess.PIPE, text=True)
+                          "--record", str(rec)], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not list(media["dir"].glob(".int.wav.tmp-*")):
-            time.sleep(0.05)
-        time.sleep(0.8)
-        p.send_signal(signal.SIGINT)
+        while time.monotonic() < deadline and not list(rec.parent.glob(f".{rec.name}.tmp-*")):
+            time.sleep(poll)
+        time.sleep(after)
+        p.send_signal(sig)
         try:
             rc = p.wait(timeout=15)
         except subprocess.TimeoutExpired:
             p.kill()
-            raise AssertionError(f"no exit 15 s after SIGINT: {p.communicate()[1]}") from None
+            raise AssertionError(f"no exit 15 s after {sig.name}: {p.communicate()[1]}") from None
     finally:
         if p.poll() is None:
             p.kill()
-    err = p.stderr.read() if p.stderr else ""
+    return rc, p.stderr.read() if p.stderr else ""
+
+
+def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
+    rec = media["dir"] / "int.wav"
+    rc, err = _play_and_signal(media, rec, signal.SIGINT, after=0.8, poll=0.05)
     assert rc == 0, err
     sr, played = read_wav(rec)
     assert played.shape[0] > 0.4 * sr
@@ -308,23 +315,7 @@ def test_a_signal_while_starting_stops_cleanly(jack_server, media, sig) -> None:
     d = media["dir"] / f"sig{int(sig)}"
     d.mkdir()
     rec = d / "rec.wav"
-    p = subprocess.Popen([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--loop",
-                          "--no-gui", "--osc-port", "0", "--brain", str(media["tone"]),
-                          "--record", str(rec)], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not list(d.glob(".rec.wav.tmp-*")):
-            time.sleep(0.002)
-        p.send_signal(sig)
-        try:
-            rc = p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            raise AssertionError(f"no exit 15 s after {sig.name}: {p.communicate()[1]}") from None
-    finally:
-        if p.poll() is None:
-            p.kill()
-    err = p.stderr.read() if p.stderr else ""
+    rc, err = _play_and_signal(media, rec, sig, after=0.0, poll=0.002)
     assert rc == 0, err
     assert "Traceback" not in err
     assert rec.exists() and read_wav(rec)[0] > 0
