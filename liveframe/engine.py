@@ -92,6 +92,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import constants as C
+from . import signals
 from .audio import AudioOutput, OutputDevice, Recorder, find_output
 from .brain import Brain, BrainSpec, resolve_brain_path
 from .errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
@@ -1216,47 +1217,30 @@ def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Pat
     return p
 
 
-class _StopSignals:
-    """SIGINT and SIGTERM set :attr:`event` instead of raising where they land.
+class _StopRequest:
+    """A signal handler (:func:`liveframe.signals.handling`) that sets :attr:`event`
+    instead of raising where the signal lands.
 
     A KeyboardInterrupt raised at an arbitrary line (while the engine opens the stream,
     prefills the ring or tears down) can leave a thread or a device half-started and the
-    process hanging on exit; a flag is read where stopping is safe, and the recording is
+    process hanging on exit; the flag is read where stopping is safe, and the recording is
     finalised. A second Ctrl-C raises KeyboardInterrupt as usual, should a stop ever hang.
-    The handlers restart interrupted system calls (``siginterrupt(False)``, SA_RESTART):
-    without that, a signal landing while libjack talks to the server (opening the stream
-    registers ports over a socket) fails the request, and PortAudio then aborts on exit.
-    Handlers are installed only on the main thread and restored on exit.
     """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self._old: dict[int, Any] = {}
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def __call__(self, signum: int, frame: Any) -> None:
         if self.event.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.event.set()
         log.info("%s: stopping", signal.Signals(signum).name)
 
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                self._old[s] = signal.signal(s, self._handle)
-                signal.siginterrupt(s, False)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, old in self._old.items():
-            signal.signal(s, old)
-        self._old = {}
-
 
 def _play(args: argparse.Namespace, make_reader: Callable[[], Any]) -> int:
-    with _StopSignals() as signals:
-        return _play_until(args, make_reader, signals.event)
+    stop = _StopRequest()
+    with signals.handling(stop):
+        return _play_until(args, make_reader, stop.event)
 
 
 def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
@@ -1303,9 +1287,7 @@ def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
             if win is not None:
                 win.close()
             raise
-        if interrupted.is_set():
-            pass  # stopped while starting: the finally below stops and finalises
-        elif win is not None:
+        if win is not None and not interrupted.is_set():
             timer = None
             if args.seconds is not None:
                 timer = threading.Timer(args.seconds, engine.stop)
@@ -1317,7 +1299,7 @@ def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
                 if timer is not None:
                     timer.cancel()
                 engine.stop()
-        else:
+        else:  # returns at once when a signal came while the engine started
             engine.run(args.seconds, interrupted)
     finally:
         engine.stop()

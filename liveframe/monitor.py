@@ -28,7 +28,6 @@ import ctypes
 import logging
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import constants as C
+from . import signals
 from .params import DENSITY_MAX, GAIN_MAX, SPREAD_MAX, Controls, Snapshot
 
 log = logging.getLogger(__name__)
@@ -894,26 +894,18 @@ def run_monitor(engine: MonitoredEngine, args: Any = None, *, win: Any = None) -
     if win is None:
         win = open_monitor(engine, args)
     win.closed.connect(app.quit)  # this window ends the loop, whatever else is open
-    # Ctrl+C in the terminal (or SIGTERM) closes the window: Qt's loop holds the main
-    # thread, so a cheap timer lets Python run its signal handlers now and then.
-    old: dict[int, Any] = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old[sig] = signal.signal(sig, lambda *_: win.close())
-            signal.siginterrupt(sig, False)  # libjack's requests restart (engine._StopSignals)
-    except ValueError:  # not the main thread: no handler, the window still closes
-        pass
     _, QtCore, _, _ = _import_qt()
     wake = QtCore.QTimer()
     wake.timeout.connect(lambda: None)
     wake.start(200)
     try:
-        app.exec()
+        # Ctrl+C in the terminal (or SIGTERM) closes the window: Qt's loop holds the main
+        # thread, so the cheap timer above lets Python run its signal handlers now and then
+        with signals.handling(lambda *_: win.close()):
+            app.exec()
     finally:
         wake.stop()
         win.timer.stop()
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
         log.debug("monitor: closed (%s)", win.cpu_stats())
         win.deleteLater()  # free the Qt side now, not in the interpreter's last GC
         app.processEvents()
