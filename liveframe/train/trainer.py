@@ -499,7 +499,6 @@ def train(
         val_loss = _evaluate(model, data, val_idx, fn)
         secs = time.perf_counter() - t0
         improved = val_loss < best_val
-        lr_now = float(opt.param_groups[0]["lr"])
         if improved:
             best_val, best_epoch, bad, lr_bad = val_loss, epoch + 1, 0, 0
             best_state = _clone_state(model)
@@ -516,7 +515,7 @@ def train(
                         + (" best" if improved else f" (best {best_val:.4g})"))
         bar.close()
         history.append({"epoch": epoch + 1, "train": train_loss, "val": val_loss,
-                        "seconds": secs, "lr": lr_now})
+                        "seconds": secs, "lr": lr})
         provenance.update(val_loss=best_val, best_epoch=best_epoch, epochs=epoch + 1,
                           date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
         spec = replace(spec, provenance=dict(provenance))
