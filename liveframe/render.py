@@ -92,7 +92,8 @@ A render is two busy threads, the decoder's and the brain's (which also synthesi
 writes). Frame threads (``thread_type`` AUTO: a picture in flight per core, plus one) leave
 no core for the brain, and on two cores the render was slower than decode-only by a third;
 slice threads finish each picture before the next, so decoding and the brain take turns
-on the cores. Measured side by side (BENCHMARKS.md, render): 60 s 640x360, 0.80 of
+on the cores. Measured side by side against frame-threaded decode-only (the benchmark's
+baseline then; BENCHMARKS.md now takes the faster decoder): 60 s 640x360, 0.80 of
 decode-only against 0.78 with frame threads and 0.69 with one decoding thread; 10 s
 1280x720, 1.06 against 0.90 and 0.65. The pictures are the same with any threading.
 """
@@ -100,7 +101,7 @@ decode-only against 0.78 with frame threads and 0.69 with one decoding thread; 1
 
 BATCH = 256
 """Ticks per inference call in a render (the blocks are the same with any batch). Against 64,
-measured interleaved (5 rounds, ratio of medians to decode-only): 60 s 640x360,
+measured interleaved (5 rounds, ratio of medians to frame-threaded decode-only): 60 s 640x360,
 render_signal 0.86 against 0.75 and .mkv 0.77 against 0.66; 10 s 1280x720 the same or
 better. Fewer, larger hand-overs between the decoding thread and the brain's."""
 
