@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveframe.files import atomic_write
+from liveframe.util.files import atomic_write
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "live.md"
@@ -62,7 +62,7 @@ def _stop(p: subprocess.Popen[bytes]) -> None:
 
 
 def _media(d: Path) -> tuple[Path, Path]:
-    from liveframe.clips import write_clip
+    from liveframe.data.clips import write_clip
     from tests.helpers import make_brain
 
     clip = write_clip(d / "clip.mkv", [(i / 30, np.full((240, 320), 30 + i * 3, np.uint8))
@@ -73,8 +73,8 @@ def _media(d: Path) -> tuple[Path, Path]:
 
 def play_run(brain: Path, clip: Path, seconds: float, margin: int | None,
              adaptive: bool = True, realtime: bool = True) -> dict:
-    from liveframe.brain import Brain
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.core.brain import Brain
+    from liveframe.live.engine import Capture, Engine, PyAVReader
 
     b = Brain.load(brain)
     eng = Engine(b, Capture(PyAVReader(clip, loop=True), spec=b.spec), blocksize=256,
@@ -106,8 +106,8 @@ def producer_cost(brain_path: Path, ticks: int = 300) -> tuple[float, float, flo
     """Median and p99 ms per tick of inference + synthesis + resampling, and inference alone."""
     import soxr
 
-    from liveframe.brain import Brain
-    from liveframe.synth import make_synth
+    from liveframe.core.brain import Brain
+    from liveframe.core.synth import make_synth
 
     b = Brain.load(brain_path)
     s = b.spec
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     name = f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     jack = _start_jack(name)
     hog = None if args.no_hog else _hog()
-    from liveframe import audio
+    from liveframe.live import audio
 
     audio.rescan()
     rows = []
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "the callback buffer that needs it, so the latency beyond the reported one is about "
         "margin + cost + soxr's hold (~45 samples) + where the tick's first sample falls in "
         "its 256-sample buffer (0 to 5.3 ms). A real-time producer (SCHED_FIFO, "
-        "`liveframe.engine.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
+        "`liveframe.live.engine.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
         "margin holds; `--no-realtime` (or a system that refuses it) leaves it at normal "
         "priority. A camera adds its sampling wait on the 30 fps brain clock (0 to 33 ms, "
         "unsynchronised), not included here. The OLA grain is centred on its tick, so its "

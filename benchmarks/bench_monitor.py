@@ -1,6 +1,6 @@
 """The monitor's cost: underruns with the window open, and its own share of the CPU.
 
-One run, one engine: the real :class:`liveframe.engine.Engine` plays a looping clip
+One run, one engine: the real :class:`liveframe.live.engine.Engine` plays a looping clip
 through a brain to a JACK dummy server (48 kHz, period 256, engine blocksize 256: the live
 instrument's benchmark set-up), optionally with a CPU hog keeping a core busy. The run is
 cut into alternating segments, monitor hidden (its timer stopped: the engine alone) and
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from liveframe.files import atomic_write
+from liveframe.util.files import atomic_write
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,7 +48,7 @@ def _hog() -> subprocess.Popen[bytes]:
 
 def _clip(d: Path) -> Path:
     from liveframe import constants as C
-    from liveframe.clips import write_clip
+    from liveframe.data.clips import write_clip
 
     if C.DEMO_CLIP.exists():
         return C.DEMO_CLIP
@@ -159,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from PySide6 import QtCore
 
-    from liveframe import audio, monitor
-    from liveframe.brain import Brain, resolve_brain_path
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.core.brain import Brain, resolve_brain_path
+    from liveframe.live import audio
+    from liveframe.live.engine import Capture, Engine, PyAVReader
+    from liveframe.ui import monitor
     from tests.jack import PERIOD, RATE, jack_env, start_jackd, stop_jackd
 
     name = f"lfbench-monitor-{os.getpid()}-{uuid.uuid4().hex[:6]}"

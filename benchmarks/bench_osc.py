@@ -8,7 +8,7 @@
    how many the server applied per second, how many the kernel dropped, and RSS growth.
 2. Times ``handle_datagram`` alone (valid, wrong-typed, unknown and garbage datagrams).
 3. Starts its own JACK dummy server (as tests/jack.py does) and plays a tone brain on a
-   live :class:`~liveframe.engine.Engine` with the control server, quiet and under floods
+   live :class:`~liveframe.live.engine.Engine` with the control server, quiet and under floods
    sent by another process (10,000 valid messages a second; the same rate with a third
    fuzz: random bytes, wrong types, huge strings; and as fast as one sender can), at each
    ``--margin``: underruns, JACK xruns, whether the producer kept the device's clock, and
@@ -39,8 +39,8 @@ import numpy as np
 import psutil
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from liveframe.osc import MAX_DATAGRAMS_PER_SECOND, ControlServer
-from liveframe.params import Controls
+from liveframe.control.osc import MAX_DATAGRAMS_PER_SECOND, ControlServer
+from liveframe.control.params import Controls
 
 OUT = Path(__file__).resolve().parent / "results" / "osc.md"
 REPO = Path(__file__).resolve().parent.parent
@@ -138,7 +138,7 @@ def flooder(host: str, port: int, seconds: float, rate: int, fuzz: bool) -> None
 
 def _media(d: Path) -> tuple[Path, Path]:
     sys.path.insert(0, str(REPO))
-    from liveframe.clips import write_clip
+    from liveframe.data.clips import write_clip
     from tests.helpers import make_brain
 
     frames = [(i / 30, np.full((48, 64), 40 + i * 6, np.uint8)) for i in range(30)]
@@ -154,9 +154,9 @@ def _played(engine: Any) -> int:
 def engine_run(clip: Path, brain_path: Path, *, margin: int, seconds: float,
                rate: int | None, fuzz: bool, wav: Path) -> dict[str, Any]:
     """Play for ``seconds`` with the control server; flood it unless ``rate`` is None."""
-    from liveframe.audio import read_wav
-    from liveframe.brain import Brain
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.core.brain import Brain
+    from liveframe.live.audio import read_wav
+    from liveframe.live.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brain_path)
     eng = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec), margin=margin,
@@ -244,7 +244,7 @@ def _start_jackd(name: str, log: Path) -> subprocess.Popen[bytes]:
 
 def engine_floods(args: argparse.Namespace) -> list[dict[str, Any]]:
     sys.path.insert(0, str(REPO))
-    from liveframe import audio
+    from liveframe.live import audio
     from tests.jack import jack_env, stop_jackd
 
     name = f"lfbenchosc-{os.getpid()}-{uuid.uuid4().hex[:4]}"
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--margins", type=int, nargs="+", default=[1024, 512])
     p.add_argument("--repeats", type=int, default=2, help="engine runs per condition")
     a = p.parse_args(argv)
-    logging.getLogger("liveframe.osc").setLevel(logging.ERROR)
+    logging.getLogger("liveframe.control.osc").setLevel(logging.ERROR)
     floods = [flood(r, a.seconds) for r in a.rates]
     costs = handler_cost()
     runs = engine_floods(a) if a.engine_seconds > 0 else []

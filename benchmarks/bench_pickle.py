@@ -5,7 +5,7 @@ phone or camera gives), then, side by side and alternating:
 
 - ``decode``: one demux pass over video and audio with PyAV, FFmpeg's own threads on
   (``MediaReader(threads=True)``), every packet decoded and nothing converted;
-- ``pickle``: :func:`liveframe.dataset.build_dataset` of the same file with the same
+- ``pickle``: :func:`liveframe.data.dataset.build_dataset` of the same file with the same
   thread settings (64x64 grey, grain framing, 22050 Hz at 30 fps).
 
 Each run is a fresh child process (timed inside it, imports excluded) that reports its own
@@ -38,7 +38,7 @@ W, H = 1920, 1080
 
 def make_clip(path: Path, seconds: float, fps: int = 30, sr: int = 48000) -> Path:
     """A 1080p clip: moving gradients and shapes, with a stereo tone-and-noise soundtrack."""
-    from liveframe.clips import write_clip
+    from liveframe.data.clips import write_clip
 
     n = round(seconds * fps)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
@@ -104,7 +104,7 @@ def loop_clip(src: Path, dst: Path, minutes: float) -> Path:
 # -- children: one measurement each ---------------------------------------------------------
 
 def child_decode(path: str) -> dict:
-    from liveframe.frames import MediaReader
+    from liveframe.core.media import MediaReader
 
     t0 = time.perf_counter()
     nv = na = 0
@@ -118,7 +118,7 @@ def child_decode(path: str) -> dict:
 
 
 def child_pickle(path: str, out: str) -> dict:
-    from liveframe.dataset import build_dataset
+    from liveframe.data.dataset import build_dataset
 
     t0 = time.perf_counter()
     build_dataset([path], out, progress=False)

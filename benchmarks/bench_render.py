@@ -38,7 +38,7 @@ def dense_brain(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     from liveframe import constants as C
-    from liveframe.brain import BrainSpec, attach_spec
+    from liveframe.core.brain import BrainSpec, attach_spec
 
     spec = BrainSpec(arch="shallow", layers=(4096, 1000, 1470))
     rng = np.random.default_rng(0)
@@ -78,7 +78,7 @@ def decode_all(clip: Path, frame_threads: bool = True) -> None:
 
 
 def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
-    from liveframe.clips import write_clip
+    from liveframe.data.clips import write_clip
 
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
@@ -120,9 +120,9 @@ def bench_clip(
     seconds (the faster decode-only of the round, :data:`BASE`) over the case's seconds in
     the same round (runs interleaved, one warm-up round first)."""
 
-    from liveframe.brain import Brain
-    from liveframe.frames import MediaReader
-    from liveframe.render import BlockStream, render, render_signal, synthesize
+    from liveframe.core.brain import Brain
+    from liveframe.core.media import MediaReader
+    from liveframe.offline.render import BlockStream, render, render_signal, synthesize
 
     brain = Brain.load(brain_path)  # what `liveframe render` loads: 1 onnxruntime thread
     brain2 = Brain.load(brain_path, threads=2)
@@ -182,9 +182,9 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
     ``repeats``): what render spends besides decoding, to compare with the decode row."""
     import av
 
-    from liveframe.brain import Brain
-    from liveframe.frames import MediaReader, Scaler, on_brain_clock, with_context
-    from liveframe.render import (
+    from liveframe.core.brain import Brain
+    from liveframe.core.media import MediaReader, Scaler, on_brain_clock, with_context
+    from liveframe.offline.render import (
         BATCH,
         CONTAINERS,
         BlockGuard,
@@ -274,7 +274,7 @@ BUSY = {
     "a busy Python loop": "while True:\n    pass",
     "the brain in a loop (batches of 256)": (
         "import sys, numpy as np\n"
-        "from liveframe.brain import Brain\n"
+        "from liveframe.core.brain import Brain\n"
         "b = Brain.load(sys.argv[1])\n"
         "x = np.random.default_rng(0).integers(0, 256, (256, *b.spec.input_shape), np.uint8)\n"
         "while True:\n    b.run(x)"
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the per-stage table (each stage alone, one thread)")
     a = ap.parse_args(argv)
     from liveframe import constants as C
-    from liveframe.brain import Brain
+    from liveframe.core.brain import Brain
 
     lengths = [float(v) for v in a.seconds.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]

@@ -53,7 +53,7 @@ def sgemm_rate(m: int, k: int, n: int, *, repeats: int) -> list[float]:
 def make_dataset(path: Path, frames: int, seed: int = 0) -> None:
     """Synthetic 64x64 grey frames with grain targets: brightness-scaled noise bursts."""
     from liveframe import constants as C
-    from liveframe.dataset import DatasetWriter
+    from liveframe.data.dataset import DatasetWriter
 
     rng = np.random.default_rng(seed)
     length = 2 * C.HOP

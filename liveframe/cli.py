@@ -18,20 +18,20 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import LiveframeError
+from liveframe import __version__
+from liveframe.errors import LiveframeError
 
 # name -> (module, one-line help). One table, nothing declared twice.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "pickle": ("liveframe.dataset", "turn videos with soundtracks into a training dataset"),
+    "pickle": ("liveframe.data.dataset", "turn videos with soundtracks into a training dataset"),
     "train": ("liveframe.train", "train a brain on a dataset (needs the [train] extra)"),
     "export": ("liveframe.train.export", "export a checkpoint to an ONNX brain"),
-    "render": ("liveframe.render", "render a video's soundtrack through a brain, offline"),
-    "eval": ("liveframe.metrics", "measure how a brain sounds against a video's soundtrack"),
-    "play": ("liveframe.engine", "play a video file through a brain, live"),
-    "live": ("liveframe.engine", "play a camera through a brain, live"),
-    "devices": ("liveframe.audio", "list audio outputs and cameras"),
-    "info": ("liveframe.brain", "show a brain's spec"),
+    "render": ("liveframe.offline.render", "render a video's soundtrack through a brain, offline"),
+    "eval": ("liveframe.offline.metrics", "measure how a brain sounds against a video's soundtrack"),
+    "play": ("liveframe.live.engine", "play a video file through a brain, live"),
+    "live": ("liveframe.live.engine", "play a camera through a brain, live"),
+    "devices": ("liveframe.live.audio", "list audio outputs and cameras"),
+    "info": ("liveframe.core.brain", "show a brain's spec"),
 }
 
 

@@ -9,8 +9,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from liveframe import constants as C
-from liveframe.brain import BrainSpec, attach_spec
-from liveframe.synth import hann
+from liveframe.core.brain import BrainSpec, attach_spec
+from liveframe.core.synth import hann
 
 
 def _save(graph: onnx.GraphProto, spec: BrainSpec, path: Path) -> Path:

@@ -83,7 +83,7 @@ def jack_server() -> Iterator[JackServer]:
     """A running JACK dummy server that this process's PortAudio plays to."""
     if shutil.which("jackd") is None or shutil.which("jack_lsp") is None:
         pytest.fail("jackd is not installed: `make test` installs it (Debian: jackd2)")
-    from liveframe import audio
+    from liveframe.live import audio
 
     name = f"lftest-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     proc = start_jackd(name)

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from liveframe.audio import AudioOutput, WavWriter, find_output, read_wav
 from liveframe.errors import DeviceError
-from liveframe.ringbuffer import RingBuffer
+from liveframe.live.audio import AudioOutput, WavWriter, find_output, read_wav
+from liveframe.live.ringbuffer import RingBuffer
 
 
 def test_wav_roundtrip_and_atomic(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -34,7 +34,7 @@ def test_no_device_is_one_line_saying_how_to_fix() -> None:
     # A fresh process whose PortAudio looks for a JACK server that does not exist: this
     # machine has no sound card, so no output at all.
     code = (
-        "from liveframe.audio import find_output\n"
+        "from liveframe.live.audio import find_output\n"
         "from liveframe.errors import DeviceError\n"
         "try:\n    find_output()\nexcept DeviceError as e:\n    print(e)\n"
     )

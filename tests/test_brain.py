@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from liveframe.brain import Brain, BrainSpec
+from liveframe.core.brain import Brain, BrainSpec
 from liveframe.errors import BrainError
 from tests.helpers import make_brain, tone_block
 
@@ -55,7 +55,7 @@ def test_refuses_shape_mismatch(tmp_path):
     p = make_brain(tmp_path / "t.onnx")
     model = onnx.load(str(p))
     spec = BrainSpec(framing="block")  # model outputs 1470, spec says 735
-    from liveframe.brain import attach_spec
+    from liveframe.core.brain import attach_spec
 
     attach_spec(model, spec)
     onnx.save(model, str(p))

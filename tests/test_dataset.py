@@ -1,6 +1,6 @@
 """`liveframe pickle`: frames on the brain clock with audio targets aligned by timestamps.
 
-Every clip is a real file written by :func:`liveframe.clips.write_clip` with explicit
+Every clip is a real file written by :func:`liveframe.data.clips.write_clip` with explicit
 timestamps and lossless (FLAC) audio, so where a click lands is exact.
 """
 
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from liveframe import constants as C
-from liveframe.clips import write_clip
-from liveframe.dataset import build_dataset, load_dataset, target_span
+from liveframe.core.media import PTS_TOLERANCE, MediaReader
+from liveframe.core.synth import hann
+from liveframe.data.clips import write_clip
+from liveframe.data.dataset import build_dataset, load_dataset, target_span
 from liveframe.errors import DatasetError, MediaError, UsageError
-from liveframe.frames import PTS_TOLERANCE, MediaReader
-from liveframe.synth import hann
 
 H = C.HOP
 REPO = Path(__file__).resolve().parent.parent
@@ -351,7 +351,7 @@ def test_library_errors_are_liveframe_errors(tmp_path: Path, good_clip: Path) ->
 
 
 def test_audio_window_keeps_only_what_pending_ticks_need(rng: np.random.Generator) -> None:
-    from liveframe.dataset import _AudioWindow
+    from liveframe.data.dataset import _AudioWindow
 
     x = rng.standard_normal(50_000).astype(np.float32)
     w = _AudioWindow(capacity=1024)

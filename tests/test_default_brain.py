@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from liveframe import constants as C
-from liveframe.brain import Brain
-from liveframe.frames import MediaReader, preprocess, with_context
-from liveframe.synth import OlaSynth
+from liveframe.core.brain import Brain
+from liveframe.core.media import MediaReader, preprocess, with_context
+from liveframe.core.synth import OlaSynth
 
 CAMERA = (640, 480)
 TICKS = 36
@@ -162,7 +162,7 @@ def test_film_sound_has_a_flat_envelope_while_a_shape_holds_or_rises():
     pitch the level moves smoothly within the range of the neighbouring ticks' amplitudes
     (a cubic B-spline); a shape changes pitch only on a fret, where it is silent, so two
     pitches never sound together."""
-    from liveframe.metrics import analytic_power, frame_artifact_db
+    from liveframe.offline.metrics import analytic_power, frame_artifact_db
 
     mf = _make_film_module()
     n, H = 90, C.HOP
@@ -194,7 +194,7 @@ def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
     """Issue 3's target on a 60 s film of the training generator that no brain saw (the
     demo clip's is in tests/test_metrics.py): in 18 s a few events decide the metric, and
     brains trained alike differ by several dB on it."""
-    from liveframe import metrics as M
+    from liveframe.offline import metrics as M
 
     # the film of the model card's held-out section: a film the brain never saw (the
     # training film is seed 2015, the demo seed 30), long enough that no single event

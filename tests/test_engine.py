@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveframe.audio import read_wav
-from liveframe.brain import Brain
-from liveframe.clips import write_clip
-from liveframe.engine import Capture, Engine, OpenCVReader, PyAVReader
+from liveframe.core.brain import Brain
+from liveframe.core.synth import SafetyChain
+from liveframe.data.clips import write_clip
 from liveframe.errors import BrainError, DeviceError
-from liveframe.synth import SafetyChain
+from liveframe.live.audio import read_wav
+from liveframe.live.engine import Capture, Engine, OpenCVReader, PyAVReader
 from tests.helpers import make_brain
 
 MARGIN = 1024  # generous: the tests check behaviour, benchmarks/bench_live.py the latency
@@ -60,7 +60,7 @@ def _collect(engine: Engine) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("mode", ["ola", "granular"])
 def test_live_equals_offline_at_the_brain_rate(jack_server, media, mode: str) -> None:
-    from liveframe.render import render_signal
+    from liveframe.offline.render import render_signal
 
     clip = media["clip24"]  # 24 fps source on a 30 fps brain: the clock mapping matters
     eng = _engine(media["brain"], clip, mode=mode, seed=7)
@@ -108,7 +108,7 @@ def test_played_audio_arrives_and_record_matches(jack_server, media) -> None:
 
 @pytest.mark.parametrize("realtime", [True, False])
 def test_default_margin_follows_the_producers_scheduling(jack_server, media, realtime) -> None:
-    from liveframe.engine import DEFAULT_MARGIN_S, REALTIME_MARGIN_S
+    from liveframe.live.engine import DEFAULT_MARGIN_S, REALTIME_MARGIN_S
 
     b = Brain.load(media["brain"])
     eng = Engine(b, Capture(PyAVReader(media["clip"], loop=True), spec=b.spec),

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveframe.brain import Brain
 from liveframe.cli import main
+from liveframe.core.brain import Brain
 
 torch = pytest.importorskip("torch")
 

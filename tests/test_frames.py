@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveframe.clips import write_clip
+from liveframe.core.media import PTS_TOLERANCE, MediaReader, VideoFrame, on_brain_clock, preprocess
+from liveframe.data.clips import write_clip
 from liveframe.errors import MediaError
-from liveframe.frames import PTS_TOLERANCE, MediaReader, VideoFrame, on_brain_clock, preprocess
 
 
 def vf(t: float, i: int) -> VideoFrame:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from liveframe import constants as C
-from liveframe import metrics as M
-from liveframe.clips import write_clip
+from liveframe.data.clips import write_clip
+from liveframe.offline import metrics as M
 from tests.helpers import make_brain
 
 SR = 22050

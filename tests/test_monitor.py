@@ -1,8 +1,8 @@
 """The monitor, offscreen: it builds, draws a running engine, and its controls drive the engine.
 
 Qt runs with ``QT_QPA_PLATFORM=offscreen`` (set here and in conftest); the engine is the
-real :class:`liveframe.engine.Engine` playing a real clip written by
-:func:`liveframe.clips.write_clip` through test brains from ``tests/helpers.make_brain``.
+real :class:`liveframe.live.engine.Engine` playing a real clip written by
+:func:`liveframe.data.clips.write_clip` through test brains from ``tests/helpers.make_brain``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from liveframe import constants as C
-from liveframe import monitor
-from liveframe.brain import Brain
-from liveframe.clips import write_clip
+from liveframe.core.brain import Brain
+from liveframe.data.clips import write_clip
+from liveframe.ui import monitor
 
 from .helpers import make_brain
 from .jack import JackServer
@@ -122,7 +122,7 @@ def _pump(app: Any, until: Any, timeout: float = 10.0) -> bool:
 @pytest.fixture(scope="module")
 def live(jack_server: JackServer, brains: Path, clip: Path) -> Iterator[tuple[Any, Any, Any]]:
     """(engine, window, app): the real engine playing the clip, the monitor showing it."""
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.live.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brains / "bright.onnx")
     engine = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec), blocksize=256)
@@ -337,7 +337,7 @@ def test_a_failing_pull_is_shown_and_the_sound_goes_on(live: tuple) -> None:
 def test_window_closes_when_the_engine_stops(
     jack_server: JackServer, brains: Path, clip: Path
 ) -> None:
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.live.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brains / "bright.onnx")
     engine = Engine(brain, Capture(PyAVReader(clip), spec=brain.spec))  # no loop: 3 s
@@ -366,7 +366,7 @@ def test_bool_guard_keeps_a_long_show_alive() -> None:
         "import os\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6 import QtCore\n"
-        "from liveframe import monitor\n"
+        "from liveframe.ui import monitor\n"
         "monitor.ensure_app()\n"
         "class O(QtCore.QObject):\n"
         "    s = QtCore.Signal()\n"
@@ -398,7 +398,7 @@ def test_run_monitor_returns_when_the_engine_stops(
 
     from PySide6 import QtCore
 
-    from liveframe.engine import Capture, Engine, PyAVReader
+    from liveframe.live.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brains / "bright.onnx")
     engine = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec))

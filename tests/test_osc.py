@@ -22,11 +22,11 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liveframe import constants as C
-from liveframe import osc
-from liveframe.brain import Brain
+from liveframe.control import osc
+from liveframe.control.params import Controls
+from liveframe.core.brain import Brain
+from liveframe.core.synth import GranularSynth, OlaSynth
 from liveframe.errors import UsageError
-from liveframe.params import Controls
-from liveframe.synth import GranularSynth, OlaSynth
 from tests.helpers import make_brain
 
 pytestmark = pytest.mark.timeout(60)
@@ -204,7 +204,7 @@ def test_status_is_rate_limited(controls: Controls) -> None:
 
 def test_logging_is_rate_limited(controls: Controls, caplog) -> None:
     s = offline(controls)
-    with caplog.at_level("WARNING", logger="liveframe.osc"):
+    with caplog.at_level("WARNING", logger="liveframe.control.osc"):
         for _ in range(500):
             s.handle_datagram(b"garbage")
     assert s.malformed == 500
@@ -480,7 +480,7 @@ def test_a_flood_beyond_max_rate_is_throttled_not_fatal(controls: Controls) -> N
 def test_oversized_datagrams_are_refused_unread(controls: Controls, caplog) -> None:
     s = offline(controls)
     big = msg("/liveframe/brain", "b" * (osc.MAX_DATAGRAM + 100))
-    with caplog.at_level("WARNING", logger="liveframe.osc"):
+    with caplog.at_level("WARNING", logger="liveframe.control.osc"):
         assert s.handle_datagram(big) == []
     assert s.malformed == 1 and controls.take_brain_request() is None
     assert f"{len(big)} bytes" in caplog.text

@@ -20,12 +20,12 @@ import psutil
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from liveframe import osc
-from liveframe.audio import read_wav
-from liveframe.brain import Brain
-from liveframe.clips import write_clip
-from liveframe.engine import Capture, Engine, PyAVReader
+from liveframe.control import osc
+from liveframe.core.brain import Brain
+from liveframe.data.clips import write_clip
 from liveframe.errors import UsageError
+from liveframe.live.audio import read_wav
+from liveframe.live.engine import Capture, Engine, PyAVReader
 from tests.helpers import make_brain
 from tests.jack import jack_env
 from tests.test_osc import _run_csound_with, _spectrum_peak, free_udp_port, msg, wait_for

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from liveframe import render as R
-from liveframe.brain import Brain
-from liveframe.clips import write_clip
-from liveframe.metrics import frame_artifact_db
+from liveframe.core.brain import Brain
+from liveframe.data.clips import write_clip
+from liveframe.offline import render as R
+from liveframe.offline.metrics import frame_artifact_db
 from tests.helpers import count_opens, make_brain
 
 SR = 22050
@@ -182,7 +182,7 @@ def test_bad_inputs_one_line_exit_2_nothing_written(media, tmp_path):
     # a brain whose spec does not fit its model
     import onnx
 
-    from liveframe.brain import BrainSpec, attach_spec
+    from liveframe.core.brain import BrainSpec, attach_spec
 
     model = onnx.load(str(brain))
     attach_spec(model, BrainSpec(framing="block"))
@@ -242,7 +242,7 @@ def test_decode_thread_stops_with_its_consumer_and_passes_errors_on(media, tmp_p
 def test_decoded_pixels_are_swscale_area_of_each_frame(tmp_path):
     # MediaReader keeps one scaling context for the whole file: the pixels must be exactly
     # what a fresh frame.reformat(..., AREA) gives (non-integer ratio, textured pictures)
-    from liveframe.frames import MediaReader
+    from liveframe.core.media import MediaReader
 
     yy, xx = np.mgrid[0:120, 0:160]
     frames = [(i / 30, ((xx * 3 + yy * 5 + 11 * i) % 256).astype(np.uint8)) for i in range(8)]
@@ -302,7 +302,7 @@ def test_ola_removes_the_clicks_of_a_discontinuous_block_brain(media, tmp_path):
 def test_block_guard_is_safety_chain_sample_for_sample():
     # render guards many blocks per numpy call: it must be SafetyChain's arithmetic exactly,
     # NaN/inf blocks, sums that overflow, blasts, DC and a short last block included
-    from liveframe.synth import SafetyChain
+    from liveframe.core.synth import SafetyChain
 
     rng = np.random.default_rng(0)
     for trial in range(60):

@@ -6,10 +6,10 @@ import av
 import numpy as np
 import pytest
 
-from liveframe import render as R
-from liveframe.brain import Brain
-from liveframe.clips import write_clip
-from liveframe.frames import MediaReader, Scaler, with_context
+from liveframe.core.brain import Brain
+from liveframe.core.media import MediaReader, Scaler, with_context
+from liveframe.data.clips import write_clip
+from liveframe.offline import render as R
 from tests.helpers import count_opens, make_brain
 
 SR = 22050

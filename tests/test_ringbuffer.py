@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from liveframe.ringbuffer import RingBuffer
+from liveframe.live.ringbuffer import RingBuffer
 
 
 def test_write_read_wraps_around() -> None:

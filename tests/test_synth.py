@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveframe.synth import GranularSynth, OlaSynth, RawSynth, SafetyChain, hann, make_synth
+from liveframe.core.synth import GranularSynth, OlaSynth, RawSynth, SafetyChain, hann, make_synth
 
 H = 735
 
@@ -127,7 +127,7 @@ def test_safety_does_not_allocate_per_block():
 
 
 def test_lpc_continues_sinusoids_and_stays_bounded(rng):
-    from liveframe.synth import lpc_continue
+    from liveframe.core.synth import lpc_continue
 
     n = np.arange(H + 128)
     x = (0.3 * np.sin(2 * np.pi * 441 * n / 22050) + 0.1 * np.sin(0.9 * n)).astype(np.float32)

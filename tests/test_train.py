@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from liveframe.cli import main
-from liveframe.dataset import save_dataset
+from liveframe.data.dataset import save_dataset
 
 torch = pytest.importorskip("torch")
 
@@ -264,7 +264,7 @@ def test_instrument_imports_and_explains_without_torch(dataset, tmp_path):
     code = f"""
 import sys
 sys.modules["torch"] = None  # any `import torch` now raises ImportError
-import liveframe.brain, liveframe.synth, liveframe.cli
+import liveframe.core.brain, liveframe.core.synth, liveframe.cli
 from liveframe.cli import build_parser, main
 build_parser("train"); build_parser("export")
 assert "torch" not in [m for m, v in sys.modules.items() if v is not None]

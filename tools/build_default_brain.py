@@ -43,9 +43,9 @@ sys.path.insert(0, str(REPO / "tools"))
 import make_film
 
 from liveframe import constants as C
-from liveframe.brain import Brain
-from liveframe.frames import preprocess, with_context
-from liveframe.synth import OlaSynth
+from liveframe.core.brain import Brain
+from liveframe.core.media import preprocess, with_context
+from liveframe.core.synth import OlaSynth
 
 log = logging.getLogger("build_default_brain")
 
@@ -287,9 +287,9 @@ def true_grain_figures(clip: Path, work: Path) -> dict[str, float]:
     """``frame_artifact_db`` of the clip's true grains (``liveframe pickle``'s targets: what
     a perfect brain would output) synthesised in raw and in ola mode: the best each mode
     can read on this clip."""
-    from liveframe.dataset import build_dataset, load_dataset
-    from liveframe.metrics import frame_artifact_db
-    from liveframe.render import synthesize
+    from liveframe.data.dataset import build_dataset, load_dataset
+    from liveframe.offline.metrics import frame_artifact_db
+    from liveframe.offline.render import synthesize
 
     data = build_dataset([clip], work / f"{clip.stem}.truth.npz", progress=False)
     targets = np.asarray(load_dataset(data).targets, np.float32)
@@ -302,7 +302,7 @@ def evaluate_clip(clip: Path, name: str, work: Path | None = None) -> dict[str, 
     """``liveframe eval brains/default.onnx CLIP --modes raw,ola``, as a dict, with the true
     grains' figures (:func:`true_grain_figures`) under ``"true_grains"`` when ``work`` (a
     folder for the temporary dataset) is given."""
-    from liveframe.metrics import evaluate
+    from liveframe.offline.metrics import evaluate
 
     res = evaluate(C.DEFAULT_BRAIN, clip, modes=("raw", "ola"))
     if work is not None:

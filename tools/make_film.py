@@ -58,7 +58,7 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from liveframe import constants as C
-from liveframe.clips import write_clip
+from liveframe.data.clips import write_clip
 
 log = logging.getLogger("make_film")
 

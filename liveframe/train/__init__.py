@@ -11,7 +11,7 @@ import argparse
 import logging
 from typing import Any
 
-from ..errors import LiveframeError
+from liveframe.errors import LiveframeError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The spec comes from the checkpoint (written there by ``liveframe train``): nothing is
 declared twice. The scale stays in ``spec.scale`` (the graph outputs normalised audio and
-:meth:`liveframe.brain.Brain.run` multiplies by the scale). Before anything is written the
+:meth:`liveframe.core.brain.Brain.run` multiplies by the scale). Before anything is written the
 ONNX model and the torch net run on the same random batch; if they differ by more than the
 tolerance (1e-4) the export is refused and nothing appears on disk. The file is written
 under a temporary name, loaded back with :meth:`Brain.load`, and only then renamed.
@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import constants as C
-from ..brain import Brain, attach_spec
-from ..errors import LiveframeError, UsageError
-from ..files import atomic_write
+from liveframe import constants as C
+from liveframe.core.brain import Brain, attach_spec
+from liveframe.errors import LiveframeError, UsageError
+from liveframe.util.files import atomic_write
+
 from . import require_torch
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ def export_checkpoint(
     import onnxruntime as ort
     import torch
 
-    from ..brain import session_options
+    from liveframe.core.brain import session_options
+
     from .trainer import CheckpointError, load_checkpoint, state_from_checkpoint
 
     out_p = Path(out)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from liveframe.errors import UsageError
 
 ARCHS: dict[str, tuple[int, ...]] = {
     "shallow": (1000,),

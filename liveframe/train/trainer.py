@@ -33,11 +33,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ..brain import BrainSpec
-from ..dataset import Dataset, load_dataset
-from ..errors import DatasetError, LiveframeError, UsageError
-from ..files import atomic_write
-from ..progress import Progress
+from liveframe.core.brain import BrainSpec
+from liveframe.data.dataset import Dataset, load_dataset
+from liveframe.errors import DatasetError, LiveframeError, UsageError
+from liveframe.util.files import atomic_write
+from liveframe.util.progress import Progress
+
 from .model import DenseBrain, resolve_layers
 
 log = logging.getLogger(__name__)

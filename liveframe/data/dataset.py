@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from .errors import DatasetError, MediaError, UsageError
+from liveframe import constants as C
+from liveframe.errors import DatasetError, MediaError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ def _open_all(videos: Sequence[Path]) -> list[tuple[float | None, float | None]]
 
     Returns each file's (duration in s, frame rate), for the progress bar and the meta.
     """
-    from .frames import MediaReader
+    from liveframe.core.media import MediaReader
 
     facts = []
     for v in videos:
@@ -372,8 +372,8 @@ def _pickle_video(
     bar: Any,
 ) -> dict[str, Any]:
     """Append one video's ticks to ``writer``; returns the source's facts for the meta."""
-    from .frames import MediaReader, Scaler, on_brain_clock
-    from .synth import hann
+    from liveframe.core.media import MediaReader, Scaler, on_brain_clock
+    from liveframe.core.synth import hann
 
     length = 2 * hop if framing == "grain" else hop
     window = hann(2 * hop) if framing == "grain" else None
@@ -500,7 +500,7 @@ def build_dataset(
     UsageError
         Bad settings.
     """
-    from .progress import Progress
+    from liveframe.util.progress import Progress
 
     hop = _check_settings(fps, sample_rate, framing, channels, calibrate_silence)
     if not videos:

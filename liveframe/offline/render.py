@@ -1,9 +1,9 @@
 """Offline render: the live pipeline fed from a file, without a real-time clock.
 
-A video is decoded with :class:`~liveframe.frames.MediaReader`, put on the brain clock with
-:func:`~liveframe.frames.on_brain_clock` (any input frame rate), run through the brain in
-batches, and synthesised by the very objects live play uses (:func:`liveframe.synth.make_synth`),
-then guarded by :class:`~liveframe.synth.SafetyChain` and written:
+A video is decoded with :class:`~liveframe.core.media.MediaReader`, put on the brain clock with
+:func:`~liveframe.core.media.on_brain_clock` (any input frame rate), run through the brain in
+batches, and synthesised by the very objects live play uses (:func:`liveframe.core.synth.make_synth`),
+then guarded by :class:`~liveframe.core.synth.SafetyChain` and written:
 
 - ``.wav`` (16-bit PCM) or ``.flac`` (16-bit) at the brain rate: the soundtrack alone;
 - ``.mkv`` (FLAC at the brain rate), ``.mp4`` (AAC at 48 kHz) or ``.webm`` (Opus at 48 kHz):
@@ -47,10 +47,9 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from .brain import Brain, resolve_brain_path
-from .errors import LiveframeError, MediaError, ToolMissingError, UsageError
-from .frames import (
+from liveframe import constants as C
+from liveframe.core.brain import Brain, resolve_brain_path
+from liveframe.core.media import (
     PTS_TOLERANCE,
     MediaReader,
     Scaler,
@@ -58,8 +57,9 @@ from .frames import (
     on_brain_clock,
     with_context,
 )
-from .progress import Progress
-from .synth import GranularSynth, SafetyChain, make_synth
+from liveframe.core.synth import GranularSynth, SafetyChain, make_synth
+from liveframe.errors import LiveframeError, MediaError, ToolMissingError, UsageError
+from liveframe.util.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class BlockStream:
 
     Iterating yields float32 arrays ``(n, spec.length)`` (n <= ``batch``); afterwards
     :attr:`ticks` and :attr:`end_time` (seconds: last frame's time plus its duration, the
-    same rule :func:`~liveframe.frames.on_brain_clock` uses) are set. A brain with
+    same rule :func:`~liveframe.core.media.on_brain_clock` uses) are set. A brain with
     ``context`` frames sees the previous ticks' frames first and the current one last
     (the first frame repeated before the start).
 
@@ -474,7 +474,7 @@ def synthesize_csound(
 
     The blocks go, one after another, into a float WAV that the instrument reads as a
     GEN01 table; the score has one note per grain, placed and scaled exactly as
-    :class:`~liveframe.synth.GranularSynth` places them (same seed, same grains). The
+    :class:`~liveframe.core.synth.GranularSynth` places them (same seed, same grains). The
     instrument (``patches/liveframe-render.csd``) gives each grain a Hann envelope
     (except a grain brain's parent, already windowed).
 
@@ -683,7 +683,7 @@ def duration_samples(seconds: float, sr: int) -> int:
 
 
 def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
-    """:class:`~liveframe.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time.
+    """:class:`~liveframe.core.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time.
 
     Computed by :class:`BlockGuard`: the same samples, many blocks per numpy call.
     """
@@ -694,9 +694,9 @@ def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
 
 
 class BlockGuard:
-    """:class:`~liveframe.synth.SafetyChain` over consecutive ``block``-sample blocks of a
+    """:class:`~liveframe.core.synth.SafetyChain` over consecutive ``block``-sample blocks of a
     signal, many blocks per call (:meth:`SafetyChain.process_blocks
-    <liveframe.synth.SafetyChain.process_blocks>`): the same samples as one
+    <liveframe.core.synth.SafetyChain.process_blocks>`): the same samples as one
     ``SafetyChain.process`` per block, which makes about fifteen numpy calls a block (some
     45 us for 735 samples, a sixth of what decoding a 640x360 frame costs).
 

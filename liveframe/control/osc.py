@@ -3,7 +3,7 @@
 - :class:`ControlServer` listens on UDP (127.0.0.1:9000 by default) for the addresses of
   :data:`ROUTES`, the one table of the instrument's address space (the README table and
   every patch in ``patches/`` follow it). Handlers only validate, clamp and store into
-  :class:`~liveframe.params.Controls`; the producer reads the values once per tick.
+  :class:`~liveframe.control.params.Controls`; the producer reads the values once per tick.
   Unknown addresses, wrong types and malformed packets are counted, logged (rate-limited)
   and ignored: no exception leaves the server thread. Datagrams over
   :data:`MAX_DATAGRAM` bytes are refused unread, and the thread reads at most
@@ -40,8 +40,8 @@ from pythonosc import osc_packet
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import BlockingOSCUDPServer
 
-from .errors import UsageError
-from .params import Controls
+from liveframe.control.params import Controls
+from liveframe.errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -518,7 +518,7 @@ def grain_message(
 class CsoundBridge:
     """Tick listener: every grain (granular) or output hop (ola, raw) to a Csound.
 
-    The grain positions reproduce :class:`~liveframe.synth.GranularSynth`: the parent
+    The grain positions reproduce :class:`~liveframe.core.synth.GranularSynth`: the parent
     starts ``(L - H) // 2`` before the tick, each grain ``onset`` samples after that; a
     grain brain's whole parent block is already windowed (``env`` 0), every other grain
     gets a Hann envelope in Csound (``env`` 1), all scaled by the synth's normalisation.
@@ -659,7 +659,7 @@ def _brain_rate(engine: Any) -> int:
             return int(obj)
         except AttributeError:
             continue
-    from . import constants as C
+    from liveframe import constants as C
 
     return C.SAMPLE_RATE
 

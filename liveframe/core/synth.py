@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
+from liveframe import constants as C
 
 F32 = npt.NDArray[np.float32]
 

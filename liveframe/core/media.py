@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from .errors import MediaError
+from liveframe import constants as C
+from liveframe.errors import MediaError
 
 log = logging.getLogger(__name__)
 

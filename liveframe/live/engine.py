@@ -8,7 +8,7 @@ API (other modules build on these names)
     publishes. Readers:
 
     - :class:`PyAVReader` (``liveframe play``): a file decoded with PyAV and put on the
-      brain clock exactly as offline render does (:func:`~liveframe.frames.on_brain_clock`:
+      brain clock exactly as offline render does (:func:`~liveframe.core.media.on_brain_clock`:
       at tick k the newest frame with ``time <= k * speed / fps``), so live play equals
       render sample for sample. Paced by the brain clock, i.e. by the audio device, through
       a small bounded queue; ``loop`` restarts it; ``speed`` scales media time.
@@ -25,7 +25,7 @@ blocksize=256, latency="low", margin=None, record=None, seed=0, adaptive=True)``
     - ``.start()``; ``.stop()`` (fades the tail, closes the stream, finalises the
       recording; idempotent, any thread but the producer's); ``.run(seconds=None)`` (starts
       if needed, blocks until stopped / the source ended / Ctrl-C, then stops).
-    - ``.controls`` (:class:`~liveframe.params.Controls`, read once per tick),
+    - ``.controls`` (:class:`~liveframe.control.params.Controls`, read once per tick),
       ``.brain``, ``.mode``, ``.samplerate`` (the device's), ``.running``.
     - ``.stats() -> dict``: ``underruns, ticks, latency_ms {median, p99},
       device_latency_ms, samplerate, blocksize`` (the ``--stats-json`` schema) plus extras
@@ -60,7 +60,7 @@ Threads
 capture thread -> producer thread (the brain clock: inference, synthesis, soxr streaming
 resampling to the device rate, written into a preallocated SPSC ring buffer just in time,
 ``margin`` samples' time before the callback buffer that needs it) -> audio callback
-(:class:`~liveframe.audio.AudioOutput`: copy, smoothed gain, NaN guard, DC blocker,
+(:class:`~liveframe.live.audio.AudioOutput`: copy, smoothed gain, NaN guard, DC blocker,
 limiter). The producer is paced by the ring's fill and the callback's own timing
 (:meth:`Engine._due_in`), i.e. by the device clock, so the brain clock never drifts from
 the audio clock. While an engine plays, the GIL switch interval is lowered
@@ -91,16 +91,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from . import signals
-from .audio import AudioOutput, OutputDevice, Recorder, find_output
-from .brain import Brain, BrainSpec, resolve_brain_path
-from .errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
-from .files import atomic_write
-from .frames import MediaReader, on_brain_clock, preprocess, with_context
-from .params import Controls, Snapshot
-from .ringbuffer import RingBuffer
-from .synth import GrainParams, GranularSynth, make_synth
+from liveframe import constants as C
+from liveframe.control.params import Controls, Snapshot
+from liveframe.core.brain import Brain, BrainSpec, resolve_brain_path
+from liveframe.core.media import MediaReader, on_brain_clock, preprocess, with_context
+from liveframe.core.synth import GrainParams, GranularSynth, make_synth
+from liveframe.errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
+from liveframe.live.audio import AudioOutput, OutputDevice, Recorder, find_output
+from liveframe.live.ringbuffer import RingBuffer
+from liveframe.util import signals
+from liveframe.util.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class OpenCVReader:
         self.speed = float(speed)
         self.name = f"camera {source}" if self.is_camera else Path(source).name
         if self.is_camera:
-            from .audio import list_cameras
+            from liveframe.live.audio import list_cameras
 
             cams = list_cameras()
             if source not in cams:
@@ -988,7 +988,7 @@ class Engine:
             log.warning("%s", e)
 
     def open_source(self, source: str | int) -> Capture:
-        """Open a source as :attr:`controls.source <liveframe.params.Controls.source>` names it.
+        """Open a source as :attr:`controls.source <liveframe.control.params.Controls.source>` names it.
 
         A file path plays on the brain clock (:class:`PyAVReader`, looping when the current
         play loops, at its speed); an int or a digit string is a camera
@@ -1178,7 +1178,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gui", action="store_true", help="no monitor window")
     parser.add_argument("--fullscreen", action="store_true", help="monitor full screen")
     try:
-        from .osc import add_osc_arguments
+        from liveframe.control.osc import add_osc_arguments
     except ImportError:
         return
     add_osc_arguments(parser)
@@ -1218,7 +1218,7 @@ def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Pat
 
 
 class _StopRequest:
-    """A signal handler (:func:`liveframe.signals.handling`) that sets :attr:`event`
+    """A signal handler (:func:`liveframe.util.signals.handling`) that sets :attr:`event`
     instead of raising where the signal lands.
 
     A KeyboardInterrupt raised at an arbitrary line (while the engine opens the stream,
@@ -1265,7 +1265,7 @@ def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
     closer = None
     try:
         try:
-            from . import osc
+            from liveframe.control import osc
         except ImportError:
             osc = None  # type: ignore[assignment]
         if osc is not None:
@@ -1273,7 +1273,7 @@ def _play_until(args: argparse.Namespace, make_reader: Callable[[], Any],
         win = None
         if not args.no_gui:
             try:
-                from . import monitor
+                from liveframe.ui import monitor
             except ImportError:
                 monitor = None  # type: ignore[assignment]
             if monitor is not None and monitor.display_available():

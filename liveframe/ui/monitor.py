@@ -10,10 +10,10 @@ F fullscreen.
 
 The GUI pulls (STYLE.md, item 9). A :class:`~PySide6.QtCore.QTimer` in the GUI thread
 calls ``engine.snapshot(self._snap)`` at about 30 Hz into a preallocated
-:class:`~liveframe.params.Snapshot` and pushes those arrays into pyqtgraph items
+:class:`~liveframe.control.params.Snapshot` and pushes those arrays into pyqtgraph items
 (``setImage(..., autoLevels=False)``, peak downsampling). The audio path never calls into
 Qt and never waits for it: a slow or frozen window only makes the pictures late. The
-widgets write to the same :class:`~liveframe.params.Controls` object the OSC server writes
+widgets write to the same :class:`~liveframe.control.params.Controls` object the OSC server writes
 to, and the window re-reads that object each tick, so a change made over OSC shows up on
 the sliders. Any exception raised while drawing or handling a control is caught, logged
 and shown in the status line; it never reaches the event loop and never stops the sound.
@@ -36,9 +36,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from . import signals
-from .params import DENSITY_MAX, GAIN_MAX, SPREAD_MAX, Controls, Snapshot
+from liveframe import constants as C
+from liveframe.control.params import DENSITY_MAX, GAIN_MAX, SPREAD_MAX, Controls, Snapshot
+from liveframe.util import signals
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def _build_window_class() -> type:
         ----------
         engine : object
             Anything with ``controls`` (a :class:`Controls`) and ``snapshot(out)``; the
-            live :class:`liveframe.engine.Engine`.
+            live :class:`liveframe.live.engine.Engine`.
         brains_dir : Path
             Where the brain selector looks for ``*.onnx``.
         refresh_hz : float

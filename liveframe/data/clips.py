@@ -2,7 +2,7 @@
 
 :func:`write_clip` takes pictures with their timestamps and a soundtrack and writes a real
 container (Matroska, MP4, WebM) that every part of liveframe reads back through
-:mod:`liveframe.frames`. Timestamps are set explicitly, so constant, fractional (29.97) and
+:mod:`liveframe.core.media`. Timestamps are set explicitly, so constant, fractional (29.97) and
 variable frame rates are all one call.
 """
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from .errors import BrainError
+from liveframe import constants as C
+from liveframe.errors import BrainError
 
 
 @dataclass(frozen=True)

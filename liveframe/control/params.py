@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
+from liveframe import constants as C
 
 GAIN_MAX = 2.0
 DENSITY_MAX = 4.0

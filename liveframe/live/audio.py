@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DeviceError, LiveframeError
-from .ringbuffer import RingBuffer
-from .synth import SafetyChain
+from liveframe.core.synth import SafetyChain
+from liveframe.errors import DeviceError, LiveframeError
+from liveframe.live.ringbuffer import RingBuffer
 
 log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]

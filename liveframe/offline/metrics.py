@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import constants as C
-from .errors import MediaError, ToolMissingError, UsageError
+from liveframe import constants as C
+from liveframe.errors import MediaError, ToolMissingError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,8 @@ def evaluate(
         "black_level_dbfs"}}, "reference": {"frame_artifact_db": ... of the true
         soundtrack}, "brain", "video", "seconds", "sample_rate", "fps"}``
     """
-    from .frames import MediaReader
-    from .render import (
+    from liveframe.core.media import MediaReader
+    from liveframe.offline.render import (
         RENDER_MODES,
         BlockStream,
         _load_brain,
@@ -399,7 +399,7 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .brain import resolve_brain_path
+    from liveframe.core.brain import resolve_brain_path
 
     modes = None
     if args.modes:
