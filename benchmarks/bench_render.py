@@ -38,7 +38,8 @@ def dense_brain(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     from liveframe import constants as C
-    from liveframe.core.brain import BrainSpec, attach_spec
+    from liveframe.core.brain import attach_spec
+    from liveframe.core.spec import BrainSpec
 
     spec = BrainSpec(arch="shallow", layers=(4096, 1000, 1470))
     rng = np.random.default_rng(0)

@@ -9,7 +9,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from liveframe import constants as C
-from liveframe.core.brain import BrainSpec, attach_spec
+from liveframe.core.brain import attach_spec
+from liveframe.core.spec import BrainSpec
 from liveframe.core.synth import hann
 
 

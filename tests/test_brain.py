@@ -7,7 +7,8 @@ import numpy as np
 import onnx
 import pytest
 
-from liveframe.core.brain import Brain, BrainSpec
+from liveframe.core.brain import Brain
+from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
 from tests.helpers import make_brain, tone_block
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from liveframe.core.brain import Brain
-from liveframe.core.synth import SafetyChain
+from liveframe.core.safety import SafetyChain
 from liveframe.data.clips import write_clip
 from liveframe.errors import BrainError, DeviceError
 from liveframe.live.audio import read_wav

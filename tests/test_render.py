@@ -182,7 +182,8 @@ def test_bad_inputs_one_line_exit_2_nothing_written(media, tmp_path):
     # a brain whose spec does not fit its model
     import onnx
 
-    from liveframe.core.brain import BrainSpec, attach_spec
+    from liveframe.core.brain import attach_spec
+    from liveframe.core.spec import BrainSpec
 
     model = onnx.load(str(brain))
     attach_spec(model, BrainSpec(framing="block"))
@@ -302,7 +303,7 @@ def test_ola_removes_the_clicks_of_a_discontinuous_block_brain(media, tmp_path):
 def test_block_guard_is_safety_chain_sample_for_sample():
     # render guards many blocks per numpy call: it must be SafetyChain's arithmetic exactly,
     # NaN/inf blocks, sums that overflow, blasts, DC and a short last block included
-    from liveframe.core.synth import SafetyChain
+    from liveframe.core.safety import SafetyChain
 
     rng = np.random.default_rng(0)
     for trial in range(60):

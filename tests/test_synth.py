@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveframe.core.synth import GranularSynth, OlaSynth, RawSynth, SafetyChain, hann, make_synth
+from liveframe.core.safety import SafetyChain
+from liveframe.core.synth import GranularSynth, OlaSynth, RawSynth, hann, make_synth
 
 H = 735
 

@@ -1,29 +1,14 @@
-"""The brain file: an ONNX model that carries its own contract.
+"""A loaded brain: an ONNX model run by onnxruntime, checked against its spec.
 
-A brain is an ONNX model whose ``metadata_props`` hold a JSON spec under the key
-``liveframe`` (see DESIGN.md). The spec says what the model eats and what it plays:
-
-.. code-block:: json
-
-    {"format": "liveframe-brain", "version": 1,
-     "input": {"width": 64, "height": 64, "channels": 1, "context": 0},
-     "output": {"kind": "pcm", "framing": "grain", "length": 1470, "scale": 1.0},
-     "sample_rate": 22050, "fps": 30,
-     "arch": "shallow", "layers": [4096, 1000, 1470],
-     "provenance": {"data": "...", "date": "...", "loss": "mse", "val_loss": 0.01}}
-
-The model has one input ``frames`` of shape ``[N, channels * (context + 1), height, width]``
-(float32 in [0, 1], the current frame last) and one output ``audio`` of shape
-``[N, length]``; the audio played is ``audio * scale``. N is dynamic so offline render can
-batch. :meth:`Brain.load` refuses, in one line, a file whose spec is missing or disagrees
-with the model's shapes. The runtime needs onnxruntime only, never torch.
+:meth:`Brain.load` refuses, in one line, a file whose spec (:mod:`liveframe.core.spec`) is
+missing or disagrees with the model's shapes. The runtime needs onnxruntime only, never
+torch.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,161 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe import constants as C
+from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
-
-
-@dataclass(frozen=True)
-class BrainSpec:
-    """What a brain eats and plays. One source of truth, stored inside the ONNX file."""
-
-    width: int = C.FRAME_SIZE
-    height: int = C.FRAME_SIZE
-    channels: int = 1
-    context: int = 0
-    kind: str = "pcm"
-    framing: str = "grain"
-    sample_rate: int = C.SAMPLE_RATE
-    fps: float = C.FPS
-    scale: float = 1.0
-    arch: str = "custom"
-    layers: tuple[int, ...] = ()
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def hop(self) -> int:
-        """Samples per tick at the brain rate (735 at 22050 Hz and 30 fps)."""
-        return hop_length(self.sample_rate, self.fps)
-
-    @property
-    def length(self) -> int:
-        """Samples per output block: ``2 * hop`` for ``grain``, ``hop`` for ``block``."""
-        return 2 * self.hop if self.framing == "grain" else self.hop
-
-    @property
-    def in_channels(self) -> int:
-        """Input planes: ``channels * (context + 1)``."""
-        return self.channels * (self.context + 1)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.in_channels, self.height, self.width)
-
-    def compatible_with(self, other: BrainSpec) -> bool:
-        """True when ``other`` can replace this brain live without changing the synthesis."""
-        return (
-            self.sample_rate == other.sample_rate
-            and self.fps == other.fps
-            and self.framing == other.framing
-            and self.kind == other.kind
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": C.SPEC_FORMAT,
-            "version": C.SPEC_VERSION,
-            "input": {
-                "width": self.width,
-                "height": self.height,
-                "channels": self.channels,
-                "context": self.context,
-            },
-            "output": {
-                "kind": self.kind,
-                "framing": self.framing,
-                "length": self.length,
-                "scale": self.scale,
-            },
-            "sample_rate": self.sample_rate,
-            "fps": self.fps,
-            "arch": self.arch,
-            "layers": list(self.layers),
-            "provenance": dict(self.provenance),
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], *, where: str = "spec") -> BrainSpec:
-        """Validate and build a spec; every problem is a one-line :class:`BrainError`."""
-        try:
-            if d.get("format") != C.SPEC_FORMAT:
-                raise ValueError(f"format is {d.get('format')!r}, expected {C.SPEC_FORMAT!r}")
-            if int(d.get("version", 0)) > C.SPEC_VERSION:
-                raise ValueError(
-                    f"spec version {d['version']} is newer than this liveframe "
-                    f"(reads up to {C.SPEC_VERSION}); upgrade liveframe"
-                )
-            inp, out = d["input"], d["output"]
-            spec = cls(
-                width=_positive_int(inp["width"], "input.width"),
-                height=_positive_int(inp["height"], "input.height"),
-                channels=_choice(int(inp["channels"]), (1, 3), "input.channels"),
-                context=_nonneg_int(inp.get("context", 0), "input.context"),
-                kind=_choice(out["kind"], ("pcm",), "output.kind"),
-                framing=_choice(out["framing"], C.FRAMINGS, "output.framing"),
-                sample_rate=_positive_int(d["sample_rate"], "sample_rate"),
-                fps=_positive_float(d["fps"], "fps"),
-                scale=_positive_float(out.get("scale", 1.0), "output.scale"),
-                arch=str(d.get("arch", "custom")),
-                layers=tuple(int(x) for x in d.get("layers", ())),
-                provenance=dict(d.get("provenance", {})),
-            )
-            if "length" in out and int(out["length"]) != spec.length:
-                raise ValueError(
-                    f"output.length={out['length']} but {spec.framing} framing at "
-                    f"{spec.sample_rate} Hz / {spec.fps} fps needs {spec.length}"
-                )
-        except KeyError as e:
-            raise BrainError(f"{where}: spec lacks the field {e.args[0]!r}") from None
-        except (TypeError, ValueError) as e:
-            raise BrainError(f"{where}: bad spec: {e}") from None
-        return spec
-
-    @classmethod
-    def from_json(cls, text: str, *, where: str = "spec") -> BrainSpec:
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise BrainError(f"{where}: spec is not valid JSON ({e.msg})") from None
-        if not isinstance(d, dict):
-            raise BrainError(f"{where}: spec is not a JSON object")
-        return cls.from_dict(d, where=where)
-
-
-def hop_length(sample_rate: int, fps: float) -> int:
-    """Samples per tick; refuses rates that do not divide into whole samples."""
-    hop = sample_rate / fps
-    if abs(hop - round(hop)) > 1e-9 or hop < 1:
-        raise ValueError(f"sample_rate={sample_rate} / fps={fps} is not a whole number of samples")
-    return int(round(hop))
-
-
-def _positive_int(v: Any, name: str) -> int:
-    i = int(v)
-    if i <= 0 or i != v:
-        raise ValueError(f"{name}={v!r} must be a positive integer")
-    return i
-
-
-def _nonneg_int(v: Any, name: str) -> int:
-    i = int(v)
-    if i < 0 or i != v:
-        raise ValueError(f"{name}={v!r} must be a non-negative integer")
-    return i
-
-
-def _positive_float(v: Any, name: str) -> float:
-    f = float(v)
-    if not np.isfinite(f) or f <= 0:
-        raise ValueError(f"{name}={v!r} must be a positive number")
-    return f
-
-
-def _choice(v: Any, choices: tuple[Any, ...], name: str) -> Any:
-    if v not in choices:
-        raise ValueError(f"{name}={v!r} must be one of {', '.join(map(str, choices))}")
-    return v
 
 
 def session_options(*, threads: int = 1) -> Any:
@@ -340,13 +172,6 @@ def resolve_brain_path(name: str | os.PathLike[str] | None) -> Path:
     if p.exists() or p.suffix == ".onnx" or os.sep in str(name):
         return p
     return C.BRAINS_DIR / f"{name}.onnx"
-
-
-def spec_as_dict(spec: BrainSpec) -> dict[str, Any]:
-    """Plain dict of the dataclass fields (for checkpoints and logs)."""
-    d = asdict(spec)
-    d["layers"] = list(spec.layers)
-    return d
 
 
 def add_info_arguments(parser: Any) -> None:

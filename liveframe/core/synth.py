@@ -14,19 +14,18 @@ many samples its output trails the tick (offline render trims it, live play live
   frame-rate artefact.
 - :class:`GranularSynth` (``granular``): the 2015 Csound granular scheme in numpy.
 
-:class:`SafetyChain` is the output guard shared by the audio callback and render: NaN guard,
-DC blocker and limiter, allocation-free, so no brain can blast the PA.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from liveframe import constants as C
+from liveframe.core.spec import Framing
 
 F32 = npt.NDArray[np.float32]
 
@@ -36,15 +35,6 @@ def hann(n: int, *, dtype: Any = np.float32) -> npt.NDArray[Any]:
     if n <= 0:
         raise ValueError(f"n={n} must be a positive integer")
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(dtype)
-
-
-class Synth(Protocol):
-    hop: int
-    latency: int
-
-    def process(self, block: F32, out: F32 | None = None) -> F32: ...
-
-    def reset(self) -> None: ...
 
 
 def _check(block: F32, length: int) -> None:
@@ -76,10 +66,11 @@ class OlaSynth:
             raise ValueError(f"hop={hop} must be a positive integer")
         if framing not in C.FRAMINGS:
             raise ValueError(f"framing={framing!r} must be one of {', '.join(C.FRAMINGS)}")
+        frame = Framing(framing, hop)
         self.hop = hop
         self.framing = framing
-        self.length = 2 * hop if framing == "grain" else hop
-        self.latency = hop if framing == "grain" else 0
+        self.length = frame.length
+        self.latency = frame.lead  # a grain's first half lands one hop before its tick
         self.crossfade = int(min(max(crossfade, 1), hop // 2))
         self.order = int(min(max(order, 1), hop // 4))
         t = (np.arange(self.crossfade, dtype=np.float64) + 0.5) / self.crossfade
@@ -245,7 +236,7 @@ class GranularSynth:
         # room for the latest grain at spread 4: H + 8 H + 4 H + 2 H of origin, onsets, length
         self._acc = np.zeros(16 * hop + self.length, np.float32)
         self._env_cache: dict[int, F32] = {}
-        self.last_grains: list[GrainParams] = []
+        self.last_placements: list[GrainPlacement] = []  # the last tick's, as played
         self.reset()
 
     def reset(self) -> None:
@@ -290,8 +281,8 @@ class GranularSynth:
         H, L = self.hop, self.length
         norm = 1.0 / float(np.sqrt(sum(g.amplitude**2 for g in grains)))
         # The accumulator starts at the sample emitted now; the parent's nominal start
-        # (grain framing: H before the tick; block framing: on it) sits `origin` later.
-        origin = self.latency - (L - H)
+        # (Framing.lead before the tick) sits `origin` later.
+        origin = self.latency - Framing(self.framing, H).lead
         out = []
         for i, g in enumerate(grains):
             # a grain brain's whole block is already windowed; every other grain gets one
@@ -312,10 +303,10 @@ class GranularSynth:
         H = self.hop
         if out is None:
             out = np.empty(H, np.float32)
-        grains = self.grains()
-        self.last_grains = grains
+        placements = self.placements(self.grains())
+        self.last_placements = placements
         acc = self._acc
-        for p in self.placements(grains):
+        for p in placements:
             seg = block[p.offset : p.offset + p.duration]
             if p.envelope:
                 seg = seg * self._env(seg.shape[0])
@@ -354,146 +345,3 @@ def make_synth(
     if mode == "granular":
         return GranularSynth(hop=hop, framing=framing, seed=seed, density=density, spread=spread)
     raise ValueError(f"mode={mode!r} must be one of {', '.join(C.MODES)}")
-
-
-class SafetyChain:
-    """NaN guard, DC blocker and limiter, in place and allocation-free.
-
-    Used by the audio callback (at the device rate) and by offline render, so nothing a
-    brain outputs can blast the PA or a file.
-
-    Parameters
-    ----------
-    sr : int
-        Sample rate of the signal it guards.
-    ceiling : float
-        Absolute peak the output never exceeds (default 0.89, -1 dBFS).
-    dc_seconds : float
-        Time constant of the DC tracker.
-    release_seconds : float
-        Time constant with which the limiter's gain recovers.
-    max_block : int
-        Largest block it will be given (its scratch buffer is allocated once here).
-    """
-
-    def __init__(
-        self,
-        *,
-        sr: int,
-        ceiling: float = 0.89,
-        dc_seconds: float = 0.05,
-        release_seconds: float = 0.25,
-        max_block: int = 8192,
-    ) -> None:
-        self.sr = sr
-        self.ceiling = np.float32(ceiling)
-        self.dc_seconds = dc_seconds
-        self.release_seconds = release_seconds
-        self._dc = np.float32(0)
-        self._gain = np.float32(1)
-        self._ramp = np.zeros(max_block, np.float32)
-        self._unit = np.arange(1, max_block + 1, dtype=np.float32)
-        self.nan_blocks = 0
-        self.limited_blocks = 0
-
-    def reset(self) -> None:
-        self._dc = np.float32(0)
-        self._gain = np.float32(1)
-
-    def process(self, x: F32) -> F32:
-        """Guard ``x`` in place and return it."""
-        n = x.shape[0]
-        if n == 0:
-            return x
-        if n > self._ramp.shape[0]:
-            raise ValueError(f"block of {n} samples exceeds max_block={self._ramp.shape[0]}")
-        # NaN / inf guard: a block that carries any is silenced whole and the trackers
-        # restart; anything beyond +-8 is a blast and is clipped before it can skew them.
-        if not np.isfinite(np.sum(x)):
-            x[:] = 0
-            self.nan_blocks += 1
-            self._dc = np.float32(0)
-        np.clip(x, -8.0, 8.0, out=x)
-        # DC blocker: a one-pole tracker of the block mean, removed with a per-block ramp.
-        mean = np.float32(np.mean(x))
-        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
-        new_dc = self._dc + a * (mean - self._dc)
-        ramp = self._ramp[:n]
-        np.multiply(self._unit[:n], np.float32((new_dc - self._dc) / n), out=ramp)
-        ramp += self._dc
-        x -= ramp
-        self._dc = new_dc
-        # Limiter: the gain falls at once to what keeps this block under the ceiling and
-        # recovers with release_seconds; a ramp between blocks avoids zipper noise; a final
-        # clip makes the ceiling absolute.
-        peak = np.float32(max(np.max(x), -np.min(x)))  # no |x| temporary
-        target = np.float32(1.0)
-        if peak * self._gain > self.ceiling:
-            target = self.ceiling / peak
-            self.limited_blocks += 1
-        if target < self._gain:
-            g1 = target
-        else:
-            r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
-            g1 = self._gain + r * (target - self._gain)
-        np.multiply(self._unit[:n], np.float32((g1 - self._gain) / n), out=ramp)
-        ramp += self._gain
-        x *= ramp
-        self._gain = np.float32(g1)
-        np.clip(x, -self.ceiling, self.ceiling, out=x)
-        return x
-
-    def process_blocks(self, xs: F32) -> F32:
-        """:meth:`process` on each row of ``xs`` ``(blocks, n)``, in order, in place.
-
-        The same samples as one :meth:`process` call per row, for offline render: the NaN
-        guard, clips, means, peaks and ramps run over all rows per numpy call; only the two
-        one-pole recursions (DC tracker, limiter gain) step through the rows, with the same
-        float32 scalar arithmetic. Allocates; never for the audio callback.
-        """
-        nb, n = xs.shape
-        if nb == 0 or n == 0:
-            return xs
-        if n > self._unit.shape[0]:
-            raise ValueError(f"block of {n} samples exceeds max_block={self._unit.shape[0]}")
-        bad = ~np.isfinite(np.sum(xs, axis=1))
-        if bad.any():
-            xs[bad] = 0
-        np.clip(xs, -8.0, 8.0, out=xs)
-        means = np.mean(xs, axis=1)
-        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
-        start = np.empty(nb, np.float32)
-        step = np.empty(nb, np.float32)
-        dc = self._dc
-        for i in range(nb):
-            if bad[i]:
-                self.nan_blocks += 1
-                dc = np.float32(0)
-            new_dc = dc + a * (means[i] - dc)
-            start[i] = dc
-            step[i] = np.float32((new_dc - dc) / n)
-            dc = new_dc
-        self._dc = dc
-        unit = self._unit[:n]
-        ramp = unit * step[:, None]
-        ramp += start[:, None]
-        xs -= ramp
-        peaks = np.maximum(np.max(xs, axis=1), -np.min(xs, axis=1))
-        r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
-        gain = self._gain
-        for i in range(nb):
-            peak = peaks[i]
-            target = np.float32(1.0)
-            if peak * gain > self.ceiling:
-                target = self.ceiling / peak
-                self.limited_blocks += 1
-            g1 = target if target < gain else gain + r * (target - gain)
-            start[i] = gain
-            step[i] = np.float32((g1 - gain) / n)
-            gain = np.float32(g1)
-        self._gain = gain
-        np.multiply(unit, step[:, None], out=ramp)
-        ramp += start[:, None]
-        xs *= ramp
-        np.clip(xs, -self.ceiling, self.ceiling, out=xs)
-        return xs

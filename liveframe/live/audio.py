@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liveframe.core.synth import SafetyChain
+from liveframe.core.safety import SafetyChain
 from liveframe.errors import DeviceError, LiveframeError
 from liveframe.live.ringbuffer import RingBuffer
 

@@ -93,8 +93,9 @@ import numpy.typing as npt
 
 from liveframe import constants as C
 from liveframe.control.params import Controls, Snapshot
-from liveframe.core.brain import Brain, BrainSpec, resolve_brain_path
+from liveframe.core.brain import Brain, resolve_brain_path
 from liveframe.core.media import MediaReader, on_brain_clock, preprocess, with_context
+from liveframe.core.spec import BrainSpec
 from liveframe.core.synth import GrainParams, GranularSynth, make_synth
 from liveframe.errors import BrainError, DeviceError, LiveframeError, MediaError, UsageError
 from liveframe.live.audio import AudioOutput, OutputDevice, Recorder, find_output

@@ -57,7 +57,8 @@ from liveframe.core.media import (
     on_brain_clock,
     with_context,
 )
-from liveframe.core.synth import GranularSynth, SafetyChain, make_synth
+from liveframe.core.safety import BlockGuard
+from liveframe.core.synth import GranularSynth, make_synth
 from liveframe.errors import LiveframeError, MediaError, ToolMissingError, UsageError
 from liveframe.util.progress import Progress
 
@@ -680,66 +681,6 @@ def render_signal(
 def duration_samples(seconds: float, sr: int) -> int:
     """Samples in ``seconds`` (rounded; container timestamps carry about 1 ms of jitter)."""
     return round(float(max(seconds, 0.0)) * sr)
-
-
-def guard(signal: F32, *, sr: int, block: int = C.HOP) -> F32:
-    """:class:`~liveframe.core.synth.SafetyChain` over ``signal`` (in place), ``block`` at a time.
-
-    Computed by :class:`BlockGuard`: the same samples, many blocks per numpy call.
-    """
-    bg = BlockGuard(sr=sr, block=block)
-    bg.process(signal)
-    bg.log_counts()
-    return signal
-
-
-class BlockGuard:
-    """:class:`~liveframe.core.synth.SafetyChain` over consecutive ``block``-sample blocks of a
-    signal, many blocks per call (:meth:`SafetyChain.process_blocks
-    <liveframe.core.synth.SafetyChain.process_blocks>`): the same samples as one
-    ``SafetyChain.process`` per block, which makes about fifteen numpy calls a block (some
-    45 us for 735 samples, a sixth of what decoding a 640x360 frame costs).
-
-    Parameters
-    ----------
-    sr : int
-    block : int
-        Samples per SafetyChain block; :meth:`process` cuts blocks from the start of each
-        signal it is given, so every piece but the last must be a whole number of blocks.
-    """
-
-    def __init__(self, *, sr: int, block: int = C.HOP) -> None:
-        self.block = max(block, 1)
-        self.chain = SafetyChain(sr=sr, max_block=self.block)
-
-    @property
-    def nan_blocks(self) -> int:
-        return self.chain.nan_blocks
-
-    @property
-    def limited_blocks(self) -> int:
-        return self.chain.limited_blocks
-
-    def process(self, x: F32) -> F32:
-        """Guard ``x`` in place, ``block`` samples at a time from its start; return it."""
-        if not x.flags.c_contiguous:  # the block views below must share x's memory
-            x[...] = self.process(np.ascontiguousarray(x))
-            return x
-        b = self.block
-        whole = x.shape[0] // b * b
-        if whole:
-            self.chain.process_blocks(x[:whole].reshape(-1, b))
-        if whole < x.shape[0]:
-            self.chain.process_blocks(x[whole:].reshape(1, -1))
-        return x
-
-    def log_counts(self) -> None:
-        if self.nan_blocks or self.limited_blocks:
-            log.info(
-                "safety: %d blocks silenced (NaN/inf), %d limited",
-                self.nan_blocks,
-                self.limited_blocks,
-            )
 
 
 def _resample(x: F32, sr_in: int, sr_out: int) -> F32:

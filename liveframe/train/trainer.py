@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from liveframe.core.brain import BrainSpec
+from liveframe.core.spec import BrainSpec
 from liveframe.data.dataset import Dataset, load_dataset
 from liveframe.errors import DatasetError, LiveframeError, UsageError
 from liveframe.util.files import atomic_write

@@ -1,0 +1,346 @@
+"""The tick pipeline: how one brain tick becomes one hop of audio, written once.
+
+A tick is: the source's picture -> context stacking (:func:`~liveframe.core.media.with_context`)
+-> :meth:`Brain.run <liveframe.core.brain.Brain.run>` -> the synth of the current mode
+(:mod:`liveframe.core.synth`) -> exactly ``hop`` samples at the brain rate, before the
+safety chain. A brain, mode or source swap is crossfaded over one tick: the old path (its
+brain, synth and history) plays that tick too and is faded out under the new one.
+
+The live producer calls :meth:`TickPipeline.step` once per tick; offline render and eval
+call :meth:`TickPipeline.step_batch` with many ticks' pictures (one inference call); the
+Csound bridge, the analysis sender and the Csound score writer are tick listeners. The
+samples are the same, sample for sample, whichever entry point made them: live equals
+offline by construction (``tests/test_pipeline.py`` proves it).
+
+Threads: a pipeline belongs to one thread (the producer, or the caller of a render). Other
+threads never call it; they ask the producer, which calls :meth:`swap_brain`,
+:meth:`set_mode` or :meth:`switch_source` between ticks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from liveframe import constants as C
+from liveframe.core.brain import Brain
+from liveframe.core.media import with_context
+from liveframe.core.spec import BrainSpec
+from liveframe.core.synth import GrainPlacement, GranularSynth, make_synth
+from liveframe.errors import BrainError
+
+log = logging.getLogger(__name__)
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass
+class Tick:
+    """What one tick made; the pipeline reuses this object and its arrays every tick.
+
+    Attributes
+    ----------
+    index : int
+        The pipeline's tick number (0 for the first tick it made).
+    position : int
+        Where ``out`` starts in the pipeline's output, in brain-rate samples
+        (``index * hop``): the timeline of the Csound bridge and of the score writer.
+    frame : ndarray, shape (channels, height, width), uint8
+        The picture the brain saw last (the current one, without its context).
+    block : ndarray, shape (length,), float32
+        The brain's output.
+    out : ndarray, shape (hop,), float32
+        The hop of audio this tick emits (after any crossfade, before the safety chain).
+    placements : list of GrainPlacement or None
+        Granular mode: where each grain of this tick lands, ``start`` counted from
+        ``position`` (what :class:`~liveframe.core.synth.GranularSynth` plays). None in
+        the other modes.
+    """
+
+    index: int = 0
+    position: int = 0
+    frame: U8 = field(default_factory=lambda: np.zeros((1, 1, 1), np.uint8))
+    block: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
+    out: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
+    placements: list[GrainPlacement] | None = None
+
+
+TickListener = Callable[[Tick], None]
+"""Called by the pipeline's thread after every tick; must not block. Copy what you keep."""
+
+
+class _Path:
+    """One brain with its synth and its context history: what a crossfade fades out."""
+
+    def __init__(self, brain: Brain, synth: object, hist: list[U8]) -> None:
+        self.brain = brain
+        self.synth = synth
+        self.hist = hist
+
+
+class TickPipeline:
+    """Context stacking -> brain -> synthesis -> one hop of audio per tick.
+
+    Parameters
+    ----------
+    brain : Brain
+    mode : {"ola", "raw", "granular"}
+    seed : int
+        Seed of the granular synth (every new synth, after a swap, starts from it).
+    density, spread : float
+        Granular parameters (see :class:`~liveframe.core.synth.GranularSynth`); change
+        them between ticks with :meth:`set_grain`.
+    """
+
+    def __init__(
+        self,
+        brain: Brain,
+        *,
+        mode: str = "ola",
+        seed: int = 0,
+        density: float = 1.0,
+        spread: float = 1.0,
+    ) -> None:
+        _check_mode(mode)
+        self.seed = int(seed)
+        self.density = float(density)
+        self.spread = float(spread)
+        self.mode = mode
+        self._path = _Path(brain, self._new_synth(brain.spec, mode), [])
+        self._fade: _Path | None = None  # the old path, faded out during the next tick
+        self._pending_brain: Brain | None = None
+        self._pending_mode: str | None = None
+        self._pending_source = False
+        self._frozen: U8 | None = None
+        self._old_frame: U8 | None = None  # the old source's last picture (source swap)
+        self.listeners: list[TickListener] = []
+        self.listener_errors = 0
+        self._listener_warned = -np.inf
+        spec = brain.spec
+        self.tick = Tick(
+            frame=np.zeros((spec.channels, spec.height, spec.width), np.uint8),
+            block=np.zeros(spec.length, np.float32),
+            out=np.zeros(spec.hop, np.float32),
+        )
+        self.ticks = 0  # ticks made so far
+        self.inference_s = 0.0  # seconds the last tick's (or batch's) inference took
+        h = spec.hop
+        t = (np.arange(h, dtype=np.float64) + 0.5) / h
+        self._fade_in = (np.sin(0.5 * np.pi * t) ** 2).astype(np.float32)
+        self._fade_out = (1 - self._fade_in).astype(np.float32)
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def brain(self) -> Brain:
+        return self._path.brain
+
+    @property
+    def spec(self) -> BrainSpec:
+        return self._path.brain.spec
+
+    @property
+    def hop(self) -> int:
+        return self.spec.hop
+
+    @property
+    def latency(self) -> int:
+        """Samples by which the output trails the tick (the current synth's latency)."""
+        return int(self._path.synth.latency)  # type: ignore[attr-defined]
+
+    @property
+    def pending(self) -> bool:
+        """A swap is waiting for a tick (the next tick crossfades it in)."""
+        return bool(self._fade is not None or self._pending_brain is not None
+                    or self._pending_mode is not None or self._pending_source)
+
+    # -- changes between ticks -----------------------------------------------------------
+    def swap_brain(self, brain: Brain) -> None:
+        """Crossfade to ``brain`` over the next tick.
+
+        Raises
+        ------
+        BrainError
+            ``brain`` plays at another rate, fps, framing or kind, or sees other pictures;
+            the current brain keeps playing.
+        """
+        old, s = self.spec, brain.spec
+        name = self.brain.name
+        if not old.compatible_with(s):
+            raise BrainError(
+                f"{brain.path}: refused, it plays {s.framing} {s.kind} at {s.sample_rate} Hz / "
+                f"{s.fps:g} fps but {name} plays {old.framing} {old.kind} at "
+                f"{old.sample_rate} Hz / {old.fps:g} fps; {name} keeps playing"
+            )
+        if (s.width, s.height, s.channels) != (old.width, old.height, old.channels):
+            raise BrainError(
+                f"{brain.path}: refused, it sees {s.width}x{s.height}x{s.channels} frames but "
+                f"the source is captured at {old.width}x{old.height}x{old.channels}; "
+                f"{name} keeps playing"
+            )
+        self._pending_brain = brain
+
+    def set_mode(self, mode: str) -> None:
+        """Crossfade to another synthesis mode over the next tick (no-op if unchanged)."""
+        _check_mode(mode)
+        if mode != self.mode or self._pending_mode is not None:
+            self._pending_mode = mode
+
+    def switch_source(self) -> None:
+        """The next picture comes from a new source: its context starts afresh, and the
+        old source's last picture is faded out under it over one tick."""
+        self._pending_source = True
+
+    def set_grain(self, *, density: float, spread: float) -> None:
+        """Granular parameters for the coming ticks (clamped by the synth to 0..4)."""
+        self.density = float(density)
+        self.spread = float(spread)
+        synth = self._path.synth
+        if isinstance(synth, GranularSynth):
+            synth.density = self.density
+            synth.spread = self.spread
+
+    # -- ticks ---------------------------------------------------------------------------
+    def step(self, pixels: U8, *, freeze: bool = False, out: F32 | None = None) -> F32:
+        """Make one tick from the source's picture.
+
+        Parameters
+        ----------
+        pixels : ndarray, shape (channels, height, width), uint8
+            The picture of this tick (the brain clock chose it).
+        freeze : bool
+            Play the picture held since freeze began instead of ``pixels``.
+        out : ndarray, shape (hop,), float32, optional
+            Where to write the hop (default: :attr:`tick`'s ``out``).
+
+        Returns
+        -------
+        ndarray, shape (hop,), float32
+            This tick's hop of audio at the brain rate, before the safety chain.
+        """
+        self._begin_tick()
+        if freeze and self._frozen is not None:
+            pixels = self._frozen
+        else:
+            self._frozen = pixels
+        path = self._path
+        t0 = time.perf_counter()
+        x = with_context(pixels, path.hist, self.spec.context)
+        block = path.brain.run(x)[0]
+        self.inference_s = time.perf_counter() - t0
+        return self._synth_tick(pixels, block, out)
+
+    def step_batch(self, pixels: U8, *, out: F32 | None = None) -> F32:
+        """Make ``n`` ticks from ``n`` pictures, with one inference call.
+
+        The same samples as ``n`` calls of :meth:`step` (a pending swap is made by a
+        first single :meth:`step`).
+
+        Parameters
+        ----------
+        pixels : ndarray, shape (n, channels, height, width), uint8
+        out : ndarray, shape (n * hop,), float32, optional
+
+        Returns
+        -------
+        ndarray, shape (n * hop,), float32
+        """
+        n = pixels.shape[0]
+        hop = self.hop
+        if out is None:
+            out = np.empty(n * hop, np.float32)
+        i = 0
+        while i < n and self.pending:
+            self.step(pixels[i], out=out[i * hop : (i + 1) * hop])
+            i += 1
+        if i == n:
+            return out
+        path = self._path
+        spec = self.spec
+        x = np.empty((n - i, spec.in_channels, spec.height, spec.width), np.uint8)
+        for j in range(i, n):
+            with_context(pixels[j], path.hist, spec.context, out=x[j - i])
+        t0 = time.perf_counter()
+        blocks = path.brain.run(x)
+        self.inference_s = time.perf_counter() - t0
+        for j in range(i, n):
+            self._begin_tick()
+            self._synth_tick(pixels[j], blocks[j - i], out[j * hop : (j + 1) * hop])
+        self._frozen = pixels[n - 1]
+        return out
+
+    def flush(self) -> F32:
+        """What the synth still holds after the last tick (offline: the tail of a render)."""
+        return np.asarray(self._path.synth.flush(), np.float32)  # type: ignore[attr-defined]
+
+    # -- inside a tick -------------------------------------------------------------------
+    def _begin_tick(self) -> None:
+        """Apply at most one pending swap: the old path is kept to fade out this tick."""
+        if self._fade is not None:
+            return
+        path = self._path
+        if self._pending_brain is not None:
+            brain, self._pending_brain = self._pending_brain, None
+            self._fade = path
+            self._path = _Path(brain, self._new_synth(brain.spec, self.mode), [])
+            log.info("brain %s: crossfading in", brain.name)
+        elif self._pending_mode is not None:
+            mode, self._pending_mode = self._pending_mode, None
+            if mode != self.mode:
+                self._fade = path
+                self.mode = mode
+                self._path = _Path(path.brain, self._new_synth(self.spec, mode), list(path.hist))
+        elif self._pending_source:
+            self._pending_source = False
+            self._fade = path
+            self._old_frame = self.tick.frame.copy()
+            self._frozen = None
+            self._path = _Path(path.brain, self._new_synth(self.spec, self.mode), [])
+
+    def _synth_tick(self, pixels: U8, block: F32, out: F32 | None) -> F32:
+        tick = self.tick
+        if out is None:
+            out = tick.out
+        synth = self._path.synth
+        synth.process(block, out=out)  # type: ignore[attr-defined]
+        old = self._fade
+        if old is not None:
+            self._fade = None
+            opx = self._old_frame if self._old_frame is not None else pixels
+            self._old_frame = None
+            xo = with_context(opx, old.hist, old.brain.spec.context)
+            faded = old.synth.process(old.brain.run(xo)[0])  # type: ignore[attr-defined]
+            out *= self._fade_in
+            out += faded * self._fade_out
+        tick.index = self.ticks
+        tick.position = self.ticks * self.hop
+        tick.frame = pixels
+        tick.block = block
+        if out is not tick.out:
+            tick.out = out
+        tick.placements = synth.last_placements if isinstance(synth, GranularSynth) else None
+        self.ticks += 1
+        for fn in self.listeners:
+            try:
+                fn(tick)
+            except Exception as e:  # noqa: BLE001 -- a listener never stops the pipeline
+                self.listener_errors += 1
+                now = time.monotonic()
+                if now - self._listener_warned >= 1.0:
+                    self._listener_warned = now
+                    log.warning("tick listener %r failed: %s", fn, e)
+        return out
+
+    def _new_synth(self, spec: BrainSpec, mode: str) -> object:
+        return make_synth(mode, hop=spec.hop, framing=spec.framing, seed=self.seed,
+                          density=self.density, spread=self.spread)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in C.MODES:
+        raise ValueError(f"mode={mode!r} must be one of {', '.join(C.MODES)}")

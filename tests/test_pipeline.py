@@ -1,0 +1,119 @@
+"""The tick pipeline: one tick at a time and in batches give the same samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveframe.core.brain import Brain
+from liveframe.core.pipeline import Tick, TickPipeline
+from liveframe.core.synth import GranularSynth
+
+from .helpers import make_brain
+
+
+@pytest.fixture
+def brains(tmp_path: Path) -> dict[str, Brain]:
+    return {
+        "a": Brain.load(make_brain(tmp_path / "a.onnx", brightness=True, freq=441.0)),
+        "b": Brain.load(make_brain(tmp_path / "b.onnx", brightness=True, freq=882.0)),
+        "ctx": Brain.load(make_brain(tmp_path / "ctx.onnx", brightness=True,
+                                     spec_overrides={"context": 2})),
+        "block": Brain.load(make_brain(tmp_path / "blk.onnx", brightness=True, framing="block")),
+    }
+
+
+def pictures(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n pictures whose brightness wanders, so every tick's block differs."""
+    levels = np.cumsum(rng.uniform(-20, 20, n)) % 255
+    return np.broadcast_to(levels[:, None, None, None], (n, 1, 64, 64)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["ola", "raw", "granular"])
+@pytest.mark.parametrize("name", ["a", "ctx", "block"])
+def test_batches_equal_single_ticks(brains, rng, mode: str, name: str) -> None:
+    px = pictures(rng, 97)
+    one = TickPipeline(brains[name], mode=mode, seed=3)
+    want = np.concatenate([one.step(p).copy() for p in px] + [one.flush()])
+    many = TickPipeline(brains[name], mode=mode, seed=3)
+    got = np.concatenate([many.step_batch(px[i : i + 40]) for i in range(0, 97, 40)]
+                         + [many.flush()])
+    assert np.any(want != 0)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_swaps_crossfade_over_one_tick_in_both_entry_points(brains, rng) -> None:
+    px = pictures(rng, 60)
+
+    def run(batched: bool) -> np.ndarray:
+        p = TickPipeline(brains["a"], mode="ola")
+        parts = []
+        for lo, hi, change in ((0, 20, None), (20, 40, "brain"), (40, 50, "mode"),
+                               (50, 60, "source")):
+            if change == "brain":
+                p.swap_brain(brains["b"])
+            elif change == "mode":
+                p.set_mode("raw")
+            elif change == "source":
+                p.switch_source()
+            if batched:
+                parts.append(p.step_batch(px[lo:hi]))
+            else:
+                parts.extend(p.step(x).copy() for x in px[lo:hi])
+        return np.concatenate(parts)
+
+    single, batched = run(False), run(True)
+    np.testing.assert_array_equal(batched, single)
+    # the brain swap tick is neither brain alone: a one-tick crossfade
+    only_a = TickPipeline(brains["a"]).step_batch(px[:21])[-735:]
+    p = TickPipeline(brains["a"])
+    p.step_batch(px[:20])
+    p.swap_brain(brains["b"])
+    fade = p.step(px[20])
+    assert not np.allclose(fade, only_a)
+    assert p.brain is brains["b"]
+
+
+def test_listeners_see_every_tick_and_the_granular_placements(brains, rng) -> None:
+    px = pictures(rng, 30)
+    seen: list[tuple[int, int, int]] = []
+
+    def listener(t: Tick) -> None:
+        assert t.placements is not None
+        seen.append((t.index, t.position, len(t.placements)))
+
+    p = TickPipeline(brains["a"], mode="granular", seed=1)
+    p.listeners.append(listener)
+    p.step_batch(px[:10])
+    for x in px[10:]:
+        p.step(x)
+    assert [s[0] for s in seen] == list(range(30))
+    assert [s[1] for s in seen] == [735 * k for k in range(30)]
+    # the placements are the granular synth's: the same seed draws the same grains
+    gs = GranularSynth(seed=1)
+    assert [s[2] for s in seen] == [len(gs.placements(gs.grains())) for _ in range(30)]
+
+
+def test_a_failing_listener_is_counted_and_never_stops_the_ticks(brains, rng) -> None:
+    p = TickPipeline(brains["a"])
+
+    def bad(t: Tick) -> None:
+        raise RuntimeError("boom")
+
+    p.listeners.append(bad)
+    p.step_batch(pictures(rng, 5))
+    assert p.listener_errors == 5 and p.ticks == 5
+
+
+def test_an_incompatible_brain_is_refused_and_the_old_one_keeps_playing(brains) -> None:
+    from liveframe.errors import BrainError
+
+    p = TickPipeline(brains["a"])
+    with pytest.raises(BrainError, match="keeps playing"):
+        p.swap_brain(brains["block"])
+    narrow = make_brain(Path(brains["a"].path).with_name("w.onnx"), spec_overrides={"width": 32})
+    with pytest.raises(BrainError, match="keeps playing"):
+        p.swap_brain(Brain.load(narrow))
+    assert p.brain is brains["a"] and not p.pending
