@@ -42,6 +42,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from liveframe.control.params import Controls
 from liveframe.errors import UsageError
+from liveframe.util.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -171,29 +172,6 @@ def _status_port(args: Args) -> int | None:
     if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 65536:
         raise ValueError(f"reply port {v!r} must be 1..65535")
     return int(v)
-
-
-# -- logging ------------------------------------------------------------------------------
-class RateLimitedLog:
-    """Log at most one line per ``kind`` per ``interval`` seconds, counting the rest."""
-
-    def __init__(self, logger: logging.Logger, *, interval: float = 1.0) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def warning(self, kind: str, msg: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last.get(kind, -math.inf) < self.interval:
-                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-                return
-            n = self._suppressed.pop(kind, 0)
-            self._last[kind] = now
-        more = f" (and {n} more like it)" if n else ""
-        self.logger.warning("%s%s", msg, more)
 
 
 # -- the control server -------------------------------------------------------------------

@@ -7,7 +7,6 @@ torch.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -172,13 +171,3 @@ def resolve_brain_path(name: str | os.PathLike[str] | None) -> Path:
     if p.exists() or p.suffix == ".onnx" or os.sep in str(name):
         return p
     return C.BRAINS_DIR / f"{name}.onnx"
-
-
-def add_info_arguments(parser: Any) -> None:
-    parser.add_argument("brain", nargs="?", default=None, help="brain file or name in brains/")
-
-
-def run_info(args: Any) -> int:
-    brain = Brain.load(resolve_brain_path(args.brain))
-    print(json.dumps(brain.spec.to_dict(), indent=2, sort_keys=True))
-    return 0

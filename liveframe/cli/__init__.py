@@ -1,11 +1,14 @@
 """The single ``liveframe`` command and its subcommands.
 
-Each subcommand lives in the module of its stage, which defines two functions::
+This package is the only place that knows argparse: each subcommand is a module here
+(``liveframe/cli/render.py`` ...) that defines two functions::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int: ...
 
-and is imported only when that subcommand runs, so ``liveframe pickle`` never loads Qt and
+turns bad values into one-line usage errors that name the flag, and calls the library
+(which raises domain errors and never names a flag). A command's module is imported only
+when that subcommand runs, so ``liveframe pickle`` never loads Qt and
 ``liveframe play`` never needs torch. A :class:`~liveframe.errors.LiveframeError` is
 printed as one line and exits with status 2, with no traceback.
 """
@@ -21,17 +24,17 @@ from collections.abc import Sequence
 from liveframe import __version__
 from liveframe.errors import LiveframeError
 
-# name -> (module, one-line help). One table, nothing declared twice.
+# name -> (module in liveframe.cli, one-line help). One table, nothing declared twice.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "pickle": ("liveframe.data.dataset", "turn videos with soundtracks into a training dataset"),
-    "train": ("liveframe.train", "train a brain on a dataset (needs the [train] extra)"),
-    "export": ("liveframe.train.export", "export a checkpoint to an ONNX brain"),
-    "render": ("liveframe.offline.render", "render a video's soundtrack through a brain, offline"),
-    "eval": ("liveframe.offline.metrics", "measure how a brain sounds against a video's soundtrack"),
-    "play": ("liveframe.live.engine", "play a video file through a brain, live"),
-    "live": ("liveframe.live.engine", "play a camera through a brain, live"),
-    "devices": ("liveframe.live.audio", "list audio outputs and cameras"),
-    "info": ("liveframe.core.brain", "show a brain's spec"),
+    "pickle": ("pickle", "turn videos with soundtracks into a training dataset"),
+    "train": ("train", "train a brain on a dataset (needs the [train] extra)"),
+    "export": ("export", "export a checkpoint to an ONNX brain"),
+    "render": ("render", "render a video's soundtrack through a brain, offline"),
+    "eval": ("eval", "measure how a brain sounds against a video's soundtrack"),
+    "play": ("play", "play a video file through a brain, live"),
+    "live": ("play", "play a camera through a brain, live"),
+    "devices": ("devices", "list audio outputs and cameras"),
+    "info": ("info", "show a brain's spec"),
 }
 
 
@@ -53,7 +56,7 @@ def _top_parser() -> argparse.ArgumentParser:
 def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
     """The parser of one subcommand, and its module."""
     module_name, help_ = COMMANDS[command]
-    module = importlib.import_module(module_name)
+    module = importlib.import_module(f"liveframe.cli.{module_name}")
     parser = argparse.ArgumentParser(prog=f"liveframe {command}", description=help_)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     add = getattr(module, f"add_{command}_arguments", None) or module.add_arguments

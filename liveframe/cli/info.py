@@ -1,0 +1,20 @@
+"""``liveframe info``: a brain's spec, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from liveframe.core.brain import Brain, resolve_brain_path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("brain", nargs="?", default=None,
+                        help="brain file, or a name in ./brains/ or the shipped brains "
+                        "(default: default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    brain = Brain.load(resolve_brain_path(args.brain))
+    print(json.dumps(brain.spec.to_dict(), indent=2, sort_keys=True))
+    return 0
