@@ -1,6 +1,7 @@
 # Every target does its own whole set-up on a fresh Debian/Ubuntu machine.
 #   make demo    plays the bundled demo clip through the default brain
 #   make test    installs everything the tests need (Debian packages too), runs the suite
+#   make test-quick  the same set-up, then the quick subset: no JACK, GUI, torch or slow tests
 #   make bench   runs the benchmarks and prints the figures recorded in BENCHMARKS.md
 #   make brains  rebuilds brains/default.onnx and the demo clip from scratch
 
@@ -12,7 +13,11 @@ BIN    := $(VENV)/bin
 RUNTIME_DEBS := libportaudio2
 TEST_DEBS    := libportaudio2 jackd2 csound puredata-core liblo-tools ffmpeg
 
-.PHONY: demo test bench brains debs-runtime debs-test lint clean
+# pytest exits 5 when it collects no test: make fails on it like on any other failure.
+PYTEST := QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+QUICK  := not jack and not gui and not torch and not slow
+
+.PHONY: demo test test-quick bench brains debs-runtime debs-test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +42,10 @@ demo: debs-runtime $(VENV)/.runtime
 	$(BIN)/python tools/demo.py
 
 test: debs-test $(VENV)/.dev
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest tests -q
+	$(PYTEST) tests -q
+
+test-quick: debs-test $(VENV)/.dev
+	$(PYTEST) tests -q -m "$(QUICK)"
 
 bench: debs-test $(VENV)/.dev
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks

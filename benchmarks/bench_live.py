@@ -6,7 +6,7 @@ process spins one core (``--no-hog`` turns it off), and reads the engine's own f
 latency by PortAudio's timing (``outputBufferDacTime`` of the buffer that carries a tick's
 first sample minus the stream time at which that tick's frame became available), and
 underruns counted by the callback. Then it times the producer's work per tick (inference +
-synthesis + resampling) for every brain in brains/ and a small test brain.
+synthesis + resampling) for every shipped brain (and any in ./brains/) and a small test brain.
 
     .venv/bin/python -m benchmarks.bench_live                 # 60 s run + margin sweep
     .venv/bin/python -m benchmarks.bench_live --minutes 10    # the 10-minute underrun run
@@ -32,22 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "live.md"
 
 
-def _start_jack(name: str) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1",
-               JACK_NO_AUDIO_RESERVATION="1")
-    p = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
-                          "-p", "256"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        r = subprocess.run(["jack_lsp"], env=env, capture_output=True)
-        if r.returncode == 0 and b"system:playback" in r.stdout:
-            os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
-            return p
-        time.sleep(0.1)
-    p.kill()
-    raise SystemExit("jackd did not start")
-
-
 def _hog() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
@@ -63,7 +47,7 @@ def _stop(p: subprocess.Popen[bytes]) -> None:
 
 def _media(d: Path) -> tuple[Path, Path]:
     from liveframe.data.clips import write_clip
-    from tests.helpers import make_brain
+    from liveframe.data.toybrain import make_brain
 
     clip = write_clip(d / "clip.mkv", [(i / 30, np.full((240, 320), 30 + i * 3, np.uint8))
                                         for i in range(60)], fps=30)
@@ -74,7 +58,8 @@ def _media(d: Path) -> tuple[Path, Path]:
 def play_run(brain: Path, clip: Path, seconds: float, margin: int | None,
              adaptive: bool = True, realtime: bool = True) -> dict:
     from liveframe.core.brain import Brain
-    from liveframe.live.engine import Capture, Engine, PyAVReader
+    from liveframe.live.capture import Capture, PyAVReader
+    from liveframe.live.engine import Engine
 
     b = Brain.load(brain)
     eng = Engine(b, Capture(PyAVReader(clip, loop=True), spec=b.spec), blocksize=256,
@@ -103,30 +88,29 @@ def _load() -> str:
 
 
 def producer_cost(brain_path: Path, ticks: int = 300) -> tuple[float, float, float]:
-    """Median and p99 ms per tick of inference + synthesis + resampling, and inference alone."""
+    """Median and p99 ms per tick of the pipeline's step (context, inference, OLA
+    synthesis) + resampling, and inference alone."""
     import soxr
 
     from liveframe.core.brain import Brain
-    from liveframe.core.synth import make_synth
+    from liveframe.core.pipeline import TickPipeline
+    from liveframe.live.producer import RESAMPLE_QUALITY
 
     b = Brain.load(brain_path)
     s = b.spec
-    synth = make_synth("ola", hop=s.hop, framing=s.framing)
-    rs = soxr.ResampleStream(s.sample_rate, 48000, 1, dtype="float32", quality="LQ")
+    pipeline = TickPipeline(b, mode="ola")
+    rs = soxr.ResampleStream(s.sample_rate, 48000, 1, dtype="float32", quality=RESAMPLE_QUALITY)
     rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (16, *s.input_shape), dtype=np.uint8)
-    out = np.zeros(s.hop, np.float32)
+    frames = rng.integers(0, 256, (16, s.channels, s.height, s.width), dtype=np.uint8)
     tot, inf = [], []
     for k in range(ticks + 20):
         t0 = time.perf_counter()
-        block = b.run(frames[k % 16])[0]
-        t1 = time.perf_counter()
-        synth.process(block, out)
+        out = pipeline.step(frames[k % 16])
         rs.resample_chunk(out)
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         if k >= 20:
-            tot.append(t2 - t0)
-            inf.append(t1 - t0)
+            tot.append(t1 - t0)
+            inf.append(pipeline.inference_s)
     a = np.array(tot) * 1000
     return float(np.median(a)), float(np.percentile(a, 99)), float(np.median(inf) * 1000)
 
@@ -149,16 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = " ".join([".venv/bin/python -m benchmarks.bench_live",
                     *(sys.argv[1:] if argv is None else argv)])
 
-    load0 = _load()
-    name = f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    jack = _start_jack(name)
-    hog = None if args.no_hog else _hog()
-    from liveframe.live import audio
+    from liveframe.core.brain import available_brains
+    from liveframe.live.jackd import default_server, start_jackd, stop_jackd
 
-    audio.rescan()
+    load0 = _load()
+    jack = start_jackd(f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}")
+    hog = None if args.no_hog else _hog()
     rows = []
     try:
-        with tempfile.TemporaryDirectory() as td:
+        with default_server(jack), tempfile.TemporaryDirectory() as td:
             clip, test_brain = _media(Path(td))
             main_run = play_run(test_brain, clip, seconds, None,
                                 realtime=not args.no_realtime)
@@ -173,16 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             if hog is not None:
                 _stop(hog)
                 hog = None
-            brains = sorted((REPO / "brains").glob("*.onnx")) + [test_brain]
+            brains = [*available_brains().values(), test_brain]
             costs = [(p.name, *producer_cost(p)) for p in brains]
             for c in costs:
                 print("producer", c, flush=True)
     finally:
         if hog is not None:
             _stop(hog)
-        os.environ.pop("JACK_DEFAULT_SERVER", None)
-        audio.rescan()
-        _stop(jack)
+        stop_jackd(jack)
 
     m = main_run
     hog_note = ("one other process spinning a core (CPU hog)" if not args.no_hog
@@ -267,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "the callback buffer that needs it, so the latency beyond the reported one is about "
         "margin + cost + soxr's hold (~45 samples) + where the tick's first sample falls in "
         "its 256-sample buffer (0 to 5.3 ms). A real-time producer (SCHED_FIFO, "
-        "`liveframe.live.engine.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
+        "`liveframe.live.producer.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
         "margin holds; `--no-realtime` (or a system that refuses it) leaves it at normal "
         "priority. A camera adds its sampling wait on the 30 fps brain clock (0 to 33 ms, "
         "unsynchronised), not included here. The OLA grain is centred on its tick, so its "

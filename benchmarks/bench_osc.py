@@ -37,30 +37,24 @@ from typing import Any
 
 import numpy as np
 import psutil
-from pythonosc.osc_message_builder import OscMessageBuilder
 
-from liveframe.control.osc import MAX_DATAGRAMS_PER_SECOND, ControlServer
+from liveframe.control.fuzz import flood
+from liveframe.control.messages import message
 from liveframe.control.params import Controls
+from liveframe.control.server import MAX_DATAGRAMS_PER_SECOND, ControlServer
 
 OUT = Path(__file__).resolve().parent / "results" / "osc.md"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _msg(address: str, *values: object) -> bytes:
-    b = OscMessageBuilder(address)
-    for v in values:
-        b.add_arg(v)
-    return b.build().dgram
-
-
 # -- 1. the control port alone --------------------------------------------------------------
-def flood(rate: int, seconds: float) -> dict[str, float]:
+def port_alone(rate: int, seconds: float) -> dict[str, float]:
     controls = Controls()
     proc = psutil.Process()
     with ControlServer(controls, port=0) as server, socket.socket(
         socket.AF_INET, socket.SOCK_DGRAM
     ) as tx:
-        data = [_msg("/liveframe/gain", float(v)) for v in np.linspace(0, 2, 100)]
+        data = [message("/liveframe/gain", float(v)) for v in np.linspace(0, 2, 100)]
         rss0 = proc.memory_info().rss
         sent = 0
         t0 = time.monotonic()
@@ -84,9 +78,9 @@ def handler_cost(n: int = 20000) -> dict[str, float]:
     server = ControlServer(controls, port=0)
     server.close()
     cases = {
-        "valid /liveframe/gain f": _msg("/liveframe/gain", 0.5),
-        "wrong type /liveframe/gain s": _msg("/liveframe/gain", "loud"),
-        "unknown address": _msg("/liveframe/volume", 0.5),
+        "valid /liveframe/gain f": message("/liveframe/gain", 0.5),
+        "wrong type /liveframe/gain s": message("/liveframe/gain", "loud"),
+        "unknown address": message("/liveframe/volume", 0.5),
         "garbage bytes": os.urandom(64),
     }
     out = {}
@@ -103,43 +97,16 @@ def handler_cost(n: int = 20000) -> dict[str, float]:
 
 # -- 3. a playing engine under a flood --------------------------------------------------------
 def flooder(host: str, port: int, seconds: float, rate: int, fuzz: bool) -> None:
-    """The sending side, run in its own process (``--flooder``), as Max or Pd would be.
-
-    Valid messages leave the gain alone (the benchmark measures gain changes meanwhile);
-    with ``fuzz`` every third datagram is random bytes, a wrong type or a huge string.
-    """
-    rng = np.random.default_rng(5)
-    valid = [_msg("/liveframe/grain/density", float(v)) for v in rng.uniform(0, 4, 40)]
-    valid += [_msg("/liveframe/grain/spread", float(v)) for v in rng.uniform(0, 4, 40)]
-    valid += [_msg("/liveframe/freeze", 0), _msg("/liveframe/mode", "ola")] * 8
-    valid += [_msg("/liveframe/status")] * 2
-    junk = [_msg("/liveframe/gain", "x" * 60000), _msg("/liveframe/brain", "y" * 60000),
-            _msg("/liveframe/mode", 3.0), _msg("/liveframe/freeze", "on"), b"#bundle\0",
-            _msg("/liveframe/" + "z" * 1000, 1.0), _msg("/liveframe/mute", float("nan"))]
-    junk += [rng.bytes(int(n)) for n in rng.integers(1, 2000, 40)]
-    to = (host, port)
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    i = 0
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < seconds:
-        if fuzz and i % 3 == 2:
-            data = junk[(i // 3) % len(junk)]
-        else:
-            data = valid[i % len(valid)]
-        try:
-            tx.sendto(data, to)
-        except OSError:  # the receiver went away, or the kernel buffer is full
-            pass
-        i += 1
-        if rate and i % 50 == 0:
-            time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-    print(i, i / (time.monotonic() - t0))
+    """The sending side, run in its own process (``--flooder``), as Max or Pd would be:
+    :func:`liveframe.control.fuzz.flood` (valid messages that leave the gain alone; with
+    ``fuzz`` every third datagram is random bytes, a wrong type or a huge string)."""
+    sent, per_s = flood(host, port, seconds=seconds, rate=rate, fuzz=fuzz)
+    print(sent, per_s)
 
 
 def _media(d: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(REPO))
     from liveframe.data.clips import write_clip
-    from tests.helpers import make_brain
+    from liveframe.data.toybrain import make_brain
 
     frames = [(i / 30, np.full((48, 64), 40 + i * 6, np.uint8)) for i in range(30)]
     clip = write_clip(d / "ramp.mkv", frames, fps=30.0)
@@ -147,16 +114,17 @@ def _media(d: Path) -> tuple[Path, Path]:
 
 
 def _played(engine: Any) -> int:
-    a = engine.audio
-    return int(a.log_frames[: min(a.callbacks, a.log_frames.shape[0])].sum())
+    """Samples the callback has output so far (the device's clock)."""
+    return int(engine.shared.frames)
 
 
 def engine_run(clip: Path, brain_path: Path, *, margin: int, seconds: float,
                rate: int | None, fuzz: bool, wav: Path) -> dict[str, Any]:
     """Play for ``seconds`` with the control server; flood it unless ``rate`` is None."""
     from liveframe.core.brain import Brain
-    from liveframe.live.audio import read_wav
-    from liveframe.live.engine import Capture, Engine, PyAVReader
+    from liveframe.live.capture import Capture, PyAVReader
+    from liveframe.live.engine import Engine
+    from liveframe.util.wav import read_wav
 
     brain = Brain.load(brain_path)
     eng = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec), margin=margin,
@@ -185,7 +153,7 @@ def engine_run(clip: Path, brain_path: Path, *, margin: int, seconds: float,
             while time.monotonic() - t0 < seconds:
                 if k % 2 == 0:
                     marks.append(_played(eng))
-                tx.sendto(_msg("/liveframe/gain", 0.0 if k % 2 == 0 else 1.0), server.address)
+                tx.sendto(message("/liveframe/gain", 0.0 if k % 2 == 0 else 1.0), server.address)
                 k += 1
                 time.sleep(0.25)
         if p is not None:
@@ -222,58 +190,30 @@ def engine_run(clip: Path, brain_path: Path, *, margin: int, seconds: float,
     }
 
 
-def _start_jackd(name: str, log: Path) -> subprocess.Popen[bytes]:
-    """A dummy-backend jackd as tests/jack.py starts it, but logging to a file: jackd
-    writes a line per xrun, and a pipe nobody reads fills up and stalls the server."""
-    from tests.jack import PERIOD, RATE, jack_env
-
-    env = jack_env(name)
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r",
-                                 str(RATE), "-p", str(PERIOD)], env=env, stdout=f, stderr=f)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and proc.poll() is None:
-        r = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5, check=False)
-        if r.returncode == 0 and b"system:playback" in r.stdout:
-            return proc
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    raise SystemExit(f"jackd did not start: {log.read_text(errors='replace')[-500:]}")
-
-
 def engine_floods(args: argparse.Namespace) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(REPO))
-    from liveframe.live import audio
-    from tests.jack import jack_env, stop_jackd
+    from liveframe.live.jackd import default_server, start_jackd, stop_jackd
 
     name = f"lfbenchosc-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     conditions = [(None, False), (10000, False), (10000, True), (0, False)]
     runs = []
-    saved = os.environ.get("JACK_DEFAULT_SERVER")
     with tempfile.TemporaryDirectory() as td:
-        jack = _start_jackd(name, Path(td) / "jackd.log")
-        os.environ.update(jack_env(name))
-        audio.rescan()
+        jack = start_jackd(name)  # logs to a temporary file: jackd writes a line per xrun
         try:
-            clip, brain = _media(Path(td))
-            for rep in range(args.repeats):
-                for margin in args.margins:
-                    for rate, fuzz in conditions:
-                        r = engine_run(clip, brain, margin=margin, seconds=args.engine_seconds,
-                                       rate=rate, fuzz=fuzz, wav=Path(td) / "played.wav")
-                        print(rep, {k: v for k, v in r.items() if k != "gain_ms"},
-                              flush=True)
-                        runs.append(r)
+            with default_server(jack):
+                clip, brain = _media(Path(td))
+                for rep in range(args.repeats):
+                    for margin in args.margins:
+                        for rate, fuzz in conditions:
+                            r = engine_run(clip, brain, margin=margin,
+                                           seconds=args.engine_seconds, rate=rate, fuzz=fuzz,
+                                           wav=Path(td) / "played.wav")
+                            print(rep, {k: v for k, v in r.items() if k != "gain_ms"},
+                                  flush=True)
+                            runs.append(r)
         finally:
-            if saved is None:
-                os.environ.pop("JACK_DEFAULT_SERVER", None)
-            else:
-                os.environ["JACK_DEFAULT_SERVER"] = saved
-            audio.rescan()
+            log = jack.log_text()
             stop_jackd(jack)
-            log = (Path(td) / "jackd.log").read_bytes()
-            print(f"jackd wrote {len(log)} bytes of log, {log.count(b'XRun')} xrun lines",
+            print(f"jackd wrote {len(log)} bytes of log, {log.count('XRun')} xrun lines",
                   flush=True)
     return runs
 
@@ -300,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--margins", type=int, nargs="+", default=[1024, 512])
     p.add_argument("--repeats", type=int, default=2, help="engine runs per condition")
     a = p.parse_args(argv)
-    logging.getLogger("liveframe.control.osc").setLevel(logging.ERROR)
-    floods = [flood(r, a.seconds) for r in a.rates]
+    logging.getLogger("liveframe.control.server").setLevel(logging.ERROR)
+    floods = [port_alone(r, a.seconds) for r in a.rates]
     costs = handler_cost()
     runs = engine_floods(a) if a.engine_seconds > 0 else []
     cmd = "`.venv/bin/python -m benchmarks.bench_osc" + (" " + " ".join(argv) if argv else "") + "`"

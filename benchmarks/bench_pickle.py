@@ -5,7 +5,7 @@ phone or camera gives), then, side by side and alternating:
 
 - ``decode``: one demux pass over video and audio with PyAV, FFmpeg's own threads on
   (``MediaReader(threads=True)``), every packet decoded and nothing converted;
-- ``pickle``: :func:`liveframe.data.dataset.build_dataset` of the same file with the same
+- ``pickle``: :func:`liveframe.data.pickle.build_dataset` of the same file with the same
   thread settings (64x64 grey, grain framing, 22050 Hz at 30 fps).
 
 Each run is a fresh child process (timed inside it, imports excluded) that reports its own
@@ -118,7 +118,7 @@ def child_decode(path: str) -> dict:
 
 
 def child_pickle(path: str, out: str) -> dict:
-    from liveframe.data.dataset import build_dataset
+    from liveframe.data.pickle import build_dataset
 
     t0 = time.perf_counter()
     build_dataset([path], out, progress=False)

@@ -1,9 +1,12 @@
 """Render throughput against decode-only throughput of the same file (issue 3 target: >= 0.8).
 
     .venv/bin/python -m benchmarks.bench_render [--seconds 10,60] [--sizes 640x360,1280x720]
-        [--repeats 5] [--brain FILE] [--no-stages]
+        [--repeats 5] [--brain FILE] [--no-stages] [--repo PATH] [--out FILE]
 
-Writes benchmarks/results/render.md: per clip, the timed cases and (unless --no-stages) each
+``--repo PATH`` measures another checkout of liveframe (its package first on ``sys.path``,
+this venv's libraries; the layered package or the flat one before it) and ``--out`` says
+where its table goes, so two checkouts can be compared with the same script and brain.
+Writes benchmarks/results/render.md (or ``--out``): per clip, the timed cases and (unless --no-stages) each
 stage of a render timed alone on one thread, per tick, against decoding. The brain is brains/default.onnx when it exists,
 otherwise a random dense brain of the 2015 default shape (4096-1000-1470, grain framing).
 Decode-only is timed two ways, FFmpeg's frame and slice threads (thread_type AUTO, FFmpeg's
@@ -28,9 +31,65 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+
+def api() -> SimpleNamespace:
+    """What this benchmark calls, from the liveframe first on ``sys.path``: the layered
+    package (``liveframe.core``, ``liveframe.offline``) or the flat one before it."""
+    import importlib.util
+
+    from liveframe import constants as C
+
+    if importlib.util.find_spec("liveframe.offline") is None:  # the flat package
+        from liveframe.clips import write_clip
+
+        from liveframe import brain, frames, render, synth
+
+        def inline(clip: Path, b: Any) -> None:
+            render.synthesize(render.BlockStream(clip, b, threaded=False), mode="ola")
+
+        def all_cores(clip: Path, b: Any) -> None:
+            reader = frames.MediaReader(clip, threads=True)
+            render.synthesize(render.BlockStream(clip, b, reader=reader), mode="ola")
+
+        return SimpleNamespace(
+            brain_module="liveframe.brain", default_brain=C.DEFAULT_BRAIN,
+            Brain=brain.Brain, BrainSpec=brain.BrainSpec, attach_spec=brain.attach_spec,
+            MediaReader=frames.MediaReader, Scaler=frames.Scaler,
+            on_brain_clock=frames.on_brain_clock, with_context=frames.with_context,
+            make_synth=synth.make_synth, BlockGuard=render.BlockGuard, BATCH=render.BATCH,
+            CONTAINERS=render.CONTAINERS, write_audio=render.write_audio,
+            write_muxed=render.write_muxed, render=render.render,
+            render_signal=render.render_signal, write_clip=write_clip,
+            inline=inline, all_cores=all_cores,
+        )
+    from liveframe.core import brain, media, safety, shipped, spec, synth
+    from liveframe.data.clips import write_clip
+    from liveframe.offline import pictures, render, sinks
+
+    def inline_(clip: Path, b: Any) -> None:
+        render.render_pictures(b, pictures.PictureStream(clip, b.spec, threaded=False))
+
+    def all_cores_(clip: Path, b: Any) -> None:
+        reader = media.MediaReader(clip, threads=True)
+        render.render_pictures(b, pictures.PictureStream(clip, b.spec, reader=reader))
+
+    return SimpleNamespace(
+        brain_module="liveframe.core.brain",
+        default_brain=shipped.shipped_file("brains/default.onnx"),
+        Brain=brain.Brain, BrainSpec=spec.BrainSpec, attach_spec=brain.attach_spec,
+        MediaReader=media.MediaReader, Scaler=media.Scaler,
+        on_brain_clock=media.on_brain_clock, with_context=media.with_context,
+        make_synth=synth.make_synth, BlockGuard=safety.BlockGuard, BATCH=pictures.BATCH,
+        CONTAINERS=sinks.CONTAINERS, write_audio=sinks.write_audio,
+        write_muxed=sinks.write_muxed, render=render.render,
+        render_signal=render.render_signal, write_clip=write_clip,
+        inline=inline_, all_cores=all_cores_,
+    )
 
 
 def dense_brain(path: Path) -> Path:
@@ -38,8 +97,9 @@ def dense_brain(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     from liveframe import constants as C
-    from liveframe.core.brain import attach_spec
-    from liveframe.core.spec import BrainSpec
+
+    lf = api()
+    BrainSpec, attach_spec = lf.BrainSpec, lf.attach_spec
 
     spec = BrainSpec(arch="shallow", layers=(4096, 1000, 1470))
     rng = np.random.default_rng(0)
@@ -79,8 +139,7 @@ def decode_all(clip: Path, frame_threads: bool = True) -> None:
 
 
 def make_clip(path: Path, seconds: float, size: tuple[int, int]) -> Path:
-    from liveframe.data.clips import write_clip
-
+    write_clip = api().write_clip
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
     sr = 48000
@@ -121,9 +180,8 @@ def bench_clip(
     seconds (the faster decode-only of the round, :data:`BASE`) over the case's seconds in
     the same round (runs interleaved, one warm-up round first)."""
 
-    from liveframe.core.brain import Brain
-    from liveframe.core.media import MediaReader
-    from liveframe.offline.render import BlockStream, render, render_signal, synthesize
+    lf = api()
+    Brain, MediaReader, render, render_signal = lf.Brain, lf.MediaReader, lf.render, lf.render_signal
 
     brain = Brain.load(brain_path)  # what `liveframe render` loads: 1 onnxruntime thread
     brain2 = Brain.load(brain_path, threads=2)
@@ -140,11 +198,11 @@ def bench_clip(
                 pass
 
     def inline() -> None:
-        synthesize(BlockStream(clip, brain, threaded=False), mode="ola")
+        lf.inline(clip, brain)
 
     def all_cores() -> None:
         # FFmpeg's own thread count, as decode only: no core left to the brain
-        synthesize(BlockStream(clip, brain, reader=MediaReader(clip, threads=True)), mode="ola")
+        lf.all_cores(clip, brain)
 
     fns = {
         CASES[0]: decode_raw,
@@ -183,16 +241,18 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
     ``repeats``): what render spends besides decoding, to compare with the decode row."""
     import av
 
-    from liveframe.core.brain import Brain
-    from liveframe.core.media import MediaReader, Scaler, on_brain_clock, with_context
-    from liveframe.offline.render import (
-        BATCH,
-        CONTAINERS,
-        BlockGuard,
-        SynthStream,
-        write_audio,
-        write_muxed,
-    )
+    lf = api()
+    Brain, MediaReader, Scaler = lf.Brain, lf.MediaReader, lf.Scaler
+    on_brain_clock, with_context, BATCH = lf.on_brain_clock, lf.with_context, lf.BATCH
+    BlockGuard, CONTAINERS = lf.BlockGuard, lf.CONTAINERS
+    write_audio, write_muxed = lf.write_audio, lf.write_muxed
+
+    def run_synth(blocks: list[np.ndarray]) -> np.ndarray:
+        """ola, one synth step a tick (what render's synthesis does), latency trimmed."""
+        s = lf.make_synth("ola", hop=spec.hop, framing=spec.framing)
+        out = [s.process(b) for batch in blocks for b in batch]
+        out.append(s.flush())
+        return np.concatenate(out)[s.latency :]
 
     brain = Brain.load(brain_path)
     spec = brain.spec
@@ -204,8 +264,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
     ticks = len(inputs)
     pixels = [np.stack(inputs[i : i + BATCH]) for i in range(0, ticks, BATCH)]
     blocks = [brain.run(px) for px in pixels]
-    ss = SynthStream("ola", hop=spec.hop, framing=spec.framing)
-    signal = np.concatenate([ss.process(b) for b in blocks] + [ss.flush()])
+    signal = run_synth(blocks)
     with av.open(str(clip)) as c:
         st = c.streams.video[0]
         st.thread_type = "AUTO"
@@ -231,10 +290,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
             brain.run(px)
 
     def synth() -> None:
-        s = SynthStream("ola", hop=spec.hop, framing=spec.framing)
-        for b in blocks:
-            s.process(b)
-        s.flush()
+        run_synth(blocks)
 
     def guard() -> None:
         BlockGuard(sr=spec.sample_rate, block=spec.hop).process(signal.copy())
@@ -253,7 +309,7 @@ def stage_costs(clip: Path, d: Path, brain_path: Path, repeats: int = 3) -> dict
         "context stacking (with_context)": (context, ticks),
         f"brain ({'-'.join(map(str, spec.layers or ())) or spec.arch}, batches of {BATCH})":
             (infer, ticks),
-        "synth ola (SynthStream)": (synth, ticks),
+        "synth ola (the synth, one step a tick)": (synth, ticks),
         "guard (BlockGuard)": (guard, ticks),
         "encode .wav": (write(".wav"), ticks),
         "encode .flac": (write(".flac"), ticks),
@@ -275,7 +331,7 @@ BUSY = {
     "a busy Python loop": "while True:\n    pass",
     "the brain in a loop (batches of 256)": (
         "import sys, numpy as np\n"
-        "from liveframe.core.brain import Brain\n"
+        "from {brain_module} import Brain\n"
         "b = Brain.load(sys.argv[1])\n"
         "x = np.random.default_rng(0).integers(0, 256, (256, *b.spec.input_shape), np.uint8)\n"
         "while True:\n    b.run(x)"
@@ -295,12 +351,16 @@ def contention(clip: Path, brain_path: Path, repeats: int = 3) -> dict[str, floa
         decode_all(clip, frame_threads=False)
         return time.perf_counter() - t0
 
-    root = str(Path(__file__).resolve().parent.parent)
+    lf = api()
+    root = str(Path(sys.modules["liveframe"].__file__).resolve().parent.parent)  # the checkout
+    env = dict(os.environ, PYTHONPATH=root)
     times: dict[str, list[float]] = {"alone": []}
     for _ in range(repeats):
         times["alone"].append(decode())
         for name, code in BUSY.items():
-            p = subprocess.Popen([sys.executable, "-c", code, str(brain_path)], cwd=root)
+            code = code.replace("{brain_module}", lf.brain_module)
+            p = subprocess.Popen([sys.executable, "-c", code, str(brain_path)], cwd=root,
+                                 env=env)
             try:
                 time.sleep(1.0)  # started and busy (the brain loaded)
                 times.setdefault(name, []).append(decode())
@@ -319,12 +379,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
     ap.add_argument("--brain", default=None,
                     help="brain file (default: brains/default.onnx, else a random dense one)")
-    ap.add_argument("--out", default="benchmarks/results/render.md")
+    ap.add_argument("--out", default="benchmarks/results/render.md",
+                    help="where the table goes (default: benchmarks/results/render.md)")
+    ap.add_argument("--repo", default=None, metavar="PATH",
+                    help="measure the liveframe of another checkout (first on sys.path)")
     ap.add_argument("--no-stages", action="store_true",
                     help="skip the per-stage table (each stage alone, one thread)")
     a = ap.parse_args(argv)
-    from liveframe import constants as C
-    from liveframe.core.brain import Brain
+    if a.repo:
+        if "liveframe" in sys.modules:
+            ap.error("--repo must be given before liveframe is imported (run this module)")
+        sys.path.insert(0, str(Path(a.repo).resolve()))
+    lf = api()
+    Brain = lf.Brain
 
     lengths = [float(v) for v in a.seconds.split(",")]
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
@@ -334,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
         d = Path(tmp)
         if a.brain:
             brain_path = Path(a.brain)
-        elif C.DEFAULT_BRAIN.exists():
-            brain_path = C.DEFAULT_BRAIN
+        elif lf.default_brain.exists():
+            brain_path = lf.default_brain
         else:
             brain_path = dense_brain(d / "dense.onnx")
         spec = Brain.load(brain_path).spec
@@ -424,7 +491,10 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `.venv/bin/python -m benchmarks.bench_render --seconds {a.seconds} "
         f"--sizes {a.sizes} --repeats {a.repeats}"
-        + (f" --brain {a.brain}" if a.brain else "") + "`",
+        + (f" --brain {a.brain}" if a.brain else "")
+        + (f" --repo {a.repo}" if a.repo else "") + "`",
+        "",
+        f"Checkout measured: `{Path(sys.modules['liveframe'].__file__).resolve().parent.parent}`.",
         "",
         (f"Machine: {platform.machine()}, {os.cpu_count()} cores "
         f"({len(os.sched_getaffinity(0))} usable by this run), Python "

@@ -61,7 +61,7 @@ def make_dataset(path: Path, frames: int, seed: int = 0) -> None:
                 length=length, channels=1, width=C.FRAME_SIZE, height=C.FRAME_SIZE)
     base = rng.standard_normal(length).astype(np.float32) * np.float32(0.05)
     with DatasetWriter(path, frame_shape=(1, C.FRAME_SIZE, C.FRAME_SIZE),
-                       target_length=length, meta=meta) as w:
+                       length=length, meta=meta) as w:
         for start in range(0, frames, 1000):
             n = min(1000, frames - start)
             f = rng.integers(0, 256, (n, 1, C.FRAME_SIZE, C.FRAME_SIZE), dtype=np.uint8)
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from liveframe.train.model import ARCHS, train_flops
+    from liveframe.train import ARCHS
+    from liveframe.train.model import train_flops
     from liveframe.train.trainer import TrainConfig, train
 
     torch.set_num_threads(a.threads)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         res = train(ds, Path(tmp) / "ck.pt", cfg, threads=a.threads, quiet=True,
                     on_epoch=between_epochs)
         wall = time.perf_counter() - t0
-        import liveframe.train.trainer as tr
+        import liveframe.train.checkpoint as tr
 
         ck = tr.load_checkpoint(Path(tmp) / "ck.pt")
         sizes = ck["spec"]["layers"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 SAMPLE_RATE = 22050
 """Brain audio rate in Hz (the 2015 experiment's rate)."""
 
@@ -22,12 +20,8 @@ FRAMINGS = ("grain", "block")
 MODES = ("ola", "raw", "granular")
 """Synthesis modes shared by live and offline render (render adds ``csound``)."""
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_DIR = PACKAGE_DIR.parent
-BRAINS_DIR = REPO_DIR / "brains"
-PATCHES_DIR = REPO_DIR / "patches"
-DEFAULT_BRAIN = BRAINS_DIR / "default.onnx"
-DEMO_CLIP = BRAINS_DIR / "demo.mkv"
+DEFAULT_BRAIN_NAME = "default"
+"""Name of the brain played when none is given (``brains/default.onnx``, shipped)."""
 
 SPEC_KEY = "liveframe"
 """Key of the JSON spec in the ONNX model's ``metadata_props``."""

@@ -6,6 +6,8 @@ status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class LiveframeError(Exception):
     """A problem the user can fix: bad file, bad value, missing device or tool."""
@@ -35,3 +37,35 @@ class ToolMissingError(LiveframeError):
 
 class UsageError(LiveframeError):
     """A bad command-line value."""
+
+
+class ParamError(UsageError):
+    """A bad parameter value: the library names the parameter, ``epochs=0 must be ...``.
+
+    ``liveframe.cli`` turns it into the flag's words with :meth:`for_flag`
+    (``--epochs 0 must be ...``), so library code never names a flag.
+
+    Parameters
+    ----------
+    param : str
+        The library's parameter name (``val_fraction``).
+    value : object
+        The value given.
+    why : str
+        What is wrong with it, and what would do: ``must be in (0, 0.5]``.
+    """
+
+    def __init__(self, param: str, value: object, why: str) -> None:
+        shown = repr(os.fspath(value)) if isinstance(value, os.PathLike) else repr(value)
+        super().__init__(f"{param}={shown} {why}")
+        self.param, self.value, self.why = param, value, why
+
+    def for_flag(self, flag: str | None = None) -> UsageError:
+        """The same problem in the command line's words: ``--val-fraction 0.0 must be ...``.
+
+        ``flag`` defaults to ``--`` and the parameter with dashes for underscores.
+        """
+        flag = flag or "--" + self.param.replace("_", "-")
+        v = self.value
+        shown = repr(v) if isinstance(v, str) else v
+        return UsageError(f"{flag} {shown} {self.why}")

@@ -15,11 +15,15 @@
 ; One message per grain (in ola/raw mode, one per tick carrying the tick's output hop):
 ;
 ;   /liveframe/grain  i pos  i n  i sr  f amp  i env  b samples
-;     pos      position of the first sample, in samples at the brain rate sr, from tick 0
+;     pos      position of the first sample in the sender's output timeline, in samples
+;              at the brain rate sr from tick 0 (what GranularSynth plays there)
 ;     n        number of samples in the blob (at most 4000)
 ;     sr       the brain's sample rate in Hz
-;     amp      amplitude factor (the instrument's gain; 0 when muted)
-;     env      1: shape with a Hann envelope; 0: already shaped, play as is
+;     amp      amplitude factor: the grain's gain in the synth times the instrument's
+;              gain (0 when muted)
+;     env      1: shape with a symmetric Hann envelope, sample k of n times
+;              0.5 - 0.5 cos(2 pi (k + 0.5) / n), as liveframe's GranularSynth does;
+;              0: already shaped, play as is
 ;     samples  blob of n little-endian 64-bit floats (Csound's MYFLT): OSClisten's "G"
 ;              type copies it into a function table.
 ;
@@ -83,6 +87,8 @@ next:
     endif
     kgoto next
   endif
+  ; at init, after OSClisten has registered its address: grains sent from now on arrive
+  prints "liveframe-grains: listening for /liveframe/grain on port %d\n", $PORT
 endin
 
 instr 10  ; one grain: p4 table, p5 n, p6 brain rate, p7 amp, p8 env, p9 delay (s)
@@ -92,15 +98,14 @@ instr 10  ; one grain: p4 table, p5 n, p6 brain rate, p7 amp, p8 env, p9 delay (
   ; read position in brain samples: negative until the grain's start
   andx line -p9 * p6, p3, (p3 - p9) * p6
   asig tablei andx, itab, 0, 0, 0
-  aph = andx / iN
-  aph limit aph, 0, 1
+  ; a gate on [0, iN), one brain sample wide at each edge: silence outside the grain
+  aon limit andx + 1, 0, 1
+  aoff limit iN - andx, 0, 1
+  aenv = aon * aoff
   if p8 == 1 then
-    aenv = 0.5 - 0.5 * cos(2 * $M_PI * aph)
-  else
-    ; already shaped: a gate on [0, iN), one brain sample wide at each edge
-    aon limit andx + 1, 0, 1
-    aoff limit iN - andx, 0, 1
-    aenv = aon * aoff
+    ; the symmetric Hann of GranularSynth: sample k of n gets 0.5 - 0.5 cos(2 pi (k+0.5)/n)
+    aph limit (andx + 0.5) / iN, 0, 1
+    aenv *= 0.5 - 0.5 * cos(2 * $M_PI * aph)
   endif
   gamix += asig * aenv * p7
 endin

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-from liveframe.core.brain import Brain
+from liveframe.core.brain import Brain, available_brains, resolve_brain_path
+from liveframe.core.shipped import shipped_file, shipped_folder
 from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
 from tests.helpers import make_brain, tone_block
@@ -88,3 +91,47 @@ def test_cli_info_bad_brain_exit_2(tmp_path):
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert str(g) in r.stderr
+
+
+def test_shipped_files_are_package_data_not_repository_paths():
+    brains = shipped_folder("brains")
+    assert brains.is_dir() and (brains / "__init__.py").is_file()
+    assert shipped_file("patches/liveframe-render.csd").is_file()
+    assert shipped_file("brains/demo.mkv").parent == brains
+    with pytest.raises(ValueError, match="folder='tests'"):
+        shipped_file("tests/helpers.py")
+
+
+def test_brain_names_look_in_working_folder_first_then_shipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = {p.stem: p for p in shipped_folder("brains").glob("*.onnx")}
+    assert available_brains() == dict(sorted(shipped.items()))
+    for name, path in shipped.items():
+        assert resolve_brain_path(name) == path
+    (tmp_path / "brains").mkdir()
+    mine = make_brain(tmp_path / "brains" / "mine.onnx")
+    default = make_brain(tmp_path / "brains" / "default.onnx", freq=882.0)
+    found = available_brains()
+    assert list(found) == sorted({*shipped, "mine", "default"})
+    assert found["mine"] == Path("brains/mine.onnx")
+    assert found["default"] == Path("brains/default.onnx")
+    assert resolve_brain_path("mine").resolve() == mine
+    # ./brains/ wins over a shipped brain of the same name, and None means "default"
+    assert resolve_brain_path(None).resolve() == default
+    # paths are paths, whether or not they exist
+    assert resolve_brain_path(str(mine)) == mine
+    assert resolve_brain_path("elsewhere/x.onnx") == Path("elsewhere/x.onnx")
+    with pytest.raises(BrainError, match=r"no brain named 'nothere' .*\(there are: default, mine"):
+        resolve_brain_path("nothere")
+
+
+def test_cli_info_finds_brains_by_name_from_any_folder(tmp_path):
+    (tmp_path / "brains").mkdir()
+    make_brain(tmp_path / "brains" / "blocky.onnx", framing="block")
+    r = subprocess.run([sys.executable, "-m", "liveframe", "info", "blocky"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["output"]["framing"] == "block"
+    r = subprocess.run([sys.executable, "-m", "liveframe", "info", "nothere"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'nothere'" in r.stderr

@@ -16,10 +16,12 @@ import pytest
 
 from liveframe import constants as C
 from liveframe.core.media import PTS_TOLERANCE, MediaReader
+from liveframe.core.spec import Framing
 from liveframe.core.synth import hann
 from liveframe.data.clips import write_clip
-from liveframe.data.dataset import build_dataset, load_dataset, target_span
-from liveframe.errors import DatasetError, MediaError, UsageError
+from liveframe.data.dataset import load_dataset, read_meta
+from liveframe.data.pickle import AudioWindow, build_dataset
+from liveframe.errors import DatasetError, MediaError, ParamError
 
 H = C.HOP
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +106,7 @@ def test_click_at_frame_time_lands_in_its_tick(
         ks = [k for k in (k_tick - 1, k_tick, k_tick + 1, k_tick + 2) if 0 <= k < len(ds)]
         best = max(ks, key=lambda k: np.abs(ds.targets[k]).max())
         o = int(np.argmax(np.abs(ds.targets[best])))
-        lo, _ = target_span(best, hop=H, framing=framing)
+        lo, _ = Framing(framing, H).span(best)
         peaks.append(lo + o)
         assert abs(lo + o - n_click) <= 1.0, (j, best, o, n_click)
         if framing == "block":
@@ -239,11 +241,15 @@ def test_other_brain_rates(tmp_path: Path) -> None:
     times = frame_times("25", 25)
     audio = np.zeros(48000, np.float32)
     clip = make_clip(tmp_path / "c.mkv", times, audio=audio)
-    ds = load_dataset(build_dataset([clip], tmp_path / "d.npz", fps=25, sample_rate=16000,
+    ds = load_dataset(build_dataset([clip], tmp_path / "d.npz", fps=25, sr=16000,
                                     progress=False))
     assert ds.meta["hop"] == 640 and ds.targets.shape[1] == 1280 and len(ds) == 25
-    with pytest.raises(UsageError, match="whole number"):
+    assert read_meta(tmp_path / "d.npz") == ds.meta
+    with pytest.raises(ParamError, match=r"^fps=29\.97 gives .* whole number") as e:
         build_dataset([clip], tmp_path / "e.npz", fps=29.97, progress=False)
+    assert "--" not in str(e.value), "the library names parameters, never flags"
+    with pytest.raises(ParamError, match="^framing='blob' must be one of grain, block"):
+        build_dataset([clip], tmp_path / "e.npz", framing="blob", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv", "d.npz"]
 
 
@@ -308,11 +314,17 @@ def _bad(kind: str, folder: Path, good: Path) -> tuple[list[str], str]:
         (folder / "good.mkv").write_bytes(data)
         (folder / "out").mkdir()
         return ["good.mkv", "-o", "out"], "out"
+    if kind == "fps_not_whole":  # the library's ParamError, in the command line's words
+        (folder / "good.mkv").write_bytes(data)
+        return ["good.mkv", "-o", "d.npz", "--fps", "29.97"], "--fps 29.97 gives"
+    if kind == "bad_rate":
+        (folder / "good.mkv").write_bytes(data)
+        return ["good.mkv", "-o", "d.npz", "--sample-rate", "0"], "--sample-rate 0 must be"
     raise AssertionError(kind)
 
 
 BAD = ["missing", "text", "audio_only", "empty", "corrupt", "no_audio", "later_bad",
-       "later_missing", "no_folder", "output_is_folder"]
+       "later_missing", "no_folder", "output_is_folder", "fps_not_whole", "bad_rate"]
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -351,10 +363,8 @@ def test_library_errors_are_liveframe_errors(tmp_path: Path, good_clip: Path) ->
 
 
 def test_audio_window_keeps_only_what_pending_ticks_need(rng: np.random.Generator) -> None:
-    from liveframe.data.dataset import _AudioWindow
-
     x = rng.standard_normal(50_000).astype(np.float32)
-    w = _AudioWindow(capacity=1024)
+    w = AudioWindow(capacity=1024)
     start, pos, k = 300, 0, 0  # the soundtrack starts at global sample 300
     out = np.empty(2 * 100, np.float32)
     while k * 100 < start + x.size + 100:
@@ -363,7 +373,7 @@ def test_audio_window_keeps_only_what_pending_ticks_need(rng: np.random.Generato
             w.push(start + pos, x[pos: pos + m])
             pos += m
         while k * 100 + 100 <= w.end or pos >= x.size:  # tick k's span is now complete
-            lo, hi = target_span(k, hop=100, framing="grain")
+            lo, hi = Framing("grain", 100).span(k)
             w.keep_from = lo
             w.take(lo, hi, out)
             ref = np.zeros(hi - lo, np.float32)

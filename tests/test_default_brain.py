@@ -8,6 +8,7 @@ with its height, and the demo clip must hold pictures and a soundtrack.
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,27 +16,29 @@ import pytest
 
 from liveframe import constants as C
 from liveframe.core.brain import Brain
-from liveframe.core.media import MediaReader, preprocess, with_context
-from liveframe.core.synth import OlaSynth
+from liveframe.core.media import MediaReader, preprocess
+from liveframe.core.pipeline import TickPipeline
+from liveframe.core.shipped import DEMO_CLIP, shipped_file
 
 CAMERA = (640, 480)
+DEFAULT_BRAIN = shipped_file("brains/default.onnx")
+DEMO = shipped_file(DEMO_CLIP)
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TICKS = 36
 
 
 @pytest.fixture(scope="module")
 def brain() -> Brain:
-    return Brain.load(C.DEFAULT_BRAIN)
+    return Brain.load(DEFAULT_BRAIN)
 
 
 def _play(brain: Brain, pictures: list[np.ndarray]) -> np.ndarray:
-    """Camera-sized pictures -> the brain's preprocessing (and context) -> Brain.run -> OLA."""
+    """Camera-sized pictures -> the brain's preprocessing -> the tick pipeline (ola)."""
     s = brain.spec
-    hist: list[np.ndarray] = []
-    x = np.stack([with_context(preprocess(p, size=(s.width, s.height), channels=s.channels),
-                               hist, s.context) for p in pictures])
-    synth = OlaSynth(hop=s.hop, framing=s.framing)
-    out = np.concatenate([synth.process(b) for b in brain.run(x)])
-    return out[synth.latency + s.hop :]  # no latency, no first-tick fade-in
+    px = np.stack([preprocess(p, size=(s.width, s.height), channels=s.channels)
+                   for p in pictures])
+    pipe = TickPipeline(brain)
+    return pipe.step_batch(px)[pipe.latency + s.hop :]  # no latency, no first-tick fade-in
 
 
 def _rms_db(x: np.ndarray) -> float:
@@ -62,8 +65,8 @@ def test_shipped_brain_is_a_grain_brain_of_reasonable_size(brain):
     s = brain.spec
     assert (s.width, s.height, s.channels, s.framing) == (64, 64, 1, "grain")
     assert (s.sample_rate, s.fps) == (C.SAMPLE_RATE, C.FPS)
-    assert C.DEFAULT_BRAIN.stat().st_size < 20e6
-    assert (C.BRAINS_DIR / "default.md").read_text().count("make brains") >= 1
+    assert DEFAULT_BRAIN.stat().st_size < 20e6
+    assert DEFAULT_BRAIN.with_name("default.md").read_text().count("make brains") >= 1
 
 
 @pytest.mark.parametrize("shape", [CAMERA[::-1], (64, 64)])
@@ -94,10 +97,10 @@ def test_brighter_is_louder(brain):
 
 
 def test_demo_clip_has_pictures_and_sound():
-    assert C.DEMO_CLIP.stat().st_size < 2e6
-    with MediaReader(C.DEMO_CLIP, need_video=True, need_audio=True) as r:
+    assert DEMO.stat().st_size < 2e6
+    with MediaReader(DEMO, need_video=True, need_audio=True) as r:
         _, audio = r.read_audio()
-    with MediaReader(C.DEMO_CLIP) as r:
+    with MediaReader(DEMO) as r:
         frames = list(r.frames())
     assert len(frames) >= 10 * C.FPS
     assert frames[0].pixels.shape == (1, 64, 64)
@@ -115,7 +118,7 @@ def _tool(name: str):
 
     if name in sys.modules:
         return sys.modules[name]
-    path = C.REPO_DIR / "tools" / f"{name}.py"
+    path = TOOLS / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod  # dataclasses look their module up there
@@ -190,11 +193,12 @@ def test_film_sound_has_a_flat_envelope_while_a_shape_holds_or_rises():
     assert steps == len(mf.LADDER) - 1
 
 
+@pytest.mark.slow
 def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
     """Issue 3's target on a 60 s film of the training generator that no brain saw (the
     demo clip's is in tests/test_metrics.py): in 18 s a few events decide the metric, and
     brains trained alike differ by several dB on it."""
-    from liveframe.offline import metrics as M
+    from liveframe.offline.evaluate import evaluate
 
     # the film of the model card's held-out section: a film the brain never saw (the
     # training film is seed 2015, the demo seed 30), long enough that no single event
@@ -203,7 +207,7 @@ def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
     film = _make_film_module().make_film(tmp_path / "held-out.mkv",
                                          seconds=build.HELD_OUT_SECONDS,
                                          seed=build.HELD_OUT_SEED)
-    res = M.evaluate(C.DEFAULT_BRAIN, film, modes=("raw", "ola"))
+    res = evaluate(DEFAULT_BRAIN, film, modes=("raw", "ola"))
     raw, ola = (res["modes"][m]["frame_artifact_db"] for m in ("raw", "ola"))
     assert res["reference"]["frame_artifact_db"] < 0  # the film's own sound is clean
     assert raw - ola >= 20, (raw, ola)

@@ -1,4 +1,12 @@
-"""The live instrument on a real JACK server (dummy backend) and real PyAV/OpenCV clips."""
+"""The live instrument on a real JACK server (dummy backend) and real PyAV/OpenCV clips.
+
+What these prove: live play equals offline render sample for sample; what the device
+played is the producer's output through the callback's gain and safety chain; the
+producer's schedule, source switches, brain swaps, panic and the end of a source behave
+on a real stream; every thread the engine starts is joined when it stops; camera pictures
+get the same pixels as file pictures; the play command's bad input and stop signals end
+cleanly.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,12 +24,18 @@ import numpy as np
 import pytest
 
 from liveframe.core.brain import Brain
+from liveframe.core.media import MediaReader, Scaler
+from liveframe.core.pipeline import Tick
 from liveframe.core.safety import SafetyChain
 from liveframe.data.clips import write_clip
 from liveframe.errors import BrainError, DeviceError
-from liveframe.live.audio import read_wav
-from liveframe.live.engine import Capture, Engine, OpenCVReader, PyAVReader
-from tests.helpers import make_brain
+from liveframe.live.capture import Capture, OpenCVReader, PyAVReader, scale_picture
+from liveframe.live.engine import Engine
+from liveframe.live.producer import DEFAULT_MARGIN_S, REALTIME_MARGIN_S
+from liveframe.util.wav import read_wav
+
+from .helpers import make_brain
+from .oscutil import wait_for
 
 MARGIN = 1024  # generous: the tests check behaviour, benchmarks/bench_live.py the latency
 
@@ -54,10 +69,15 @@ def _engine(brain: Path, clip: Path, **kw) -> Engine:
 
 def _collect(engine: Engine) -> list[np.ndarray]:
     outs: list[np.ndarray] = []
-    engine.add_tick_listener(lambda tick, frame, block, out, grains: outs.append(out.copy()))
+    engine.add_tick_listener(lambda tick: outs.append(tick.out.copy()))
     return outs
 
 
+def _liveframe_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("liveframe-"))
+
+
+@pytest.mark.jack
 @pytest.mark.parametrize("mode", ["ola", "granular"])
 def test_live_equals_offline_at_the_brain_rate(jack_server, media, mode: str) -> None:
     from liveframe.offline.render import render_signal
@@ -74,6 +94,7 @@ def test_live_equals_offline_at_the_brain_rate(jack_server, media, mode: str) ->
     assert np.abs(live).max() > 0.05
 
 
+@pytest.mark.jack
 def test_played_audio_arrives_and_record_matches(jack_server, media) -> None:
     import soxr
 
@@ -106,10 +127,9 @@ def test_played_audio_arrives_and_record_matches(jack_server, media) -> None:
     assert np.abs(played).max() > 0.05
 
 
+@pytest.mark.jack
 @pytest.mark.parametrize("realtime", [True, False])
 def test_default_margin_follows_the_producers_scheduling(jack_server, media, realtime) -> None:
-    from liveframe.live.engine import DEFAULT_MARGIN_S, REALTIME_MARGIN_S
-
     b = Brain.load(media["brain"])
     eng = Engine(b, Capture(PyAVReader(media["clip"], loop=True), spec=b.spec),
                  realtime=realtime, adaptive=False)
@@ -117,7 +137,7 @@ def test_default_margin_follows_the_producers_scheduling(jack_server, media, rea
     st = eng.stats()
     # the OS's own word on the producer thread: FIFO exactly when the engine says real-time
     # (granted to root or under an rtprio limit; elsewhere it falls back to normal)
-    assert eng._producer_policy == (os.SCHED_FIFO if st["realtime"] else os.SCHED_OTHER)
+    assert st["producer_policy"] == (os.SCHED_FIFO if st["realtime"] else os.SCHED_OTHER)
     assert realtime or not st["realtime"]
     want = REALTIME_MARGIN_S if st["realtime"] else DEFAULT_MARGIN_S
     assert st["margin"] == st["initial_margin"] == round(want * eng.samplerate)
@@ -130,6 +150,7 @@ def test_default_margin_follows_the_producers_scheduling(jack_server, media, rea
     assert st["latency_ms"]["median"] > st["device_latency_ms"] + 0.5 * lead_ms
 
 
+@pytest.mark.jack
 def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
     from liveframe.cli import main
 
@@ -150,6 +171,7 @@ def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
     assert not [p for p in media["dir"].iterdir() if ".tmp" in p.name]
 
 
+@pytest.mark.jack
 @pytest.mark.parametrize("which", ["nan", "huge"])
 def test_broken_brain_never_blasts(jack_server, media, which: str) -> None:
     rec = media["dir"] / f"{which}.wav"
@@ -166,23 +188,29 @@ def test_broken_brain_never_blasts(jack_server, media, which: str) -> None:
         assert eng.stats()["limited_blocks"] > 0
 
 
+@pytest.mark.jack
 def test_source_that_ends_stops_cleanly_and_loop_keeps_playing(jack_server, media) -> None:
+    switch = sys.getswitchinterval()
     eng = _engine(media["brain"], media["clip"])
     eng.start()
+    assert sys.getswitchinterval() < switch  # lowered while it plays
     assert eng.wait(10), "the engine did not stop when the clip ended"
     assert eng.source_ended and eng.tick == 30 and not eng.running
     eng.stop()  # idempotent
+    # every thread it started was joined, and the switch interval it lowered is restored
+    assert _liveframe_threads() == []
+    assert sys.getswitchinterval() == switch
     looped = _engine(media["brain"], media["clip"], loop=True)
     looped.start()
     try:
-        deadline = time.monotonic() + 10
-        while looped.tick <= 45 and looped.running and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: looped.tick > 45 or not looped.running, timeout=10)
     finally:
         looped.stop()
     assert looped.tick > 45 and not looped.source_ended  # past the clip's 30 frames
+    assert _liveframe_threads() == []
 
 
+@pytest.mark.jack
 def test_corrupt_frames_are_skipped(jack_server, media) -> None:
     src = media["dir"] / "long.mkv"
     _ramp_clip(src, n=60)
@@ -198,6 +226,7 @@ def test_corrupt_frames_are_skipped(jack_server, media) -> None:
     assert eng.tick >= 20  # kept playing past the damage
 
 
+@pytest.mark.jack
 def test_incompatible_brain_is_refused_and_old_keeps_playing(jack_server, media) -> None:
     eng = _engine(media["brain"], media["clip"], loop=True)
     outs = _collect(eng)
@@ -205,44 +234,47 @@ def test_incompatible_brain_is_refused_and_old_keeps_playing(jack_server, media)
     try:
         with pytest.raises(BrainError, match="refused.*keeps playing"):
             eng.swap_brain(media["block"])
-        eng.controls.request_brain(str(media["block"]))
-        time.sleep(0.5)
-        assert "refused" in (eng.controls.last_error or "")
+        eng.controls.request_brain(str(media["block"]))  # loaded by the engine's worker
+        assert wait_for(lambda: "refused" in (eng.controls.last_error or ""))
         assert eng.brain.name == "bright" and eng.running
         n = len(outs)
         eng.swap_brain(media["tone"])  # compatible: crossfaded in
-        time.sleep(0.5)
-        assert eng.brain.name == "tone"
+        assert wait_for(lambda: eng.brain.name == "tone")
+        assert wait_for(lambda: len(outs) > n + 5)
     finally:
         eng.stop()
-    assert len(outs) > n + 5
     # the tone brain plays 882 Hz at a constant level, the brightness brain 441 Hz
     last = outs[-1]
     spec = np.abs(np.fft.rfft(last * np.hanning(last.size)))
     assert abs(np.argmax(spec) * 22050 / last.size - 882) < 40
 
 
+@pytest.mark.jack
 def test_panic_silences_at_once(jack_server, media) -> None:
     rec = media["dir"] / "panic.wav"
     eng = _engine(media["tone"], media["clip"], loop=True, record=rec)
     eng.start()
-    time.sleep(0.4)
-    eng.controls.panic()
-    time.sleep(0.3)
-    at = eng.audio.callbacks
-    time.sleep(0.3)
-    eng.stop()
+    shared = eng.shared  # the producer/callback contract, public by design
+    try:
+        assert wait_for(lambda: shared.frames >= 0.3 * eng.samplerate)
+        eng.controls.panic()
+        assert wait_for(lambda: shared.silent, timeout=2)  # the producer passed it on
+        at = shared.frames + 256  # the buffer being played may have read it too late
+        assert wait_for(lambda: shared.frames >= at + 0.2 * eng.samplerate)
+    finally:
+        eng.stop()
     _, played = read_wav(rec)
-    assert np.abs(played[: int(0.3 * 48000)]).max() > 0.1
-    assert np.abs(played[at * 256 :]).max() == 0.0
+    assert np.abs(played[: int(0.3 * eng.samplerate)]).max() > 0.1
+    assert played.shape[0] > at and np.abs(played[at:]).max() == 0.0
 
 
+@pytest.mark.jack
 def test_camera_path_is_the_same_capture_with_opencv(jack_server, media) -> None:
     b = Brain.load(media["brain"])
     cap = Capture(OpenCVReader(str(media["clip"])), spec=b.spec)
     eng = Engine(b, cap, margin=MARGIN)
     means: list[float] = []
-    eng.add_tick_listener(lambda t, frame, block, out, g: means.append(float(frame.mean())))
+    eng.add_tick_listener(lambda t: means.append(float(t.frame.mean())))
     eng.run(seconds=10)
     assert eng.source_ended and eng.stats()["underruns"] == 0
     assert 25 <= len(means) <= 40
@@ -273,19 +305,26 @@ def test_no_audio_device_is_one_line(media) -> None:
     assert "\n" not in line and "no audio output device" in line and "liveframe render" in line
 
 
-def _play_and_signal(media: dict, rec: Path, sig: signal.Signals, *, after: float,
+def _play_and_signal(media: dict, rec: Path, sig: signal.Signals, *, recorded: int,
                      poll: float) -> tuple[int, str]:
-    """``liveframe play --record rec``, sent ``sig`` ``after`` seconds once the recording's
-    temporary file appears; its exit status and stderr (stderr in the failure if it does
+    """``liveframe play --record rec``, sent ``sig`` once the recording's temporary file
+    holds ``recorded`` bytes; its exit status and stderr (stderr in the failure if it does
     not exit within 15 s)."""
     p = subprocess.Popen([sys.executable, "-m", "liveframe", "play", str(media["clip"]), "--loop",
                           "--no-gui", "--osc-port", "0", "--brain", str(media["tone"]),
                           "--record", str(rec)], stderr=subprocess.PIPE, text=True)
+
+    def recording() -> bool:
+        tmp = list(rec.parent.glob(f".{rec.name}.tmp-*"))
+        try:
+            return bool(tmp) and tmp[0].stat().st_size >= recorded
+        except FileNotFoundError:  # renamed into place meanwhile
+            return True
+
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not list(rec.parent.glob(f".{rec.name}.tmp-*")):
+        while time.monotonic() < deadline and not recording() and p.poll() is None:
             time.sleep(poll)
-        time.sleep(after)
         p.send_signal(sig)
         try:
             rc = p.wait(timeout=15)
@@ -298,15 +337,17 @@ def _play_and_signal(media: dict, rec: Path, sig: signal.Signals, *, after: floa
     return rc, p.stderr.read() if p.stderr else ""
 
 
+@pytest.mark.jack
 def test_ctrl_c_stops_cleanly_and_finalises(jack_server, media) -> None:
     rec = media["dir"] / "int.wav"
-    rc, err = _play_and_signal(media, rec, signal.SIGINT, after=0.8, poll=0.05)
+    rc, err = _play_and_signal(media, rec, signal.SIGINT, recorded=2 * 48000, poll=0.05)
     assert rc == 0, err
     sr, played = read_wav(rec)
     assert played.shape[0] > 0.4 * sr
     assert np.abs(played[-64:]).max() < 0.01  # the tail was faded
 
 
+@pytest.mark.jack
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_starting_stops_cleanly(jack_server, media, sig) -> None:
     """Ctrl-C (or a launcher's SIGTERM) the moment the recording opens, while the engine is
@@ -315,7 +356,7 @@ def test_a_signal_while_starting_stops_cleanly(jack_server, media, sig) -> None:
     d = media["dir"] / f"sig{int(sig)}"
     d.mkdir()
     rec = d / "rec.wav"
-    rc, err = _play_and_signal(media, rec, sig, after=0.0, poll=0.002)
+    rc, err = _play_and_signal(media, rec, sig, recorded=0, poll=0.002)
     assert rc == 0, err
     assert "Traceback" not in err
     assert rec.exists() and read_wav(rec)[0] > 0
@@ -327,24 +368,24 @@ def _flat_clip(path: Path, level: int, *, n: int = 30, step: int = 0) -> Path:
                              for i in range(n)], fps=30.0)
 
 
+@pytest.mark.jack
 def test_source_switch_crossfades_to_the_new_clip(jack_server, media) -> None:
     dark = _flat_clip(media["dir"] / "dark.mkv", 20)
     bright = _flat_clip(media["dir"] / "bright.mkv", 200, n=20, step=2)  # 200, 202, .. 238
     eng = _engine(media["brain"], dark, loop=True)
     ticks: list[tuple[int, float, float]] = []  # (tick, frame mean, output peak)
-    eng.add_tick_listener(lambda t, frame, block, out, g: ticks.append(
-        (t, float(frame.mean()), float(np.abs(out).max()))))
+
+    def note(t: Tick) -> None:
+        ticks.append((t.index, float(t.frame.mean()), float(np.abs(t.out).max())))
+
+    eng.add_tick_listener(note)
     eng.start()
     try:
-        deadline = time.monotonic() + 10
-        while eng.tick < 10 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: eng.tick >= 10, timeout=10)
         eng.controls.set_source(str(bright))
-        while eng.source_switches == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_for(lambda: eng.source_switches > 0, timeout=10)
         at = eng.source_start_tick  # the crossfade tick
-        while eng.tick < at + 25 and time.monotonic() < deadline:  # past the clip's 20 frames
-            time.sleep(0.02)
+        assert wait_for(lambda: eng.tick >= at + 25, timeout=10)  # past the clip's 20 frames
     finally:
         eng.stop()
     assert eng.source_switches == 1 and eng.controls.last_error is None
@@ -367,6 +408,7 @@ def test_source_switch_crossfades_to_the_new_clip(jack_server, media) -> None:
     assert len(after) > 20 and not eng.source_ended
 
 
+@pytest.mark.jack
 def test_bad_source_is_refused_and_old_keeps_playing(jack_server, media, caplog) -> None:
     junk = media["dir"] / "junk.mkv"
     junk.write_bytes(b"not a video at all" * 100)
@@ -376,17 +418,62 @@ def test_bad_source_is_refused_and_old_keeps_playing(jack_server, media, caplog)
         for bad in (str(media["dir"] / "missing.mkv"), str(junk), "7"):
             eng.controls.last_error = None
             eng.controls.set_source(bad)
-            deadline = time.monotonic() + 10
-            while eng.controls.last_error is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+            assert wait_for(lambda: eng.controls.last_error is not None, timeout=10)
             err = eng.controls.last_error or ""
             assert err.startswith("source refused") and "ramp.mkv keeps playing" in err, err
         t = eng.tick
-        time.sleep(0.5)
-        assert eng.running and eng.tick > t + 5
+        assert wait_for(lambda: eng.tick > t + 5 or not eng.running)
+        assert eng.running
     finally:
         eng.stop()
     assert eng.source_switches == 0 and eng.source.name == "ramp.mkv"
     assert eng.stats()["underruns"] == 0
     warned = [r for r in caplog.records if "source refused" in r.getMessage()]
     assert len(warned) == 3 and all("\n" not in r.getMessage() for r in warned)
+
+
+# ------------------------------------------------------------------ pixels, no JACK needed
+def _lossless_clip(path: Path, pictures: list[np.ndarray]) -> Path:
+    """BGR pictures stored losslessly (FFV1, bgr0): what a camera would have delivered."""
+    import av
+
+    h, w = pictures[0].shape[:2]
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("ffv1", rate=30)
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for img in pictures:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")))
+        c.mux(s.encode())
+    return path
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_camera_pictures_get_the_same_pixels_as_files(tmp_path, rng, channels: int) -> None:
+    """A picture through the camera path (OpenCV's BGR array, :func:`scale_picture`, and the
+    live Capture thread) equals the same picture decoded from a file by the file path's
+    Scaler (MediaReader, as pickle and render read it), pixel for pixel."""
+    pics = []
+    for i in range(3):  # structure at every scale, not a flat field, and not a multiple of 64
+        img = rng.integers(0, 256, (270, 350, 3), dtype=np.uint8)
+        img[: 90 + 30 * i] //= 4
+        pics.append(img)
+    clip = _lossless_clip(tmp_path / "pics.mkv", pics)
+    size = (64, 48)
+    with MediaReader(clip) as r:
+        from_file = [vf.pixels for vf in r.frames(size=size, channels=channels)]
+    assert len(from_file) == 3
+    scaler = Scaler(size, channels)
+    for img, want in zip(pics, from_file, strict=True):
+        np.testing.assert_array_equal(scale_picture(img, scaler), want)
+    assert not np.array_equal(from_file[0], from_file[1])  # the comparison can fail
+    # the capture thread of `liveframe live`, reading the file as a camera would
+    spec = Brain.load(make_brain(tmp_path / "b.onnx", spec_overrides={
+        "width": size[0], "height": size[1], "channels": channels})).spec
+    cap = Capture(OpenCVReader(str(clip)), spec=spec).start()
+    try:
+        assert cap.wait_first(5)
+        item = cap.take(0)  # the newest picture: whichever the pacing reached
+        assert item is not None
+        assert any(np.array_equal(item[0], want) for want in from_file)
+    finally:
+        cap.stop()

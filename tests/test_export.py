@@ -14,16 +14,16 @@ from liveframe.cli import main
 from liveframe.core.brain import Brain
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
-from liveframe.train.export import ExportError, export_checkpoint  # noqa: E402
-from liveframe.train.trainer import (  # noqa: E402
+from liveframe.train.checkpoint import (  # noqa: E402
     CheckpointError,
-    TrainConfig,
     load_checkpoint,
     save_checkpoint,
     state_from_checkpoint,
-    train,
 )
+from liveframe.train.export import ExportError, export_checkpoint  # noqa: E402
+from liveframe.train.trainer import TrainConfig, train  # noqa: E402
 from tests.test_train import SIZE, make_learnable_dataset  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -139,8 +139,8 @@ def test_export_refuses_weights_that_do_not_fit_the_spec(checkpoint, tmp_path, c
     [
         ("missing", "no such checkpoint"),
         ("garbage", "not a liveframe checkpoint"),
-        ("nofolder", "does not exist"),
-        ("isdir", "is a directory"),
+        ("nofolder", "-o {out} cannot be written: folder {out.parent} does not exist"),
+        ("isdir", "-o {out} is a directory"),
     ],
 )
 def test_export_bad_input_is_one_line(checkpoint, tmp_path, capsys, which, message):
@@ -151,5 +151,7 @@ def test_export_bad_input_is_one_line(checkpoint, tmp_path, capsys, which, messa
         which, tmp_path / "b.onnx")
     assert main(["export", str(src), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip()
+    message = message.format(out=out)
+    assert err.startswith("liveframe export: ")
     assert message in err and "\n" not in err and "Traceback" not in err, err
     assert not (tmp_path / "b.onnx").exists()

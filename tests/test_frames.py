@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveframe.core.media import PTS_TOLERANCE, MediaReader, VideoFrame, on_brain_clock, preprocess
+from liveframe.core.media import (
+    PTS_TOLERANCE,
+    BrainClock,
+    ClockedFrames,
+    MediaReader,
+    VideoFrame,
+    on_brain_clock,
+    preprocess,
+)
 from liveframe.data.clips import write_clip
 from liveframe.errors import MediaError
 
@@ -105,3 +113,31 @@ def test_reader_threads_choose_ffmpeg_threading(tmp_path):
             pictures.append([(f.time, f.pixels.tobytes()) for f in r.frames()])
     assert modes[0][0] == "AUTO" and modes[1][0] != "AUTO"  # FFmpeg picks the counts
     assert all(x == pictures[0] for x in pictures) and len(pictures[0]) == 10
+
+
+def test_brain_clock_tells_where_the_source_ends():
+    clock = BrainClock(fps=30)
+    seen = []
+    for _ in clock.run([vf(t, i) for i, t in enumerate((0.0, 0.1, 0.2, 0.3))]):
+        seen.append((clock.known_end, clock.end_time))
+    # the end is known once the frames run out, for the last frame's three ticks
+    assert [e for _, e in seen] == [None] * 9 + [pytest.approx(0.4)] * 3
+    assert [k for k, _ in seen] == sorted(k for k, _ in seen) and seen[-1][0] == 0.3
+    assert clock.end_time == pytest.approx(0.4) and clock.ticks == 12  # last frame lasts 0.1
+
+
+def test_clocked_frames_is_the_brain_clock_over_the_readers_pictures(tmp_path):
+    sr = 48000
+    pics = [(i / 60, np.full((48, 64), (i * 9) % 256, np.uint8)) for i in range(70)]
+    p = write_clip(tmp_path / "c60.mkv", pics, fps=60, audio=np.zeros(70 * sr // 60), sr=sr)
+    with MediaReader(p) as r:
+        want = [(k, f.time, f.pixels.tobytes()) for k, f in on_brain_clock(r.frames(), fps=30)]
+    audio: list[np.ndarray] = []
+    with MediaReader(p) as r:
+        frames = ClockedFrames(r, fps=30, on_audio=lambda t, s: audio.append(s))
+        got = [(k, f.time, f.pixels.tobytes()) for k, f in frames]
+    assert got == want and len(got) == 35  # every other picture, as the clock chooses
+    assert (frames.frames, frames.ticks) == (70, 35)
+    assert frames.end_time == pytest.approx(70 / 60, abs=PTS_TOLERANCE)
+    assert frames.known_end == pytest.approx(69 / 60, abs=PTS_TOLERANCE)
+    assert abs(sum(a.size for a in audio) - 70 * 22050 // 60) <= 64  # at the brain rate

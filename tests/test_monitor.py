@@ -1,8 +1,19 @@
-"""The monitor, offscreen: it builds, draws a running engine, and its controls drive the engine.
+"""The monitor, offscreen: it builds, draws what an engine shows, and its controls drive it.
 
-Qt runs with ``QT_QPA_PLATFORM=offscreen`` (set here and in conftest); the engine is the
-real :class:`liveframe.live.engine.Engine` playing a real clip written by
-:func:`liveframe.data.clips.write_clip` through test brains from ``tests/helpers.make_brain``.
+Three groups:
+
+- no Qt: the display check, the spectrogram ring, the meter colours, the brain list, and
+  that importing the entry points loads no Qt;
+- ``gui``: the window on a :class:`StageEngine`, a small engine that implements the
+  monitor's whole contract (:class:`liveframe.ui.monitor.MonitoredEngine`: ``controls`` and
+  ``snapshot``) with known pictures and a known tone, so every widget can be checked
+  against what it must show;
+- ``gui`` + ``jack``: the real :class:`liveframe.live.engine.Engine` playing a real clip to
+  a JACK dummy server (``jack_server`` in tests/jack.py), through test brains from
+  ``tests/helpers.make_brain``: the window follows it, and its selectors change it.
+
+Qt runs with ``QT_QPA_PLATFORM=offscreen`` (set here and in conftest). Waits are
+conditions polled with a deadline (:func:`_pump`), never fixed sleeps.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +33,18 @@ import numpy as np
 import pytest
 
 from liveframe import constants as C
-from liveframe.core.brain import Brain
+from liveframe.control.params import Controls, Snapshot
+from liveframe.core.brain import Brain, available_brains
 from liveframe.data.clips import write_clip
 from liveframe.ui import monitor
+from liveframe.ui.spectrogram import SpectrogramRing
+from liveframe.ui.style import OPEN_FILE, level_colour
 
 from .helpers import make_brain
 from .jack import JackServer
+
+TONE = 441.0
+"""The StageEngine's tone, Hz (a whole number of cycles per 735-sample tick)."""
 
 
 # -- no Qt needed ------------------------------------------------------------------------
@@ -56,17 +73,30 @@ def test_display_available_is_false_in_the_tests() -> None:
     assert monitor.display_available() is False
 
 
+def test_the_entry_points_load_no_qt() -> None:
+    """``liveframe render`` and ``play --no-gui`` import the monitor's module, never Qt."""
+    code = (
+        "import sys\n"
+        "from liveframe.ui import monitor\n"
+        "monitor.display_available()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')))\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert r.stdout.strip() == "[]"
+
+
 def test_spectrogram_ring_puts_a_sine_on_its_row_and_scrolls() -> None:
     sr, n = C.SAMPLE_RATE, C.HOP
-    ring = monitor.SpectrogramRing(columns=8, n_fft=1024, block=n, sr=sr, floor_db=-100.0)
+    ring = SpectrogramRing(columns=8, n_fft=1024, length=n, sr=sr, floor_db=-100.0)
     assert ring.view().shape == (192, 8) and (ring.view() == -100.0).all()
     f = 1000.0
     x = np.sin(2 * np.pi * f * np.arange(n) / sr).astype(np.float32)
     ring.push(x)
     col = ring.view()[:, -1]
     row = int(np.argmax(col))
-    freqs = np.logspace(ring.log_fmin, ring.log_fmax, len(col))
-    assert abs(math.log2(freqs[row] / f)) < 0.1  # within a semitone or so
+    assert abs(math.log2(ring.frequencies()[row] / f)) < 0.1  # within a semitone or so
     assert -2.0 < col[row] <= 0.5  # a full-scale sine reads about 0 dB
     assert (ring.view()[:, :-1] == -100.0).all()  # older columns still empty
     ring.push(np.zeros(n, np.float32))
@@ -81,61 +111,89 @@ def test_spectrogram_ring_puts_a_sine_on_its_row_and_scrolls() -> None:
     assert ring.buf.ctypes.data == base  # no reallocation, ever
 
 
+def test_spectrogram_ring_refuses_a_block_longer_than_its_fft() -> None:
+    with pytest.raises(ValueError, match="length=2048"):
+        SpectrogramRing(columns=8, n_fft=1024, length=2048, sr=C.SAMPLE_RATE)
+
+
 def test_level_colour_bands() -> None:
-    assert monitor.level_colour(-30.0) != monitor.level_colour(-6.0)
-    assert monitor.level_colour(-6.0) != monitor.level_colour(-1.0)
+    quiet, loud, clipping = level_colour(-30.0), level_colour(-6.0), level_colour(-1.0)
+    assert len({quiet, loud, clipping}) == 3
+    assert level_colour(-12.0) == loud and level_colour(-3.0) == clipping
 
 
-# -- a real engine on a real clip, on a real JACK server (dummy backend) ------------------
-# ``jack_server`` (tests/jack.py, via conftest) starts a private jackd and points PortAudio
-# at it.
-@pytest.fixture(scope="module")
-def brains(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A brains/ folder: a tone scaled by brightness, another tone, and one that does not fit."""
-    d = tmp_path_factory.mktemp("brains")
-    make_brain(d / "bright.onnx", brightness=True, freq=441.0, amp=0.5)
-    make_brain(d / "high.onnx", freq=1764.0, amp=0.3)
-    make_brain(d / "wrongrate.onnx", spec_overrides={"sample_rate": 24000})
-    return d
+def test_brain_choices_list_a_folder_or_what_a_name_can_pick(tmp_path: Path) -> None:
+    for name in ("zeta", "alpha"):
+        (tmp_path / f"{name}.onnx").write_bytes(b"")
+    (tmp_path / "notes.md").write_text("not a brain")
+    assert monitor.brain_choices(tmp_path) == [
+        ("alpha", str(tmp_path / "alpha.onnx")),
+        ("zeta", str(tmp_path / "zeta.onnx")),
+    ]
+    assert monitor.brain_choices(tmp_path / "missing") == []
+    default = monitor.brain_choices()
+    assert default == [(name, str(p)) for name, p in available_brains().items()]
+    assert C.DEFAULT_BRAIN_NAME in dict(default)
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three seconds of a moving diagonal gradient (never blank, never uniform)."""
-    yy, xx = np.mgrid[0:120, 0:160]
-    frames = [(k / 30, ((2 * xx + yy + 6 * k) % 256).astype(np.uint8)) for k in range(90)]
-    return write_clip(tmp_path_factory.mktemp("clip") / "gradient.mkv", frames)
+# -- the window on a small engine of known output ------------------------------------------
+class StageEngine:
+    """The monitor's contract and nothing more: ``controls`` and ``snapshot(out)``.
+
+    Every snapshot is one brain tick: a diagonal gradient that moves 6 grey levels a tick
+    (it stands still while ``controls.freeze`` is set), a ``TONE`` Hz sine at -6 dBFS, the
+    mode the controls ask for. Brain requests are taken as the engine takes them: a path
+    whose name contains ``wrongrate`` is refused with a message in ``controls.last_error``,
+    any other becomes the playing brain. ``failing`` makes ``snapshot`` raise;
+    ``running = False`` is a stopped engine.
+    """
+
+    def __init__(self) -> None:
+        self.controls = Controls()
+        self.running = True
+        self.failing = False
+        self.brain_name = "bright"
+        self.tick = 0
+        self.shift = 0
+        self.snapshots = 0
+
+    def snapshot(self, out: Snapshot) -> Snapshot:
+        if self.failing:
+            raise RuntimeError("the engine cannot copy into this snapshot")
+        self.snapshots += 1
+        req = self.controls.take_brain_request()
+        if req is not None:
+            if "wrongrate" in req:
+                self.controls.last_error = f"{req}: refused, it plays at 24000 Hz"
+            else:
+                self.brain_name = Path(req).stem
+        if not self.controls.freeze:
+            self.shift += 6
+        for a in (out.frame, out.source_frame):
+            yy, xx = np.indices(a.shape)
+            a[...] = (2 * xx + yy + self.shift) % 256
+        n = np.arange(out.output.shape[0]) + self.tick * out.output.shape[0]
+        out.output[:] = 0.5 * np.sin(2 * np.pi * TONE * n / C.SAMPLE_RATE)
+        out.tick = self.tick
+        self.tick += 1
+        out.level_dbfs = -6.0
+        out.source_fps, out.brain_fps, out.inference_ms = 30.0, 30.0, 1.5
+        out.brain_name = self.brain_name
+        out.mode = self.controls.mode
+        out.running = self.running
+        return out
 
 
-def _pump(app: Any, until: Any, timeout: float = 10.0) -> bool:
-    """Run the Qt loop until ``until()`` holds (or the timeout passes)."""
+def _pump(app: Any, until: Callable[[], Any], timeout: float = 10.0) -> bool:
+    """Run the Qt loop until ``until()`` holds (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         app.processEvents()
         if until():
             return True
-        time.sleep(0.01)
+        time.sleep(0.005)  # polling the condition, not waiting for a guessed time
     app.processEvents()
     return bool(until())
-
-
-@pytest.fixture(scope="module")
-def live(jack_server: JackServer, brains: Path, clip: Path) -> Iterator[tuple[Any, Any, Any]]:
-    """(engine, window, app): the real engine playing the clip, the monitor showing it."""
-    from liveframe.live.engine import Capture, Engine, PyAVReader
-
-    brain = Brain.load(brains / "bright.onnx")
-    engine = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec), blocksize=256)
-    engine.start()
-    try:
-        win = monitor.make_window(engine, brains_dir=brains, close_when_stopped=False)
-        win.show()
-        app = monitor.ensure_app()
-        assert _pump(app, lambda: win.updates >= 5 and engine.tick > 10)
-        yield engine, win, app
-        _dispose(app, win)
-    finally:
-        engine.stop()
 
 
 def _dispose(app: Any, win: Any) -> None:
@@ -145,277 +203,363 @@ def _dispose(app: Any, win: Any) -> None:
     app.processEvents()
 
 
+@pytest.fixture(scope="module")
+def brains(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A brains/ folder: a tone scaled by brightness, another tone, and one that does not fit."""
+    d = tmp_path_factory.mktemp("brains")
+    make_brain(d / "bright.onnx", brightness=True, freq=TONE, amp=0.5)
+    make_brain(d / "high.onnx", freq=1764.0, amp=0.3)
+    make_brain(d / "wrongrate.onnx", spec_overrides={"sample_rate": 24000})
+    return d
+
+
+@pytest.fixture
+def stage(brains: Path) -> Iterator[tuple[StageEngine, Any, Any]]:
+    """(engine, window, app): a shown window on a StageEngine that has drawn a few pulls."""
+    engine = StageEngine()
+    win = monitor.open_monitor(engine, brains_dir=brains, close_when_stopped=False)
+    app = monitor.ensure_app()
+    assert _pump(app, lambda: win.updates >= 5)
+    yield engine, win, app
+    _dispose(app, win)
+
+
 def _region_std(img: Any, rect: Any) -> float:
     """Standard deviation of the grey values of ``img`` (QImage) inside ``rect`` (QRect)."""
+    return float(_grey(img.copy(rect)).std())
+
+
+def _grey(img: Any) -> np.ndarray:
+    """The grey values of ``img`` (QImage): shape (height, width), uint8."""
     from PySide6 import QtGui
 
-    sub = img.copy(rect).convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
+    sub = img.convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
     w, h, bpl = sub.width(), sub.height(), sub.bytesPerLine()
-    a = np.frombuffer(sub.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)[:, :w]
-    return float(a.std())
+    return np.frombuffer(sub.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)[:, :w].copy()
+
+
+def _rows_drawn(img: Any, rect: Any) -> float:
+    """Share of the pixel rows of ``img`` inside ``rect`` that something bright crosses."""
+    a = _grey(img.copy(rect))
+    return float(np.mean((a > a.min() + 80).any(axis=1)))
 
 
 def _window_rect(win: Any, item: Any) -> Any:
     """Where a pyqtgraph item is drawn, in window pixels."""
     from PySide6 import QtCore
 
-    poly = win.view.mapFromScene(item.sceneBoundingRect())
+    poly = win.plots.mapFromScene(item.sceneBoundingRect())
     r = poly.boundingRect().adjusted(3, 3, -3, -3)  # inside the item's edge
-    return r.translated(win.view.mapTo(win, QtCore.QPoint(0, 0)))
+    return r.translated(win.plots.mapTo(win, QtCore.QPoint(0, 0)))
 
 
-def test_window_builds_and_updates_from_the_running_engine(live: tuple) -> None:
-    _, win, app = live
-    n, tick = win.updates, win._snap.tick
-    assert _pump(app, lambda: win.updates >= n + 10 and win._snap.tick > tick + 5)
-    assert win._snap.running
-    assert win._snap.brain_name == "bright"
-    assert win.brain_box.currentText() == "bright"
-    assert win.stat_labels["brain"].text().startswith("bright")
-    assert "fps" in win.stat_labels["brain_fps"].text()
-    assert win._snap.brain_fps > 0 and win._snap.source_fps > 0
-    assert win.errors == 0, win.status_label.text()
-    # the frame the brain sees is the clip's gradient; the output is the bright tone
-    assert win._snap.frame.std() > 20
-    assert np.abs(win._snap.output).max() > 0.05
-    # the spectrogram scrolled in columns of the tone (441 Hz): loudest row near it
-    col = win._spec.view()[:, -1]
-    freqs = np.logspace(win._spec.log_fmin, win._spec.log_fmax, len(col))
-    assert abs(math.log2(freqs[int(np.argmax(col))] / 441.0)) < 0.2
+@pytest.mark.gui
+def test_window_draws_the_pictures_waveform_and_spectrogram(stage: tuple) -> None:
+    engine, win, app = stage
+    n = win.updates
+    assert _pump(app, lambda: win.updates >= n + 5)
+    assert win.snapshot.frame.std() > 20 and np.abs(win.snapshot.output).max() > 0.4
+    assert win.errors == 0, win.status.text()
+    # one spectrogram column per tick, loudest row at the tone
+    spec = win.plots.spectrogram
+    col = spec.view()[:, -1]
+    assert abs(math.log2(spec.frequencies()[int(np.argmax(col))] / TONE)) < 0.2
+    p = win.panel
+    assert _pump(app, lambda: p.figures["brain"].text() == "bright · ola")
+    assert p.figures["brain_fps"].text() == "brain   30.0 fps"
+    assert p.level.text() == "  -6.0 dBFS" and p.level.colour == level_colour(-6.0)
+    assert p.meter.level == pytest.approx(-6.0)
+    assert p.brain_box.currentText() == "bright"
 
 
-def test_screenshot_shows_the_frame_and_the_waveform(live: tuple, tmp_path: Path) -> None:
-    from PySide6 import QtGui
+@pytest.mark.gui
+def test_screenshot_shows_the_frame_and_the_waveform(stage: tuple, tmp_path: Path) -> None:
+    from PySide6 import QtGui, QtTest
 
-    engine, win, app = live
-    _pump(app, lambda: False, timeout=0.3)
+    engine, win, app = stage
+    n = win.updates
+    assert _pump(app, lambda: win.updates >= n + 3)
     png = tmp_path / "monitor.png"
     assert win.grab().save(str(png))
     img = QtGui.QImage(str(png))
     assert not img.isNull() and img.width() > 600
-    frame_rect = _window_rect(win, win.frame_item)
-    wave_rect = _window_rect(win, win.wave_plot.vb)
+    frame_rect = _window_rect(win, win.plots.frame_item)
+    wave_rect = _window_rect(win, win.plots.wave_plot.vb)
+    spec_rect = _window_rect(win, win.plots.spec_plot.vb)
     assert frame_rect.width() > 50 and wave_rect.width() > 200
     assert _region_std(img, frame_rect) > 20  # the gradient, not a flat fill
-    assert _region_std(img, _window_rect(win, win.source_item)) > 20
-    assert _region_std(img, wave_rect) > 5  # a drawn curve on the dark plot
+    assert _region_std(img, _window_rect(win, win.plots.source_item)) > 20
+    assert _rows_drawn(img, wave_rect) > 0.3  # the tone (+-0.5 of +-1) drawn on the dark plot
+    assert _grey(img.copy(spec_rect)).max() > 200  # the tone's bright line in the spectrogram
     # the same regions of a window that has drawn nothing yet are flat
-    blank = monitor.window_class()(engine, brains_dir=Path("/nonexistent"))
+    blank = monitor.make_window(engine, brains_dir=tmp_path)
     blank.timer.stop()
     blank.resize(win.size())
     blank.show()
-    _pump(app, lambda: False, timeout=0.2)
+    assert QtTest.QTest.qWaitForWindowExposed(blank)
     empty = blank.grab().toImage()
+    assert blank.updates == 0
     _dispose(app, blank)
-    assert _region_std(empty, _window_rect(blank, blank.frame_item)) < 1
-    assert _region_std(empty, _window_rect(blank, blank.wave_plot.vb)) < _region_std(img, wave_rect)
+    assert _region_std(empty, _window_rect(blank, blank.plots.frame_item)) < 1
+    assert _rows_drawn(empty, _window_rect(blank, blank.plots.wave_plot.vb)) < 0.1  # a flat line
+    # the empty spectrogram is one dark colour, crossed by the axes' grey inward ticks only
+    assert _grey(empty.copy(_window_rect(blank, blank.plots.spec_plot.vb))).max() < 160
 
 
-def test_sliders_drive_the_engine(live: tuple) -> None:
-    engine, win, app = live
-    c = engine.controls
-    win.gain_slider.setValue(50)
-    assert c.gain == pytest.approx(0.5)
-    assert _pump(app, lambda: engine.audio.target_gain == pytest.approx(0.5))
-    win.gain_slider.setValue(100)
-    win.density_slider.setValue(250)
+@pytest.mark.gui
+def test_sliders_write_the_controls(stage: tuple) -> None:
+    engine, win, _ = stage
+    c, p = engine.controls, win.panel
+    p.gain_slider.setValue(50)
+    assert c.gain == pytest.approx(0.5) and p.gain_value.text() == "0.50"
+    p.density_slider.setValue(250)
     assert c.density == pytest.approx(2.5)
-    win.spread_slider.setValue(30)
+    p.spread_slider.setValue(30)
     assert c.spread == pytest.approx(0.3)
-    assert win.density_value.text() == "2.50" and win.spread_value.text() == "0.30"
+    assert p.density_value.text() == "2.50" and p.spread_value.text() == "0.30"
 
 
-def test_mode_selector_switches_the_synth(live: tuple) -> None:
-    engine, win, app = live
-    win.mode_box.setCurrentText("granular")
-    assert engine.controls.mode == "granular"
-    assert _pump(app, lambda: engine.mode == "granular" and win._snap.mode == "granular")
-    # the granular parameters reach the granular synth
-    win.density_slider.setValue(175)
-    assert _pump(app, lambda: getattr(engine.synth, "density", None) == pytest.approx(1.75))
-    win.mode_box.setCurrentText("ola")
-    assert _pump(app, lambda: engine.mode == "ola")
-
-
-def test_mute_panic_and_freeze_buttons(live: tuple) -> None:
-    engine, win, app = live
-    c = engine.controls
-    win.mute_button.click()
-    assert c.mute and win.mute_button.text() == "MUTED"
-    assert _pump(app, lambda: engine.audio.target_gain == 0.0)
-    win.mute_button.click()
-    assert not c.mute
+@pytest.mark.gui
+def test_mute_panic_and_freeze_buttons(stage: tuple) -> None:
+    engine, win, app = stage
+    c, p = engine.controls, win.panel
+    p.mute_button.click()
+    assert c.mute and p.mute_button.text() == "MUTED"
+    p.mute_button.click()
+    assert not c.mute and p.mute_button.text() == "MUTE"
     n = c.panic_count
-    win.panic_button.click()
-    assert c.panic_count == n + 1 and c.mute and win.mute_button.isChecked()
-    assert _pump(app, lambda: engine.audio.silent)
-    win.mute_button.click()  # unmute after a panic
-    assert _pump(app, lambda: not engine.audio.silent)
-    win.freeze_button.click()
+    p.panic_button.click()
+    assert c.panic_count == n + 1 and c.mute and p.mute_button.isChecked()
+    assert win.status.text().startswith("PANIC")
+    p.mute_button.click()  # unmute after a panic
+    assert not c.mute
+    p.freeze_button.click()
     assert c.freeze
-    t0 = engine.tick
-    assert _pump(app, lambda: win._snap.tick > t0 + 3)  # a pull made after the freeze
-    frozen = win._snap.frame.copy()
-    tick = win._snap.tick
-    assert _pump(app, lambda: win._snap.tick > tick + 15)
-    assert np.array_equal(win._snap.frame, frozen)  # the moving clip stands still
-    win.freeze_button.click()
+    assert _pump(app, lambda: engine.snapshots >= 2 and win.updates > 0)
+    frozen, tick = win.snapshot.frame.copy(), win.snapshot.tick
+    assert _pump(app, lambda: win.snapshot.tick > tick + 5)
+    assert np.array_equal(win.snapshot.frame, frozen)  # the picture stands still
+    p.freeze_button.click()
     assert not c.freeze
-    assert _pump(app, lambda: not np.array_equal(win._snap.frame, frozen))
+    assert _pump(app, lambda: not np.array_equal(win.snapshot.frame, frozen))
 
 
-def test_keys_space_mute_esc_panic_f_fullscreen(live: tuple) -> None:
+@pytest.mark.gui
+def test_keys_space_mute_esc_panic_f_fullscreen(stage: tuple) -> None:
     from PySide6 import QtCore
     from PySide6.QtTest import QTest
 
-    engine, win, app = live
+    engine, win, app = stage
     c = engine.controls
-    Qt = QtCore.Qt
+    key = QtCore.Qt.Key
     win.activateWindow()  # the keys are window shortcuts: they act on the active window
     assert QTest.qWaitForWindowActive(win)
-    assert not c.mute
-    QTest.keyClick(win, Qt.Key.Key_Space)
-    assert c.mute and win.mute_button.isChecked()
-    QTest.keyClick(win, Qt.Key.Key_Space)
+    QTest.keyClick(win, key.Key_Space)
+    assert c.mute and win.panel.mute_button.isChecked()
+    QTest.keyClick(win, key.Key_Space)
     assert not c.mute
     n = c.panic_count
-    QTest.keyClick(win, Qt.Key.Key_Escape)
+    QTest.keyClick(win, key.Key_Escape)
     assert c.panic_count == n + 1 and c.mute
-    QTest.keyClick(win, Qt.Key.Key_Space)
+    QTest.keyClick(win, key.Key_Space)
     assert not c.mute
-    QTest.keyClick(win, Qt.Key.Key_F)
+    QTest.keyClick(win, key.Key_F)
     assert _pump(app, lambda: win.isFullScreen(), timeout=3)
-    QTest.keyClick(win, Qt.Key.Key_F)
+    QTest.keyClick(win, key.Key_F)
     assert _pump(app, lambda: not win.isFullScreen(), timeout=3)
 
 
-def test_a_change_made_elsewhere_shows_on_the_widgets(live: tuple) -> None:
-    """The OSC server writes the same Controls: the window follows within a tick."""
-    engine, win, app = live
-    c = engine.controls
+@pytest.mark.gui
+def test_a_change_made_elsewhere_shows_on_the_widgets(stage: tuple) -> None:
+    """The OSC server writes the same Controls: the window follows within a pull."""
+    engine, win, app = stage
+    c, p = engine.controls, win.panel
     c.set_gain(1.5)
     c.set_spread(2.0)
     c.set_freeze(True)
-    assert _pump(app, lambda: win.gain_slider.value() == 150)
-    assert win.spread_slider.value() == 200 and win.freeze_button.isChecked()
+    c.set_mode("granular")
+    assert _pump(app, lambda: p.gain_slider.value() == 150)
+    assert p.spread_slider.value() == 200 and p.freeze_button.isChecked()
+    assert p.mode_box.currentText() == "granular" and p.gain_value.text() == "1.50"
     assert c.gain == 1.5  # following did not write back a different value
+    v = c.version
     c.set_freeze(False)
     c.set_gain(1.0)
-    assert _pump(app, lambda: not win.freeze_button.isChecked() and win.gain_slider.value() == 100)
+    assert _pump(app, lambda: not p.freeze_button.isChecked() and p.gain_slider.value() == 100)
+    assert c.version == v + 2  # following wrote nothing back
 
 
-def test_brain_selector_hot_swaps(live: tuple, brains: Path) -> None:
-    engine, win, app = live
-    labels = [win.brain_box.itemText(i) for i in range(win.brain_box.count())]
-    assert labels == ["bright", "high", "wrongrate", monitor.OPEN_FILE]
-    win.brain_box.activated.emit(labels.index("high"))
-    assert _pump(app, lambda: win._snap.brain_name == "high")
-    assert engine.brain.name == "high" and win.brain_box.currentText() == "high"
-    # a brain that does not fit is refused by the engine; the window says why
-    win.brain_box.activated.emit(labels.index("wrongrate"))
-    assert _pump(app, lambda: "refused" in win.status_label.text())
-    assert engine.brain.name == "high"
-    win.brain_box.activated.emit(labels.index("bright"))
-    assert _pump(app, lambda: win._snap.brain_name == "bright")
+@pytest.mark.gui
+def test_mode_selector_writes_the_controls(stage: tuple) -> None:
+    engine, win, app = stage
+    win.panel.mode_box.setCurrentText("granular")
+    assert engine.controls.mode == "granular"
+    assert _pump(app, lambda: win.snapshot.mode == "granular")
+    assert _pump(app, lambda: win.panel.figures["brain"].text() == "bright · granular")
+    win.panel.mode_box.setCurrentText("raw")
+    assert engine.controls.mode == "raw"
 
 
-def test_a_failing_pull_is_shown_and_the_sound_goes_on(live: tuple) -> None:
-    engine, win, app = live
-    good = win._snap.frame
-    win._snap.frame = None  # the engine cannot copy into this: snapshot() raises
-    try:
-        e0, tick = win.errors, engine.tick
-        assert _pump(app, lambda: win.errors > e0 + 3)
-        assert win.status_label.text()  # shown in the status line
-        assert win.timer.isActive() and engine.running and engine.tick > tick
-    finally:
-        win._snap.frame = good
-    n = win.updates
+@pytest.mark.gui
+def test_brain_selector_requests_and_shows_a_refusal(stage: tuple, brains: Path) -> None:
+    engine, win, app = stage
+    box = win.panel.brain_box
+    labels = [box.itemText(i) for i in range(box.count())]
+    assert labels == ["bright", "high", "wrongrate", OPEN_FILE]
+    box.activated.emit(labels.index("high"))
+    assert _pump(app, lambda: win.snapshot.brain_name == "high")
+    assert box.currentText() == "high" and win.status.text() == "brain high playing"
+    e0 = win.errors
+    box.activated.emit(labels.index("wrongrate"))
+    assert _pump(app, lambda: "refused" in win.status.text())
+    assert win.errors == e0 + 1 and engine.brain_name == "high"
+    box.activated.emit(labels.index("wrongrate"))  # a second refusal shows again
+    assert _pump(app, lambda: win.errors == e0 + 2)
+    box.activated.emit(labels.index("bright"))
+    assert _pump(app, lambda: win.snapshot.brain_name == "bright")
+
+
+@pytest.mark.gui
+def test_a_brain_missing_from_the_list_is_shown_on_top(stage: tuple) -> None:
+    engine, win, app = stage
+    engine.brain_name = "elsewhere"
+    box = win.panel.brain_box
+    assert _pump(app, lambda: box.currentText() == "elsewhere")
+    assert box.currentIndex() == 0 and box.itemData(0) == "elsewhere"
+
+
+@pytest.mark.gui
+def test_a_failing_pull_is_shown_and_the_window_goes_on(stage: tuple) -> None:
+    engine, win, app = stage
+    engine.failing = True
+    e0, n = win.errors, win.updates
+    assert _pump(app, lambda: win.errors > e0 + 3)
+    assert "cannot copy" in win.status.text()  # shown in the status line
+    assert win.timer.isActive() and win.updates == n
+    engine.failing = False
     assert _pump(app, lambda: win.updates > n + 3)
 
 
-def test_window_closes_when_the_engine_stops(
-    jack_server: JackServer, brains: Path, clip: Path
-) -> None:
+@pytest.mark.gui
+def test_window_closes_when_the_engine_stops(brains: Path) -> None:
+    engine = StageEngine()
+    win = monitor.open_monitor(engine, brains_dir=brains)
+    app = monitor.ensure_app()
+    assert _pump(app, lambda: win.updates > 3)
+    engine.running = False
+    assert _pump(app, lambda: not win.isVisible())
+    assert not win.timer.isActive()
+    _dispose(app, win)
+
+
+# -- the real engine on a real clip, on a real JACK server (dummy backend) -----------------
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three seconds of a moving diagonal gradient (never blank, never uniform)."""
+    yy, xx = np.mgrid[0:120, 0:160]
+    frames = [(k / 30, ((2 * xx + yy + 6 * k) % 256).astype(np.uint8)) for k in range(90)]
+    return write_clip(tmp_path_factory.mktemp("clip") / "gradient.mkv", frames)
+
+
+def _engine(brains: Path, clip: Path, *, loop: bool) -> Any:
     from liveframe.live.engine import Capture, Engine, PyAVReader
 
     brain = Brain.load(brains / "bright.onnx")
-    engine = Engine(brain, Capture(PyAVReader(clip), spec=brain.spec))  # no loop: 3 s
+    return Engine(brain, Capture(PyAVReader(clip, loop=loop), spec=brain.spec), blocksize=256)
+
+
+@pytest.fixture(scope="module")
+def live(jack_server: JackServer, brains: Path, clip: Path) -> Iterator[tuple[Any, Any, Any]]:
+    """(engine, window, app): the real engine playing the clip, the monitor showing it."""
+    engine = _engine(brains, clip, loop=True)
+    win = monitor.open_monitor(
+        engine,
+        brains_dir=brains,
+        sr=engine.spec.sample_rate,
+        fps=engine.spec.fps,
+        close_when_stopped=False,
+    )
+    app = monitor.ensure_app()
     engine.start()
     try:
-        win = monitor.make_window(engine, brains_dir=brains)
-        win.show()
-        app = monitor.ensure_app()
-        assert _pump(app, lambda: win.updates > 3)
-        assert win.isVisible()
-        engine.stop()
-        assert _pump(app, lambda: not win.isVisible())
-        assert not win.timer.isActive()
+        assert _pump(app, lambda: win.updates >= 5 and win.snapshot.tick > 10)
+        yield engine, win, app
         _dispose(app, win)
     finally:
         engine.stop()
 
 
-def test_bool_guard_keeps_a_long_show_alive() -> None:
-    """PySide6 6.12 on CPython 3.11 drops a reference to True per Signal.emit(); unguarded,
-    the process (and the sound) aborts with ``bool_dealloc`` after a few thousand redraws.
-    Here: over 3 million emissions (hours of redraws; more than the first top-up covers)
-    with the guard topped up as the timer does, in a child process, which must exit
-    cleanly."""
-    code = (
-        "import os\n"
-        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
-        "from PySide6 import QtCore\n"
-        "from liveframe.ui import monitor\n"
-        "monitor.ensure_app()\n"
-        "class O(QtCore.QObject):\n"
-        "    s = QtCore.Signal()\n"
-        "o = O()\n"
-        "for i in range(3 * monitor.BoolRefGuard.FLOOR + 100_000):\n"
-        "    o.s.emit()\n"
-        "    if i % 1000 == 0:\n"
-        "        monitor.BOOL_GUARD.top_up()\n"
-        "print('survived', monitor.BOOL_GUARD.leak_per_emit)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=C.REPO_DIR,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "survived" in r.stdout
+@pytest.mark.gui
+@pytest.mark.jack
+def test_window_follows_the_running_engine(live: tuple) -> None:
+    _, win, app = live
+    n, tick = win.updates, win.snapshot.tick
+    assert _pump(app, lambda: win.updates >= n + 10 and win.snapshot.tick > tick + 5)
+    s = win.snapshot
+    assert s.running and s.brain_name == "bright" and s.brain_fps > 0 and s.source_fps > 0
+    assert win.panel.brain_box.currentText() == "bright"
+    assert _pump(app, lambda: win.panel.figures["brain"].text().startswith("bright"))
+    assert win.errors == 0, win.status.text()
+    # the frame the brain sees is the clip's gradient; the output is the bright tone
+    assert s.frame.std() > 20 and np.abs(s.output).max() > 0.05
+    spec = win.plots.spectrogram
+    col = spec.view()[:, -1]
+    assert abs(math.log2(spec.frequencies()[int(np.argmax(col))] / TONE)) < 0.2
 
 
+@pytest.mark.gui
+@pytest.mark.jack
+def test_selectors_and_freeze_change_the_running_engine(live: tuple) -> None:
+    engine, win, app = live
+    p = win.panel
+    p.mode_box.setCurrentText("granular")
+    assert _pump(app, lambda: win.snapshot.mode == "granular")
+    p.mode_box.setCurrentText("ola")
+    assert _pump(app, lambda: win.snapshot.mode == "ola")
+    labels = [p.brain_box.itemText(i) for i in range(p.brain_box.count())]
+    p.brain_box.activated.emit(labels.index("high"))
+    assert _pump(app, lambda: win.snapshot.brain_name == "high")
+    # a brain that does not fit is refused by the engine; the window says why
+    p.brain_box.activated.emit(labels.index("wrongrate"))
+    assert _pump(app, lambda: "refused" in win.status.text())
+    assert win.snapshot.brain_name == "high"
+    p.brain_box.activated.emit(labels.index("bright"))
+    assert _pump(app, lambda: win.snapshot.brain_name == "bright")
+    p.freeze_button.click()
+    t0 = win.snapshot.tick
+    assert _pump(app, lambda: win.snapshot.tick > t0 + 3)  # a pull made after the freeze
+    frozen, tick = win.snapshot.frame.copy(), win.snapshot.tick
+    assert _pump(app, lambda: win.snapshot.tick > tick + 15)
+    assert np.array_equal(win.snapshot.frame, frozen)  # the moving clip stands still
+    p.freeze_button.click()
+    assert _pump(app, lambda: not np.array_equal(win.snapshot.frame, frozen))
+
+
+@pytest.mark.gui
+@pytest.mark.jack
 def test_run_monitor_returns_when_the_engine_stops(
     jack_server: JackServer, brains: Path, clip: Path
 ) -> None:
-    """What ``liveframe play`` runs: the Qt loop ends when the engine stops (``--seconds``)."""
+    """What ``liveframe play`` runs: open the window, start, run the loop until the clip
+    (not looping: 3 s) ends and the window closes by itself."""
     import argparse
-    import threading
 
     from PySide6 import QtCore
 
-    from liveframe.live.engine import Capture, Engine, PyAVReader
-
-    brain = Brain.load(brains / "bright.onnx")
-    engine = Engine(brain, Capture(PyAVReader(clip, loop=True), spec=brain.spec))
-    engine.start()
+    engine = _engine(brains, clip, loop=False)
+    args = argparse.Namespace(fullscreen=False, brains_dir=brains)
+    win = monitor.open_monitor(engine, args)
     app = monitor.ensure_app()
-    stopper = threading.Timer(1.0, engine.stop)
     fired = []
     safety = QtCore.QTimer()
     safety.setSingleShot(True)
     safety.timeout.connect(lambda: (fired.append(1), app.quit()))
     safety.start(30_000)  # a safety net: fails the test instead of hanging it
+    engine.start()
     try:
-        stopper.start()
-        rc = monitor.run_monitor(engine, argparse.Namespace(fullscreen=False, brains_dir=brains))
+        rc = monitor.run_monitor(engine, args, win=win)
     finally:
         safety.stop()
-        stopper.cancel()
         engine.stop()
     assert rc == 0
     assert not fired, "the window did not close when the engine stopped"

@@ -14,12 +14,17 @@ import numpy as np
 import pytest
 
 from liveframe.core.brain import Brain
+from liveframe.core.safety import BlockGuard, guard
 from liveframe.data.clips import write_clip
+from liveframe.errors import MediaError
 from liveframe.offline import render as R
+from liveframe.offline import sinks as S
 from liveframe.offline.metrics import frame_artifact_db
+from liveframe.offline.pictures import PictureStream
 from tests.helpers import count_opens, make_brain
 
 SR = 22050
+needs_csound = pytest.mark.skipif(shutil.which("csound") is None, reason="csound not installed")
 FREQ = 450.0  # 15 cycles per hop: a tone whose grains are phase-continuous tick to tick
 SECONDS = 2.0
 
@@ -50,7 +55,8 @@ def _cli(*args: str, env: dict | None = None, cwd: Path | None = None):
                           timeout=120)
 
 
-@pytest.mark.parametrize("mode", ["raw", "ola", "granular", "csound"])
+@pytest.mark.parametrize("mode", ["raw", "ola", "granular",
+                                  pytest.param("csound", marks=needs_csound)])
 def test_each_mode_deterministic_and_video_length(media, mode):
     a = R.render_signal(media["clip"], media["tone"], mode=mode, seed=7)
     b = R.render_signal(media["clip"], media["tone"], mode=mode, seed=7, batch=5)
@@ -82,6 +88,7 @@ def test_ola_is_the_steady_tone_and_raw_carries_frame_rate_modulation(media):
     assert a_raw - a_ola >= 20
 
 
+@needs_csound
 def test_granular_through_csound_plays_the_same_grains(media):
     g = R.render_signal(media["clip"], media["tone"], mode="granular", seed=3)
     c = R.render_signal(media["clip"], media["tone"], mode="csound", seed=3)
@@ -125,12 +132,12 @@ def test_muxed_file_copies_video_and_adds_soundtrack(media, tmp_path, suffix, ac
     assert set(kinds) == {"video", "audio"}
     assert kinds["audio"]["codec_name"] == acodec and int(kinds["audio"]["sample_rate"]) == rate
     assert abs(float(probe["format"]["duration"]) - SECONDS) <= 735 / SR
-    sr, back = R.read_audio_file(out)
+    sr, back = S.read_audio_file(out)
     assert sr == rate and abs(back.shape[0] / sr - SECONDS) <= 735 / SR
     spec = np.abs(np.fft.rfft(back[: 2 * sr // 2 * 2]))
     assert abs(np.argmax(spec) * sr / (2 * sr // 2 * 2) - FREQ) < 2
     if acodec == "flac":  # lossless: exactly the guarded render, to 16 bits
-        want = R.guard(R.render_signal(src, media["tone"], mode="ola"), sr=SR)
+        want = guard(R.render_signal(src, media["tone"], mode="ola"), sr=SR)
         np.testing.assert_allclose(back, want, atol=1.5 / 32767)
 
 
@@ -138,8 +145,8 @@ def test_muxed_file_copies_video_and_adds_soundtrack(media, tmp_path, suffix, ac
 def test_audio_files_read_back(media, tmp_path, suffix):
     out = tmp_path / f"x{suffix}"
     R.render(media["clip"], out, brain=media["tone"], mode="raw")
-    sr, back = R.read_audio_file(out)
-    want = R.guard(R.render_signal(media["clip"], media["tone"], mode="raw"), sr=SR)
+    sr, back = S.read_audio_file(out)
+    want = guard(R.render_signal(media["clip"], media["tone"], mode="raw"), sr=SR)
     assert sr == SR and back.shape == want.shape
     np.testing.assert_allclose(back, want, atol=1.5 / 32767)
 
@@ -166,7 +173,7 @@ def test_bad_inputs_one_line_exit_2_nothing_written(media, tmp_path):
     brain = media["tone_path"]
     # no video stream
     wav = tmp_path / "sound.wav"
-    R.write_audio(wav, np.zeros(22050, np.float32), sr=SR, fmt="wav", codec="pcm_s16le")
+    S.write_audio(wav, np.zeros(22050, np.float32), sr=SR, fmt="wav", codec="pcm_s16le")
     _assert_one_line_exit_2(_cli("render", wav, "--brain", brain, "-o", d / "a.mkv"),
                             "no video stream")
     # corrupt file
@@ -209,14 +216,15 @@ def test_csound_missing_is_one_line(media, tmp_path):
 # -- the decode thread --------------------------------------------------------------------
 
 
-def test_decode_thread_gives_the_same_blocks_as_inline(media, tmp_path):
-    bright = Brain.load(make_brain(tmp_path / "bright.onnx", brightness=True, freq=FREQ))
-    threaded = R.BlockStream(media["clip"], bright, batch=7)
-    inline = R.BlockStream(media["clip"], bright, batch=7, threaded=False)
+def test_decode_thread_gives_the_same_pictures_as_inline(media):
+    spec = media["tone"].spec
+    threaded = PictureStream(media["clip"], spec, batch=7)
+    inline = PictureStream(media["clip"], spec, batch=7, threaded=False)
     a, b = np.concatenate(list(threaded)), np.concatenate(list(inline))
     np.testing.assert_array_equal(a, b)
-    assert a.shape == (int(SECONDS * 30), 1470) and np.ptp(a.max(axis=1)) > 0.1  # frames differ
-    assert (threaded.ticks, threaded.end_time) == (inline.ticks, inline.end_time)
+    assert a.shape == (int(SECONDS * 30), 1, 64, 64) and a.dtype == np.uint8
+    assert len(np.unique(a.mean(axis=(1, 2, 3)))) > 30  # the frames differ
+    assert (threaded.ticks, threaded.end_time) == (inline.ticks, inline.end_time) == (60, 2.0)
 
 
 def test_decode_thread_stops_with_its_consumer_and_passes_errors_on(media, tmp_path):
@@ -225,18 +233,19 @@ def test_decode_thread_stops_with_its_consumer_and_passes_errors_on(media, tmp_p
     def decoders() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "liveframe-decode"]
 
-    stream = iter(R.BlockStream(media["clip"], media["tone"], batch=2, prefetch=1))
+    spec = media["tone"].spec
+    stream = iter(PictureStream(media["clip"], spec, batch=2, prefetch=1))
     next(stream)
     assert decoders()  # the producer runs ahead
     stream.close()  # the consumer stops early: the producer is told and joined
     assert decoders() == []
     wav = tmp_path / "sound.wav"
-    R.write_audio(wav, np.zeros(22050, np.float32), sr=SR, fmt="wav", codec="pcm_s16le")
+    S.write_audio(wav, np.zeros(22050, np.float32), sr=SR, fmt="wav", codec="pcm_s16le")
     bad = tmp_path / "bad.mkv"
     bad.write_bytes(np.random.default_rng(1).bytes(5000))
     for path, words in ((wav, "no video stream"), (bad, "bad.mkv")):
-        with pytest.raises(R.MediaError, match=words):
-            list(R.BlockStream(path, media["tone"]))
+        with pytest.raises(MediaError, match=words):
+            list(PictureStream(path, spec))
         assert decoders() == []
 
 
@@ -320,7 +329,7 @@ def test_block_guard_is_safety_chain_sample_for_sample():
         for i in range(0, n, block):
             sc.process(want[i : i + block])
         got = x.copy()
-        bg = R.BlockGuard(sr=sr, block=block)
+        bg = BlockGuard(sr=sr, block=block)
         i = 0
         while i < n:  # in pieces of whole blocks, as a render hands them on
             k = min(int(rng.integers(0, 4)) * block, n - i) or n - i
@@ -336,18 +345,18 @@ def test_streamed_render_is_the_file_of_the_finished_signal(media, tmp_path, suf
     # the finished signal gives: the same samples, the same packets in the same order
     loud = Brain.load(make_brain(tmp_path / "loud.onnx", brightness=True, freq=441.0, amp=3.0))
     clip = _clip(tmp_path / "c25.mkv", fps=25, seconds=2.3)
-    fmt, codec, _ = R.CONTAINERS[suffix]
+    fmt, codec, _ = S.CONTAINERS[suffix]
     for brain, batch in ((media["tone"], 5), (loud, 64)):  # loud: the limiter works
         out = tmp_path / f"streamed{suffix}"
         R.render(clip, out, brain=brain, mode="ola", batch=batch)
         ref = tmp_path / f"ref{suffix}"
         sig = R.render_signal(clip, brain, mode="ola")
         assert (np.abs(sig).max() > 1) == (brain is loud)
-        R.guard(sig, sr=SR)
+        guard(sig, sr=SR)
         if suffix == ".mkv":
-            R.write_muxed(ref, clip, sig, sr=SR, fmt=fmt, codec=codec)
+            S.write_muxed(ref, clip, sig, sr=SR, fmt=fmt, codec=codec)
         else:
-            R.write_audio(ref, sig, sr=SR, fmt=fmt, codec=codec)
+            S.write_audio(ref, sig, sr=SR, fmt=fmt, codec=codec)
 
         def layout(p: Path) -> list[tuple]:
             with av.open(str(p)) as c:
@@ -365,3 +374,65 @@ def test_render_opens_the_input_once_to_decode(media, tmp_path, monkeypatch, suf
     out = tmp_path / f"o{suffix}"
     run = lambda: R.render(media["clip"], out, brain=media["tone"])  # noqa: E731
     assert count_opens(monkeypatch, media["clip"], run) == opens
+
+
+def test_render_guards_in_steps_of_the_brains_hop(tmp_path):
+    # a 16 kHz / 25 fps brain has a hop of 640, not 735: the written file is the signal
+    # guarded 640 samples at a time (as live play's producer guards it), and the limiter
+    # makes the step visible
+    loud = Brain.load(make_brain(tmp_path / "b16k.onnx", brightness=True, freq=400.0, amp=3.0,
+                                 spec_overrides={"sample_rate": 16000, "fps": 25}))
+    assert loud.spec.hop == 640
+    clip = _clip(tmp_path / "c25.mkv", fps=25, seconds=1.6)
+    out = tmp_path / "o.wav"
+    R.render(clip, out, brain=loud, mode="ola")
+    sr, back = S.read_audio_file(out)
+    sig = R.render_signal(clip, loud, mode="ola")
+    by_hop, by_735 = guard(sig.copy(), sr=16000, block=640), guard(sig.copy(), sr=16000, block=735)
+    assert sr == 16000 and back.shape == sig.shape
+    np.testing.assert_allclose(back, by_hop, atol=1.5 / 32767)
+    assert np.abs(by_735 - by_hop).max() > 10 / 32767
+
+
+def _play_score(score: str, table: np.ndarray, n: int) -> np.ndarray:
+    """The Csound render instrument in numpy: every note of the score, summed."""
+    out = np.zeros(n, np.float64)
+    for line in score.splitlines():
+        if not line.startswith("i1 "):
+            continue
+        _, t, d, gain, off, env = line.split()
+        start, dur = round(float(t) * SR), round(float(d) * SR)
+        seg = table[int(off) : int(off) + dur].astype(np.float64)
+        if int(env):
+            seg = seg * (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(dur) + 0.5) / dur))
+        out[start : start + dur] += seg * float(gain)
+    return out
+
+
+def test_csound_score_holds_the_granular_synths_grains_from_the_first_tick(tmp_path):
+    # the score writer listens to a granular pipeline: played back, its notes are the
+    # pipeline's own signal, sample for sample, the first ticks (grains moved to the
+    # present) included
+    import io
+
+    from liveframe.core.pipeline import TickPipeline
+    from liveframe.offline.csound import ScoreWriter
+    from liveframe.util.wav import WavWriter, read_wav
+
+    brain = Brain.load(make_brain(tmp_path / "b.onnx", brightness=True, freq=FREQ))
+    rng = np.random.default_rng(4)
+    px = (np.cumsum(rng.uniform(-30, 30, 40)) % 255).astype(np.uint8)
+    px = np.broadcast_to(px[:, None, None, None], (40, 1, 64, 64))
+    pipe = TickPipeline(brain, mode="granular", seed=11, density=2.0, spread=3.0)
+    table, score = WavWriter(tmp_path / "t.wav", sr=SR), io.StringIO()
+    writer = ScoreWriter(table, score, sr=SR, length=brain.spec.length)
+    pipe.listeners.append(writer)
+    sig = np.concatenate([pipe.step_batch(px[:15]), pipe.step(px[15]).copy(),
+                          pipe.step_batch(px[16:]), pipe.flush()])
+    table.close()
+    assert writer.ticks == 40 and writer.error is None
+    first = [ln for ln in score.getvalue().splitlines() if ln.startswith("i1 0.000000000 ")]
+    assert first  # grains of the first ticks, clamped to the start
+    played = _play_score(score.getvalue(), read_wav(tmp_path / "t.wav")[1], sig.shape[0])
+    assert np.abs(sig).max() > 0.1 and writer.end <= sig.shape[0]
+    np.testing.assert_allclose(played, sig, atol=1e-5)

@@ -13,16 +13,14 @@ import pytest
 
 from liveframe.cli import main
 from liveframe.data.dataset import save_dataset
+from liveframe.errors import ParamError
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
 
-from liveframe.train.trainer import (  # noqa: E402
-    TrainConfig,
-    context_index,
-    load_checkpoint,
-    split_validation,
-    train,
-)
+from liveframe.train.checkpoint import load_checkpoint  # noqa: E402
+from liveframe.train.data import context_index, split_validation  # noqa: E402
+from liveframe.train.trainer import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SIZE = 8  # 8x8 frames keep the nets tiny
@@ -146,6 +144,7 @@ def test_resume_continues_as_if_never_interrupted(dataset, tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_a_kill_and_resume_continues(dataset, tmp_path):
     """A real SIGKILL mid-training: the checkpoint on disk is whole, and --resume goes on."""
     ck = tmp_path / "ck.pt"
@@ -219,11 +218,11 @@ def test_early_stopping(tmp_path):
         (["{missing}", "-o", "{out}"], "no such dataset"),
         (["{garbage}", "-o", "{out}"], "not a liveframe dataset"),
         (["{ds}", "-o", "{out}", "--arch", "huge"], "--arch 'huge' is unknown"),
-        (["{ds}", "-o", "{out}", "--layers", "64,x,L"], "'x' is not a size"),
+        (["{ds}", "-o", "{out}", "--layers", "64,x,L"], "--layers '64,x,L' has 'x', which is not"),
         (["{ds}", "-o", "{out}", "--layers", "4096,500,L"], "first size must be the input size"),
         (["{ds}", "-o", "{out}", "--layers", "64,500,735"], "last size must be the output length"),
-        (["{ds}", "-o", "{tmp}/nofolder/ck.pt"], "does not exist"),
-        (["{ds}", "-o", "{tmp}"], "is a directory"),
+        (["{ds}", "-o", "{tmp}/nofolder/ck.pt"], "nofolder does not exist"),
+        (["{ds}", "-o", "{tmp}"], "-o {tmp} is a directory"),
         (["{ds}", "-o", "{out}", "--resume"], "no checkpoint to resume"),
         (["{ds}", "-o", "{out}", "--val-fraction", "0"], "--val-fraction 0.0 must be"),
         (["{ds}", "-o", "{out}", "--epochs", "0"], "--epochs 0 must be"),
@@ -237,6 +236,8 @@ def test_bad_input_is_one_line(dataset, tmp_path, capsys, args, message):
     rc = main(["train", *(a.format(**subs) for a in args), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
+    message = message.format(**subs)
+    assert err.startswith("liveframe train: ")
     assert message in err and "\n" not in err and "Traceback" not in err, err
     assert not (tmp_path / "ck.pt").exists()
 
@@ -301,3 +302,21 @@ def test_cosine_schedule_anneals_the_learning_rate_to_zero_at_the_last_epoch(dat
     want = [1e-2 * 0.5 * (1 + np.cos(np.pi * e / 5)) for e in range(5)]
     assert [h["lr"] for h in res.history] == pytest.approx(want)
     assert res.best_val < res.history[0]["val"]
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (dict(epochs=0), "epochs=0 must be 1 or more"),
+        (dict(val_fraction=0.9), "val_fraction=0.9 must be in (0, 0.5]"),
+        (dict(loss="l3"), "loss='l3' must be one of mse, l1"),
+        (dict(arch="huge", layers=None), "arch='huge' is unknown"),
+        (dict(layers="64,x,L"), "layers='64,x,L' has 'x', which is not a size"),
+    ],
+)
+def test_library_names_parameters_never_flags(dataset, tmp_path, config, message):
+    with pytest.raises(ParamError) as e:
+        train(dataset, tmp_path / "ck.pt", cfg(**config), threads=1, quiet=True)
+    assert str(e.value).startswith(message) and "--" not in str(e.value), str(e.value)
+    assert e.value.param == message.split("=")[0]
+    assert not (tmp_path / "ck.pt").exists()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -46,8 +45,14 @@ from liveframe import constants as C
 from liveframe.core.brain import Brain
 from liveframe.core.media import preprocess, with_context
 from liveframe.core.synth import OlaSynth
+from liveframe.util.files import atomic_write
 
 log = logging.getLogger("build_default_brain")
+
+BRAINS = REPO / "brains"
+"""The checkout's brains folder: `make brains` rebuilds the files shipped from it."""
+DEFAULT_BRAIN = BRAINS / "default.onnx"
+DEMO_CLIP = BRAINS / "demo.mkv"
 
 FILM_SECONDS = 7200.0
 """Length of the training film. The recipe trained on 20, 40, 60 and 120 minutes (the same
@@ -200,13 +205,8 @@ def _run(cmd: list[str]) -> None:
 
 
 def _install(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_write(dst) as (f, _), open(src, "rb") as s:
+        shutil.copyfileobj(s, f, 1 << 20)
 
 
 def build(
@@ -259,37 +259,37 @@ def build(
     if problems:
         raise SystemExit(f"build_default_brain: not shipping {onnx_out}: " + "; ".join(problems))
     if install:
-        _install(onnx_out, C.DEFAULT_BRAIN)
+        _install(onnx_out, DEFAULT_BRAIN)
         demo = make_film.make_film(
             out_dir / "demo.mkv", seconds=DEMO_SECONDS, seed=DEMO_SEED, intro=True
         )
-        _install(demo, C.DEMO_CLIP)
+        _install(demo, DEMO_CLIP)
         m["eval"] = evaluate_demo(out_dir)
         held_out = make_film.make_film(out_dir / "held-out.mkv", seconds=HELD_OUT_SECONDS,
                                        seed=HELD_OUT_SEED)
         m["eval_held_out"] = evaluate_clip(held_out, "the held-out minute", out_dir)
-        card = model_card(Brain.load(C.DEFAULT_BRAIN), m)
-        tmp = C.BRAINS_DIR / f".default.md.tmp{os.getpid()}"
-        tmp.write_text(card)
-        os.replace(tmp, C.BRAINS_DIR / "default.md")
-        log.info("wrote %s (%.1f MB), %s (%.2f MB) and %s", C.DEFAULT_BRAIN,
-                 C.DEFAULT_BRAIN.stat().st_size / 1e6, C.DEMO_CLIP,
-                 C.DEMO_CLIP.stat().st_size / 1e6, C.BRAINS_DIR / "default.md")  # fmt: skip
+        card = model_card(Brain.load(DEFAULT_BRAIN), m)
+        with atomic_write(BRAINS / "default.md", "w") as (f, _):
+            f.write(card)
+        log.info("wrote %s (%.1f MB), %s (%.2f MB) and %s", DEFAULT_BRAIN,
+                 DEFAULT_BRAIN.stat().st_size / 1e6, DEMO_CLIP,
+                 DEMO_CLIP.stat().st_size / 1e6, BRAINS / "default.md")  # fmt: skip
     return m
 
 
 def evaluate_demo(work: Path | None = None) -> dict[str, Any]:
     """``liveframe eval brains/default.onnx brains/demo.mkv --modes raw,ola``, as a dict."""
-    return evaluate_clip(C.DEMO_CLIP, "the demo clip", work)
+    return evaluate_clip(DEMO_CLIP, "the demo clip", work)
 
 
 def true_grain_figures(clip: Path, work: Path) -> dict[str, float]:
     """``frame_artifact_db`` of the clip's true grains (``liveframe pickle``'s targets: what
     a perfect brain would output) synthesised in raw and in ola mode: the best each mode
     can read on this clip."""
-    from liveframe.data.dataset import build_dataset, load_dataset
+    from liveframe.core.synth import synthesize
+    from liveframe.data.dataset import load_dataset
+    from liveframe.data.pickle import build_dataset
     from liveframe.offline.metrics import frame_artifact_db
-    from liveframe.offline.render import synthesize
 
     data = build_dataset([clip], work / f"{clip.stem}.truth.npz", progress=False)
     targets = np.asarray(load_dataset(data).targets, np.float32)
@@ -302,9 +302,9 @@ def evaluate_clip(clip: Path, name: str, work: Path | None = None) -> dict[str, 
     """``liveframe eval brains/default.onnx CLIP --modes raw,ola``, as a dict, with the true
     grains' figures (:func:`true_grain_figures`) under ``"true_grains"`` when ``work`` (a
     folder for the temporary dataset) is given."""
-    from liveframe.offline.metrics import evaluate
+    from liveframe.offline.evaluate import evaluate
 
-    res = evaluate(C.DEFAULT_BRAIN, clip, modes=("raw", "ola"))
+    res = evaluate(DEFAULT_BRAIN, clip, modes=("raw", "ola"))
     if work is not None:
         res["true_grains"] = true_grain_figures(clip, work)
     raw, ola = res["modes"]["raw"], res["modes"]["ola"]
@@ -354,7 +354,7 @@ def model_card(brain: Brain, m: dict[str, Any]) -> str:
     layers = "-".join(str(n) for n in s.layers)
     val = p.get("val_loss")
     val_s = f"{val:.4g}" if isinstance(val, (int, float)) else "n/a"
-    size_mb = C.DEFAULT_BRAIN.stat().st_size / 1e6
+    size_mb = DEFAULT_BRAIN.stat().st_size / 1e6
     flat = "\n".join(f"| {k} screen | {v:.1f} |" for k, v in m["flat"].items())
     rows = "\n".join(
         f"| {r['height']:.2f} | {r['film_hz']:.0f} | {r['peak_hz']:.0f} | {r['rms_db']:.1f} |"

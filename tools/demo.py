@@ -1,9 +1,10 @@
 """``make demo``: play the bundled demo clip through the default brain.
 
-Plays ``brains/demo.mkv`` through ``brains/default.onnx`` with ``liveframe play`` (the
-monitor opens when there is a display; play decides). On a machine without a sound card it
-says so in one line and renders the clip offline instead, with ``liveframe render``, to
-``out/demo-rendered.mkv`` (the demo's pictures with the brain's soundtrack).
+Plays the shipped demo clip (``brains/demo.mkv``, package data) through the default brain
+with ``liveframe play`` (the monitor opens when there is a display; play decides). On a
+machine without a sound card it says so in one line and renders the clip offline instead,
+with ``liveframe render``, to ``out/demo-rendered.mkv`` (the demo's pictures with the
+brain's soundtrack).
 
 Needs only the runtime install (no torch).
 """
@@ -17,7 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from liveframe import constants as C
+from liveframe.core.brain import resolve_brain_path
+from liveframe.core.shipped import DEMO_CLIP, shipped_file
+from liveframe.errors import BrainError
 
 RENDERED = REPO / "out" / "demo-rendered.mkv"
 
@@ -40,19 +43,19 @@ def liveframe(*args: str) -> int:
 
 
 def main() -> int:
-    for p in (C.DEFAULT_BRAIN, C.DEMO_CLIP):
-        if not p.exists():
-            print(
-                f"demo: {p.relative_to(REPO)} is missing; rebuild it with `make brains`",
-                file=sys.stderr,
-            )
-            return 2
-    brain = str(C.DEFAULT_BRAIN.relative_to(REPO))
-    clip = str(C.DEMO_CLIP.relative_to(REPO))
+    clip = shipped_file(DEMO_CLIP)
+    try:
+        brain = resolve_brain_path(None)
+    except BrainError as e:
+        print(f"demo: {e}; rebuild it with `make brains`", file=sys.stderr)
+        return 2
+    if not clip.exists():
+        print(f"demo: {clip} is missing; rebuild it with `make brains`", file=sys.stderr)
+        return 2
     ok, why = have_output_device()
     if ok:
         print(f"demo: playing {clip} through {brain} (Ctrl-C stops)")
-        rc = liveframe("play", clip, "--brain", brain)
+        rc = liveframe("play", str(clip), "--brain", str(brain))
         if rc in (0, 130):
             return 0
         print(
@@ -62,7 +65,7 @@ def main() -> int:
     else:
         print(f"demo: {why}; rendering offline instead", file=sys.stderr)
     RENDERED.parent.mkdir(parents=True, exist_ok=True)
-    rc = liveframe("render", clip, "--brain", brain, "-o", str(RENDERED))
+    rc = liveframe("render", str(clip), "--brain", str(brain), "-o", str(RENDERED))
     if rc != 0:
         return rc
     print(

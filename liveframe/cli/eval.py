@@ -2,6 +2,56 @@
 
 from __future__ import annotations
 
-# TODO(restructure): the argparse code still lives in liveframe.offline.metrics; it moves here.
-from liveframe.offline.metrics import add_arguments as add_arguments  # noqa: F401
-from liveframe.offline.metrics import run as run  # noqa: F401
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from liveframe.cli.render import check_grain_options
+from liveframe.core.brain import resolve_brain_path
+from liveframe.errors import MediaError, UsageError
+from liveframe.offline.csound import csound_available, csound_executable
+from liveframe.offline.evaluate import evaluate, format_table
+from liveframe.offline.render import RENDER_MODES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("brain", help="brain file, or a name in ./brains/ or the shipped brains")
+    parser.add_argument("video", help="a video with its true soundtrack")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="write true and rendered spectrograms side by side")
+    parser.add_argument("--modes", default=None,
+                        help="comma-separated modes (default raw,ola,granular,csound; csound "
+                        "only when installed)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grain-density", type=float, default=1.0)
+    parser.add_argument("--grain-spread", type=float, default=1.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_grain_options(args)
+    modes = None
+    if args.modes:
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        for m in modes:
+            if m not in RENDER_MODES:
+                raise UsageError(f"--modes: {m!r} must be one of {', '.join(RENDER_MODES)}")
+        if "csound" in modes and not csound_available():
+            csound_executable()  # its one line says how to install it
+    if args.plot:
+        p = Path(args.plot)
+        if p.suffix.lower() != ".png":
+            raise UsageError(f"{p}: --plot writes a .png")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise MediaError(f"{p}: cannot write the plot there")
+    res = evaluate(resolve_brain_path(args.brain), args.video, modes=modes, seed=args.seed,
+                   density=args.grain_density, spread=args.grain_spread, plot=args.plot)
+    if args.json:
+        json.dump(res, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(res))
+    return 0

@@ -1,7 +1,32 @@
-"""``liveframe export``: its options and their checks (the library never names a flag)."""
+"""``liveframe export CHECKPOINT -o BRAIN``: a checkpoint's best weights as an ONNX brain."""
 
 from __future__ import annotations
 
-# TODO(restructure): the argparse code still lives in liveframe.train.export; it moves here.
-from liveframe.train.export import add_arguments as add_arguments  # noqa: F401
-from liveframe.train.export import run as run  # noqa: F401
+import argparse
+import logging
+
+from liveframe.errors import ParamError
+from liveframe.train.export import TOLERANCE, export_checkpoint
+
+log = logging.getLogger(__name__)
+
+FLAGS = {"out": "-o"}
+"""Library parameters whose flag is not ``--`` + the name with dashes."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="checkpoint written by `liveframe train`")
+    parser.add_argument("-o", "--output", required=True, metavar="BRAIN",
+                        help="ONNX brain to write, e.g. brains/NAME.onnx")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="largest onnxruntime/torch difference allowed "
+                        f"(default {TOLERANCE:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        out = export_checkpoint(args.checkpoint, args.output, tolerance=args.tolerance)
+    except ParamError as e:
+        raise e.for_flag(FLAGS.get(e.param)) from None
+    log.info("wrote %s (check it with `liveframe info %s`)", out, out)
+    return 0

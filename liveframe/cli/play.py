@@ -1,6 +1,219 @@
-"""``liveframe play`` and ``liveframe live``: options, checks, and the play loop."""
+"""``liveframe play`` and ``liveframe live``: options, checks, and the play loop.
+
+Both commands build a :class:`~liveframe.live.engine.Engine` (a file on the brain clock,
+or a camera), start the OSC options (:mod:`liveframe.cli.osc`), show the monitor when
+there is a display, and play until the source ends, ``--seconds`` pass, the window closes
+or a stop signal comes. Ctrl-C and SIGTERM set a flag that is read where stopping is safe,
+so the recording is finalised and the device closed; a second Ctrl-C raises as usual.
+"""
 
 from __future__ import annotations
 
-# TODO(restructure): the argparse code still lives in liveframe.live.engine; it moves here.
-from liveframe.live.engine import add_live_arguments, add_play_arguments, run_live, run_play  # noqa: F401
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from liveframe import constants as C
+from liveframe.cli.osc import add_osc_arguments, start_osc
+from liveframe.control.params import Controls
+from liveframe.core.brain import Brain, resolve_brain_path
+from liveframe.errors import ParamError, UsageError
+from liveframe.live.capture import Capture, OpenCVReader, PyAVReader, Reader
+from liveframe.live.engine import Engine
+from liveframe.ui import monitor
+from liveframe.util import signals
+from liveframe.util.files import atomic_write
+
+log = logging.getLogger(__name__)
+
+STATS_KEYS = ("underruns", "ticks", "latency_ms", "device_latency_ms", "samplerate", "blocksize")
+"""What ``--stats-json`` writes (a subset of :meth:`Engine.stats`)."""
+
+
+# ------------------------------------------------------------------------------ options
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--brain", default=None,
+                        help="brain file, or a name in ./brains/ or the shipped brains "
+                        "(default: default)")
+    parser.add_argument("--mode", choices=C.MODES, default="ola", help="synthesis (default ola)")
+    parser.add_argument("--device", default=None, help="audio output: index or part of its name")
+    parser.add_argument("--samplerate", type=int, default=None,
+                        help="device rate in Hz (default: the device's own; JACK's on JACK)")
+    parser.add_argument("--blocksize", type=int, default=256, help="frames per callback (256)")
+    parser.add_argument("--latency", default="low",
+                        help="PortAudio output latency: low, high or seconds (default low)")
+    parser.add_argument("--margin", type=int, default=None,
+                        help="safety lead in samples: each tick is written this long before "
+                        "the callback needs it (default: 256 at 48 kHz with a real-time producer, "
+                        "768 without)")
+    parser.add_argument("--no-realtime", action="store_true",
+                        help="keep the producer at normal priority (by default it asks for "
+                        "real-time scheduling where the system allows it)")
+    parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
+    parser.add_argument("--record", default=None, metavar="FILE.wav",
+                        help="write what is played to a float WAV, finalised on stop")
+    parser.add_argument("--stats-json", default=None, metavar="FILE",
+                        help="write underruns, ticks, latency on stop")
+    parser.add_argument("--seed", type=int, default=0, help="granular seed")
+    parser.add_argument("--gain", type=float, default=1.0, help="output gain (0..2)")
+    parser.add_argument("--no-gui", action="store_true", help="no monitor window")
+    parser.add_argument("--fullscreen", action="store_true", help="monitor full screen")
+    add_osc_arguments(parser)
+
+
+def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("clip", help="video file")
+    parser.add_argument("--loop", action="store_true", help="start again at the end")
+    parser.add_argument("--speed", type=float, default=1.0, help="playback speed (1)")
+    _common_arguments(parser)
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", type=int, default=0, help="camera index (0)")
+    _common_arguments(parser)
+
+
+def _latency_arg(v: str) -> str | float:
+    if v in ("low", "high"):
+        return v
+    try:
+        f = float(v)
+    except ValueError:
+        raise UsageError(f"--latency {v!r} must be low, high or seconds") from None
+    if not f >= 0:
+        raise UsageError(f"--latency {v!r} must be low, high or seconds")
+    return f
+
+
+def _check(args: argparse.Namespace) -> None:
+    """The option values the library cannot judge, before anything opens."""
+    if args.record is not None and not str(args.record).lower().endswith(".wav"):
+        raise UsageError(f"--record {args.record}: must be a .wav file")
+    if args.seconds is not None and not args.seconds > 0:
+        raise UsageError(f"--seconds {args.seconds} must be positive")
+    args.latency = _latency_arg(str(args.latency))
+
+
+def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Path:
+    """Write the ``--stats-json`` schema (:data:`STATS_KEYS` of ``stats``) atomically."""
+    p = Path(path)
+    with atomic_write(p, "w") as (f, _):
+        f.write(json.dumps({k: stats[k] for k in STATS_KEYS}, indent=2) + "\n")
+    return p
+
+
+# ------------------------------------------------------------------------------ playing
+class _StopRequest:
+    """A signal handler (:func:`liveframe.util.signals.handling`) that sets :attr:`event`
+    instead of raising where the signal lands.
+
+    A KeyboardInterrupt raised at an arbitrary line (while the engine opens the stream,
+    prefills the ring or tears down) can leave a thread or a device half-started and the
+    process hanging on exit; the flag is read where stopping is safe, and the recording is
+    finalised. A second Ctrl-C raises KeyboardInterrupt as usual, should a stop ever hang.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.event.set()
+        log.info("%s: stopping", signal.Signals(signum).name)
+
+
+def _play(args: argparse.Namespace, make_reader: Callable[[], Reader]) -> int:
+    stop = _StopRequest()
+    try:
+        with signals.handling(stop):
+            return _play_until(args, make_reader, stop.event)
+    except ParamError as e:
+        raise e.for_flag() from None
+
+
+def _make_engine(args: argparse.Namespace, make_reader: Callable[[], Reader]) -> Engine:
+    controls = Controls(gain=args.gain, mode=args.mode)
+    brain = Brain.load(resolve_brain_path(args.brain))
+    capture = Capture(make_reader(), spec=brain.spec)
+    try:
+        return Engine(brain, capture, controls=controls, mode=args.mode, device=args.device,
+                      samplerate=args.samplerate, blocksize=args.blocksize,
+                      latency=args.latency, margin=args.margin, record=args.record,
+                      seed=args.seed, realtime=not args.no_realtime)
+    except BaseException:
+        capture.stop()
+        raise
+
+
+def _play_until(args: argparse.Namespace, make_reader: Callable[[], Reader],
+                interrupted: threading.Event) -> int:
+    _check(args)
+    engine = _make_engine(args, make_reader)
+    closer = None
+    try:
+        closer = start_osc(args, engine)
+        _play_engine(engine, args, interrupted)
+    finally:
+        engine.stop()
+        if closer is not None:
+            closer()
+        if args.stats_json:
+            write_stats_json(args.stats_json, engine.stats())
+    st = engine.stats()
+    log.info("played %d ticks, %d underruns, frame-to-DAC latency median %.1f ms "
+             "(p99 %.1f), the device reports %.1f ms of it", st["ticks"], st["underruns"],
+             st["latency_ms"]["median"], st["latency_ms"]["p99"], st["device_latency_ms"])
+    if engine.error:
+        log.error("the producer failed: %s", engine.error)
+        return 1
+    return 0
+
+
+def _play_engine(engine: Engine, args: argparse.Namespace,
+                 interrupted: threading.Event) -> None:
+    """Start ``engine`` and play it, with the monitor when there is a display."""
+    win = None
+    if not args.no_gui:
+        if monitor.display_available():
+            # built and shown before the audio starts: Qt's first show holds the GIL
+            win = monitor.open_monitor(engine, args)
+        else:
+            log.info("no display: running headless (Ctrl-C stops)")
+    try:
+        engine.start()
+    except BaseException:
+        if win is not None:
+            win.close()
+        raise
+    if win is None or interrupted.is_set():
+        if win is not None:
+            win.close()
+        engine.run(args.seconds, interrupted)  # at once when a signal came while starting
+        return
+    timer = None
+    if args.seconds is not None:
+        timer = threading.Timer(args.seconds, engine.stop)
+        timer.daemon = True
+        timer.start()
+    try:
+        monitor.run_monitor(engine, args, win=win)
+    finally:
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        engine.stop()
+
+
+def run_play(args: argparse.Namespace) -> int:
+    return _play(args, lambda: PyAVReader(args.clip, loop=args.loop, speed=args.speed))
+
+
+def run_live(args: argparse.Namespace) -> int:
+    return _play(args, lambda: OpenCVReader(args.camera))

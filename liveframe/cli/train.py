@@ -1,7 +1,88 @@
-"""``liveframe train``: its options and their checks (the library never names a flag)."""
+"""``liveframe train DATASET -o CHECKPOINT``: train a brain (needs the ``[train]`` extra)."""
 
 from __future__ import annotations
 
-# TODO(restructure): the argparse code still lives in liveframe.train; it moves here.
-from liveframe.train import add_arguments as add_arguments  # noqa: F401
-from liveframe.train import run as run  # noqa: F401
+import argparse
+import logging
+from pathlib import Path
+
+from liveframe.errors import ParamError, UsageError
+from liveframe.train import ARCHS, require_torch
+
+log = logging.getLogger(__name__)
+
+CONFIG_OPTIONS = ("arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
+                  "val_fraction", "patience", "seed", "weight_decay", "lr_schedule",
+                  "lr_patience", "lr_factor")
+"""Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
+
+FLAGS = {"out": "-o"}
+"""Library parameters whose flag is not ``--`` + the name with dashes."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``liveframe train`` (the defaults in --help are TrainConfig's).
+
+    Hyper-parameters default to None here so that a ``--resume`` can tell which ones the
+    user set; the effective values are filled in by the trainer and saved in the checkpoint.
+    """
+    parser.add_argument("dataset", help="dataset .npz made by `liveframe pickle`")
+    parser.add_argument("-o", "--output", required=True, metavar="CHECKPOINT",
+                        help="checkpoint file, rewritten atomically after every epoch")
+    g = parser.add_argument_group("net")
+    g.add_argument("--arch", default=None, metavar="NAME",
+                   help=f"2015 topology: {', '.join(ARCHS)} (default shallow)")
+    g.add_argument("--layers", default=None, metavar="SIZES",
+                   help="any dense topology, e.g. 4096,500,L (first the input size "
+                        "channels*(context+1)*height*width or I, last the output length or L)")
+    g.add_argument("--context", type=int, default=None, metavar="N",
+                   help="previous frames fed with the current one (default 0)")
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 50)")
+    g.add_argument("--batch-size", type=int, default=None, help="frames per step (default 256)")
+    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--loss", default=None, choices=("mse", "l1"), help="loss (default mse)")
+    g.add_argument("--weight-decay", type=float, default=None, metavar="W",
+                   help="decoupled weight decay (AdamW; default 0: plain Adam)")
+    g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
+                   help="learning rate over the epochs: constant, or cosine annealing to zero "
+                        "at --epochs (default constant)")
+    g.add_argument("--lr-patience", type=int, default=None, metavar="N",
+                   help="multiply the learning rate by --lr-factor after N epochs without a "
+                        "better validation loss (default 0: constant rate)")
+    g.add_argument("--lr-factor", type=float, default=None, metavar="F",
+                   help="learning-rate drop on a plateau (default 0.3)")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="share of each source held out, in contiguous stretches (default 0.1)")
+    g.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better validation loss "
+                        "(default 5)")
+    g.add_argument("--seed", type=int, default=None, help="seed: same seed, same run (default 0)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue the checkpoint at -o (e.g. after a kill); --epochs and "
+                        "--patience may be raised")
+    g.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: all cores this process may use)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    require_torch("training")
+    from liveframe.train.trainer import TrainConfig, train
+
+    out = Path(args.output)
+    if args.resume and not out.exists():
+        raise UsageError(f"-o {out}: no checkpoint to resume; run without --resume")
+    if not args.resume and out.is_file():
+        raise UsageError(f"-o {out}: exists; pass --resume to continue it, or remove it")
+    given = {k: getattr(args, k) for k in CONFIG_OPTIONS if getattr(args, k) is not None}
+    try:
+        result = train(args.dataset, out, TrainConfig(**given), resume=args.resume,
+                       explicit=tuple(given), threads=args.threads, quiet=args.quiet)
+    except ParamError as e:
+        raise e.for_flag(FLAGS.get(e.param)) from None
+    log.info("%s: %d epochs, best validation loss %.4g at epoch %d%s; export it with "
+             "`liveframe export %s -o brains/NAME.onnx`", result.checkpoint, result.epoch,
+             result.best_val, result.best_epoch, " (stopped early)" if result.stopped else "",
+             result.checkpoint)
+    return 0

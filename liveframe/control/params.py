@@ -37,7 +37,27 @@ class Controls:
     """Parameters of a playing instrument. Every setter validates and clamps.
 
     Attributes are read by the producer once per tick; setters may be called from any
-    thread (OSC server threads, the Qt main thread).
+    thread (the OSC server thread, the Qt main thread).
+
+    Parameters
+    ----------
+    gain : float
+        Output gain, clamped to 0..:data:`GAIN_MAX`.
+    mode : {"ola", "raw", "granular"}
+        Synthesis mode.
+    density, spread : float
+        Granular parameters, clamped to 0..:data:`DENSITY_MAX` and 0..:data:`SPREAD_MAX`.
+
+    Attributes
+    ----------
+    gain, mute, freeze, mode, density, spread, source
+        The levels (``source``: a path or camera index to switch to, or None).
+    panic_count : int
+        Panics so far (the producer mutes at once when it grows).
+    version : int
+        Bumped on every change (cheap change detection for the monitor).
+    last_error : str or None
+        Written by the engine: why the last brain swap or source switch was refused.
     """
 
     def __init__(
@@ -113,6 +133,8 @@ class Controls:
         self.version += 1
 
     def take_brain_request(self) -> str | None:
+        """The producer's side of :meth:`request_brain`: the latest request (or None),
+        consumed."""
         with self._lock:
             r, self._brain_request = self._brain_request, None
         return r

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe import constants as C
+from liveframe.core.shipped import shipped_folder
 from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
 
@@ -163,11 +164,47 @@ def attach_spec(model: Any, spec: BrainSpec) -> Any:
     return model
 
 
-def resolve_brain_path(name: str | os.PathLike[str] | None) -> Path:
-    """A brain by path, or by name in ``brains/`` (``default`` -> ``brains/default.onnx``)."""
+def resolve_brain_path(name: str | os.PathLike[str] | None = None) -> Path:
+    """A brain by path, or by name: ``./brains/NAME.onnx`` first, then the shipped ones.
+
+    Parameters
+    ----------
+    name : str or path-like, optional
+        A file (anything that exists, ends in ``.onnx`` or holds a folder separator), or a
+        name such as ``default``; None means :data:`~liveframe.constants.DEFAULT_BRAIN_NAME`.
+
+    Returns
+    -------
+    Path
+        A file given by path is returned as given (:meth:`Brain.load` checks it).
+
+    Raises
+    ------
+    BrainError
+        A name found neither in ``./brains/`` nor among the shipped brains.
+    """
     if name is None:
-        return C.DEFAULT_BRAIN
+        name = C.DEFAULT_BRAIN_NAME
     p = Path(name)
     if p.exists() or p.suffix == ".onnx" or os.sep in str(name):
         return p
-    return C.BRAINS_DIR / f"{name}.onnx"
+    found = available_brains()
+    if str(name) not in found:
+        raise BrainError(
+            f"no brain named {str(name)!r} in ./brains/ or the shipped brains "
+            f"(there are: {', '.join(found) or 'none'})"
+        )
+    return found[str(name)]
+
+
+def available_brains() -> dict[str, Path]:
+    """Every brain a name can pick: ``{name: path}``, sorted by name.
+
+    The shipped brains, then ``./brains/*.onnx`` (relative to the working folder), which
+    win over a shipped brain of the same name.
+    """
+    found: dict[str, Path] = {}
+    for folder in (shipped_folder("brains"), Path("brains")):
+        if folder.is_dir():
+            found.update((p.stem, p) for p in folder.glob("*.onnx") if p.is_file())
+    return dict(sorted(found.items()))

@@ -7,9 +7,13 @@ render and live play see exactly the same pixels.
 - :class:`MediaReader` opens a file with PyAV and decodes video frames (already scaled by
   swscale, so a 1080p picture is never held at full size longer than one frame) and audio
   (downmixed to mono and resampled to the brain rate) with their timestamps.
-- :func:`on_brain_clock` turns timestamped frames into one frame per brain tick: at tick
-  k the newest frame whose timestamp is <= k/fps. 24, 25, 29.97, 60 fps and variable frame
-  rate sources all give one frame per tick.
+- :class:`BrainClock` (and :func:`on_brain_clock`) turns timestamped frames into one frame
+  per brain tick: at tick k the newest frame whose timestamp is <= k/fps. 24, 25, 29.97,
+  60 fps and variable frame rate sources all give one frame per tick.
+- :class:`ClockedFrames` is the decode loop on the brain clock, written once: a file's
+  pictures, scaled, one per tick, with the source's end time (render, eval, play, pickle).
+- :func:`with_context` stacks a tick's picture with the ones before it (the tick pipeline
+  calls it).
 """
 
 from __future__ import annotations
@@ -355,11 +359,6 @@ class MediaReader:
             raise MediaError(f"{self.path}: audio track decodes to nothing")
         return (t0 or 0.0), np.concatenate(chunks)
 
-    @property
-    def video_end(self) -> float | None:
-        """Container estimate of when the last frame ends (s)."""
-        return self.duration
-
 
 def with_context(px: U8, hist: list[U8], context: int, *, out: U8 | None = None) -> U8:
     """The brain's input for a tick: the last ``context`` frames and ``px``, current last.
@@ -401,6 +400,82 @@ class Timed(Protocol):
 TimedT = TypeVar("TimedT", bound=Timed)
 
 
+class BrainClock:
+    """The brain clock over timestamped frames: at tick k, the newest frame with
+    ``time <= k / fps``. The one place this rule is written (:func:`on_brain_clock` and
+    :class:`ClockedFrames` run it).
+
+    Parameters
+    ----------
+    fps : float
+        The brain clock.
+    end_time : float, optional
+        Seconds at which the source ends; by default the last frame's time plus
+        ``last_duration`` (or the median spacing of the first 64 frames, or one tick).
+
+    Attributes
+    ----------
+    ticks : int
+        Ticks yielded so far.
+    known_end : float
+        While running: the newest frame time seen (0 before the first). It only grows,
+        and :attr:`end_time` ends up strictly beyond it.
+    end_time : float or None
+        Seconds the source lasts; set once the frames are exhausted (None before).
+    """
+
+    def __init__(
+        self,
+        *,
+        fps: float = C.FPS,
+        end_time: float | None = None,
+        last_duration: float | None = None,
+    ) -> None:
+        self.fps = fps
+        self._end_time = end_time
+        self.last_duration = last_duration
+        self.ticks = 0
+        self.known_end = 0.0
+        self.end_time: float | None = None
+
+    def run(self, frames: Iterable[TimedT]) -> Iterator[tuple[int, TimedT]]:
+        """``(k, frame)`` for k = 0, 1, ... while ``k / fps`` is before the source's end.
+
+        ``frames`` come in presentation order; a frame whose timestamp goes back is
+        dropped; ticks before the first frame get the first frame.
+        """
+        fps = self.fps
+        k = 0
+        prev: TimedT | None = None
+        spacing: list[float] = []
+        for vf in frames:
+            t = vf.time
+            if prev is not None and t < prev.time:
+                continue
+            if prev is None:
+                prev = vf
+            elif len(spacing) < 64 and t > prev.time:
+                spacing.append(t - prev.time)
+            self.known_end = t
+            while k / fps < t - PTS_TOLERANCE:
+                self.ticks = k + 1
+                yield k, prev
+                k += 1
+            prev = vf
+        if prev is None:
+            self.end_time = 0.0 if self._end_time is None else self._end_time
+            return
+        end_time = self._end_time
+        if end_time is None:
+            d = self.last_duration or (float(np.median(spacing)) if spacing else 1 / fps)
+            end_time = prev.time + d
+        self.end_time = end_time
+        while k / fps < end_time - PTS_TOLERANCE:
+            self.ticks = k + 1
+            yield k, prev
+            k += 1
+
+
 def on_brain_clock(
     frames: Iterable[TimedT],
     *,
@@ -408,44 +483,111 @@ def on_brain_clock(
     end_time: float | None = None,
     last_duration: float | None = None,
 ) -> Iterator[tuple[int, TimedT]]:
-    """One frame per brain tick: at tick k, the newest frame with ``time <= k / fps``.
+    """``(k, frame)`` per brain tick: :meth:`BrainClock.run` (its parameters), when the
+    caller needs no end time. ``frames`` may be anything with a ``time`` in seconds."""
+    return BrainClock(fps=fps, end_time=end_time, last_duration=last_duration).run(frames)
+
+
+class _Decoded:
+    """A decoded picture with its time, scaled (swscale) only if a tick uses it."""
+
+    __slots__ = ("_raw", "_scale", "_vf", "time")
+
+    def __init__(self, time: float, raw: Any, scale: Scaler) -> None:
+        self.time = time
+        self._raw = raw
+        self._scale = scale
+        self._vf: VideoFrame | None = None
+
+    def frame(self) -> VideoFrame:
+        if self._vf is None:
+            self._vf = VideoFrame(self.time, self._scale(self._raw))
+            self._raw = None
+        return self._vf
+
+
+class ClockedFrames:
+    """THE brain-clock decode loop: a file's pictures, one per brain tick.
+
+    Iterating demuxes ``reader`` once (:meth:`MediaReader.demux`), puts the decoded
+    pictures on the brain clock (:class:`BrainClock`) and yields ``(k, VideoFrame)`` for
+    every tick, the pixels ``(channels, height, width)`` uint8 scaled by one
+    :class:`Scaler` (only the pictures a tick uses are scaled; a picture held over several
+    ticks is the same object each time). Render, eval and live play of a file read their
+    pictures through it; the dataset builder too, with ``on_audio``.
 
     Parameters
     ----------
-    frames : iterable of VideoFrame (or anything with a ``time``: only its time is read)
-        In presentation order (timestamps non-decreasing; a frame whose timestamp goes
-        back is dropped).
+    reader : MediaReader
+        Read once from where it stands; not closed here.
     fps : float
         The brain clock.
-    end_time : float, optional
-        Seconds at which the source ends; by default the last frame's time plus
-        ``last_duration`` (or the median spacing of the frames seen).
+    size : (width, height)
+    channels : 1 or 3
+    on_packet : callable, optional
+        Called with every video packet before it is decoded (see :meth:`MediaReader.demux`).
+    on_audio : callable, optional
+        Called with ``(time, samples)`` for the soundtrack, mono float32 at
+        ``sample_rate``, in file order (``time`` on the file's clock, ``origin`` not taken
+        off). Without it the audio is not decoded.
+    sample_rate : int
+        Rate of the samples given to ``on_audio``.
+    origin : float
+        Seconds of the file's clock at tick 0 (subtracted from every picture's time).
 
-    Yields
-    ------
-    (k, frame) for k = 0, 1, ... while k / fps < end of the source. Ticks before the
-    first frame get the first frame.
+    Attributes
+    ----------
+    frames : int
+        Pictures decoded so far.
     """
-    k = 0
-    prev: TimedT | None = None
-    spacing: list[float] = []
-    for vf in frames:
-        if prev is not None and vf.time < prev.time:
-            continue
-        if prev is None:
-            prev = vf
-        else:
-            if len(spacing) < 64 and vf.time > prev.time:
-                spacing.append(vf.time - prev.time)
-        while k / fps < vf.time - PTS_TOLERANCE:
-            yield k, prev
-            k += 1
-        prev = vf
-    if prev is None:
-        return
-    if end_time is None:
-        d = last_duration if last_duration else (float(np.median(spacing)) if spacing else 1 / fps)
-        end_time = prev.time + d
-    while k / fps < end_time - PTS_TOLERANCE:
-        yield k, prev
-        k += 1
+
+    def __init__(
+        self,
+        reader: MediaReader,
+        *,
+        fps: float = C.FPS,
+        size: tuple[int, int] = (C.FRAME_SIZE, C.FRAME_SIZE),
+        channels: int = 1,
+        on_packet: Callable[[Any], None] | None = None,
+        on_audio: Callable[[float, F32], None] | None = None,
+        sample_rate: int = C.SAMPLE_RATE,
+        origin: float = 0.0,
+    ) -> None:
+        self.reader = reader
+        self.scale = Scaler(size, channels)
+        self.on_packet = on_packet
+        self.on_audio = on_audio
+        self.sample_rate = sample_rate
+        self.origin = float(origin)
+        self.clock = BrainClock(fps=fps)
+        self.frames = 0
+
+    @property
+    def ticks(self) -> int:
+        """Ticks yielded so far."""
+        return self.clock.ticks
+
+    @property
+    def known_end(self) -> float:
+        """While iterating, seconds the source lasts at least (see :class:`BrainClock`)."""
+        return self.clock.known_end
+
+    @property
+    def end_time(self) -> float | None:
+        """Seconds the source lasts, once iterated to the end (None before)."""
+        return self.clock.end_time
+
+    def _decoded(self) -> Iterator[_Decoded]:
+        on_audio, origin, scale = self.on_audio, self.origin, self.scale
+        items = self.reader.demux(audio=on_audio is not None, resample=self.sample_rate,
+                                  on_packet=self.on_packet)
+        for kind, t, item in items:
+            if kind == "video":
+                self.frames += 1
+                yield _Decoded(t - origin, item, scale)
+            elif on_audio is not None:
+                on_audio(t, item)
+
+    def __iter__(self) -> Iterator[tuple[int, VideoFrame]]:
+        for k, d in self.clock.run(self._decoded()):
+            yield k, d.frame()

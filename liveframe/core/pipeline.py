@@ -128,6 +128,8 @@ class TickPipeline:
             block=np.zeros(spec.length, np.float32),
             out=np.zeros(spec.hop, np.float32),
         )
+        # step()'s own hop buffer: tick.out may alias a caller's array after step_batch
+        self._out = self.tick.out
         self.ticks = 0  # ticks made so far
         self.inference_s = 0.0  # seconds the last tick's (or batch's) inference took
         h = spec.hop
@@ -169,6 +171,15 @@ class TickPipeline:
             ``brain`` plays at another rate, fps, framing or kind, or sees other pictures;
             the current brain keeps playing.
         """
+        self.check_brain(brain)
+        self._pending_brain = brain
+
+    def check_brain(self, brain: Brain) -> None:
+        """Raise what :meth:`swap_brain` would raise for ``brain``; change nothing.
+
+        Reads only the current spec and name, so another thread may call it (e.g. to
+        refuse a brain where it was asked for, before handing it to the pipeline's thread).
+        """
         old, s = self.spec, brain.spec
         name = self.brain.name
         if not old.compatible_with(s):
@@ -183,7 +194,6 @@ class TickPipeline:
                 f"the source is captured at {old.width}x{old.height}x{old.channels}; "
                 f"{name} keeps playing"
             )
-        self._pending_brain = brain
 
     def set_mode(self, mode: str) -> None:
         """Crossfade to another synthesis mode over the next tick (no-op if unchanged)."""
@@ -216,7 +226,7 @@ class TickPipeline:
         freeze : bool
             Play the picture held since freeze began instead of ``pixels``.
         out : ndarray, shape (hop,), float32, optional
-            Where to write the hop (default: :attr:`tick`'s ``out``).
+            Where to write the hop (default: a buffer of the pipeline's, reused every tick).
 
         Returns
         -------
@@ -305,7 +315,7 @@ class TickPipeline:
     def _synth_tick(self, pixels: U8, block: F32, out: F32 | None) -> F32:
         tick = self.tick
         if out is None:
-            out = tick.out
+            out = self._out
         synth = self._path.synth
         synth.process(block, out=out)  # type: ignore[attr-defined]
         old = self._fade

@@ -18,6 +18,7 @@ many samples its output trails the tick (offline render trims it, live play live
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +80,8 @@ class OlaSynth:
         self._tail = np.zeros(hop, np.float32)
         self._started = False
 
-    def reset(self) -> None:
-        self._tail[:] = 0
-        self._started = False
-
     def process(self, block: F32, out: F32 | None = None) -> F32:
+        """One tick: ``block`` (length,) in, ``hop`` samples out (into ``out`` if given)."""
         _check(block, self.length)
         H = self.hop
         if out is None:
@@ -154,14 +152,13 @@ class RawSynth:
     """The 2015 framing: blocks concatenated, no window, no crossfade."""
 
     def __init__(self, *, hop: int = C.HOP, framing: str = "grain") -> None:
+        frame = Framing(framing, hop)
         self.hop = hop
         self.framing = framing
-        self.length = 2 * hop if framing == "grain" else hop
-        self._start = hop // 2 if framing == "grain" else 0
-        self.latency = hop - self._start if framing == "grain" else 0
-
-    def reset(self) -> None:
-        pass
+        self.length = frame.length
+        # the middle hop of a grain (centred on the tick), the whole of a block
+        self._start = hop // 2 if frame.windowed else 0
+        self.latency = frame.lead - self._start
 
     def process(self, block: F32, out: F32 | None = None) -> F32:
         _check(block, self.length)
@@ -228,20 +225,16 @@ class GranularSynth:
     ) -> None:
         self.hop = hop
         self.framing = framing
-        self.length = 2 * hop if framing == "grain" else hop
-        self.latency = 2 * hop
+        self.length = Framing(framing, hop).length
+        self.latency = 2 * hop  # room for a parent drawn up to one hop early
         self.seed = seed
         self.density = float(density)
         self.spread = float(spread)
         # room for the latest grain at spread 4: H + 8 H + 4 H + 2 H of origin, onsets, length
         self._acc = np.zeros(16 * hop + self.length, np.float32)
         self._env_cache: dict[int, F32] = {}
+        self._rng = np.random.default_rng(seed)
         self.last_placements: list[GrainPlacement] = []  # the last tick's, as played
-        self.reset()
-
-    def reset(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
-        self._acc[:] = 0
 
     def _env(self, n: int) -> F32:
         e = self._env_cache.get(n)
@@ -345,3 +338,34 @@ def make_synth(
     if mode == "granular":
         return GranularSynth(hop=hop, framing=framing, seed=seed, density=density, spread=spread)
     raise ValueError(f"mode={mode!r} must be one of {', '.join(C.MODES)}")
+
+
+def synthesize(
+    blocks: Iterable[F32],
+    *,
+    mode: str = "ola",
+    hop: int = C.HOP,
+    framing: str = "grain",
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+) -> F32:
+    """Blocks that no brain made (e.g. a dataset's targets) through the synth of ``mode``.
+
+    Parameters
+    ----------
+    blocks : iterable of ndarray, shape (n, length), float32
+        One block per tick, in tick order.
+    mode : {"ola", "raw", "granular"}
+
+    Returns
+    -------
+    ndarray, shape (ticks * hop + flush - latency,), float32
+        The synth's output with its ``latency`` trimmed (sample 0 is tick 0's time) and its
+        tail flushed. A brain's blocks go through :class:`~liveframe.core.pipeline.TickPipeline`.
+    """
+    synth = make_synth(mode, hop=hop, framing=framing, seed=seed, density=density,
+                       spread=spread)
+    parts = [synth.process(b) for batch in blocks for b in batch]
+    parts.append(synth.flush())
+    return np.concatenate(parts)[synth.latency :]

@@ -1,38 +1,34 @@
-"""Sound out: device discovery, the audio callback, and the recorder.
+"""Sound out: device discovery and the audio callback.
 
 - :func:`find_output` picks an output device (a JACK server's first, then the system
   default, then any output); with none it raises one :class:`DeviceError` line that says
   how to fix it. :func:`rescan` re-reads PortAudio's device list (PortAudio only sees a
-  JACK server that was running when it was initialised).
+  JACK server that was running when it was initialised). :func:`list_outputs`,
+  :func:`host_apis` and :func:`list_cameras` are what ``liveframe devices`` prints.
 - :class:`AudioOutput` owns the sounddevice ``OutputStream`` and its callback (the
-  contract is in :meth:`AudioOutput._callback`'s docstring).
-- :class:`Recorder` writes what the callback played to a float32 WAV file from its own
-  thread, fed through its own ring buffer; finalised atomically (temporary + rename).
-- ``liveframe devices`` lists audio outputs and cameras.
+  contract is in :meth:`AudioOutput.callback`'s docstring). It talks to the producer only
+  through the ring buffer and a :class:`~liveframe.live.shared.StreamState`.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from liveframe.core.safety import SafetyChain
 from liveframe.errors import DeviceError
+from liveframe.live.recorder import Recorder
 from liveframe.live.ringbuffer import RingBuffer
-from liveframe.util.wav import WavWriter, read_wav  # noqa: F401 -- read_wav: re-exported for now
+from liveframe.live.shared import StreamState
 
 log = logging.getLogger(__name__)
-F32 = npt.NDArray[np.float32]
 
 NO_DEVICE_HELP = (
     "render to a file with `liveframe render CLIP` instead, or start a JACK server "
@@ -161,51 +157,6 @@ def list_cameras(max_index: int = 10) -> list[int]:
     return found
 
 
-class Recorder:
-    """Writes what the callback played, from its own thread, through its own ring buffer.
-
-    The callback calls :meth:`push` (a ring write: no allocation of sample buffers, no
-    lock); the writer thread drains the ring to a :class:`WavWriter` every ~50 ms.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], *, sr: int, seconds: float = 4.0) -> None:
-        self.writer = WavWriter(path, sr=sr)
-        self.ring = RingBuffer(int(sr * seconds))
-        self.dropped = 0
-        self._chunk = np.zeros(int(sr * seconds), np.float32)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="liveframe-recorder", daemon=True)
-        self._thread.start()
-
-    def push(self, x: F32) -> None:
-        n = self.ring.write(x)
-        if n < x.shape[0]:
-            self.dropped += x.shape[0] - n
-
-    def _drain(self) -> None:
-        n = self.ring.read_into(self._chunk)
-        if n:
-            self.writer.write(self._chunk[:n])
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self._drain()
-
-    def close(self) -> Path:
-        """Stop the thread, write what is left, rename into place."""
-        self._stop.set()
-        self._thread.join()
-        self._drain()
-        if self.dropped:
-            log.warning("recording dropped %d samples (disk too slow)", self.dropped)
-        return self.writer.close()
-
-    def abort(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.writer.abort()
-
-
 # ---------------------------------------------------------------------------- output
 class AudioOutput:
     """The sounddevice output stream and its real-time callback.
@@ -215,18 +166,24 @@ class AudioOutput:
     ring : RingBuffer
         Mono samples at the device rate, written by the producer.
     device : OutputDevice
-    samplerate : int
+    sr : int
         The device's rate (JACK's rate on JACK).
     blocksize : int
         Frames per callback (0 lets the host choose).
     latency : str or float
         sounddevice's ``latency`` ("low", "high" or seconds).
+    shared : StreamState, optional
+        The contract with the producer (gain, panic, counting, timing log, stats); a new
+        one by default.
     recorder : Recorder, optional
         Receives every sample the callback outputs (after gain and safety).
     gain_seconds : float
         Time constant of the gain smoothing.
-    log_size : int
-        Callbacks remembered for latency matching (a circular log).
+
+    Raises
+    ------
+    DeviceError
+        The device refuses the rate or block size.
     """
 
     def __init__(
@@ -234,92 +191,78 @@ class AudioOutput:
         ring: RingBuffer,
         device: OutputDevice,
         *,
-        samplerate: int,
+        sr: int,
         blocksize: int = 256,
         latency: str | float = "low",
+        shared: StreamState | None = None,
         recorder: Recorder | None = None,
         gain_seconds: float = 0.01,
-        log_size: int = 8192,
     ) -> None:
         self.ring = ring
         self.device = device
-        self.samplerate = int(samplerate)
+        self.sr = int(sr)
         self.blocksize = int(blocksize)
+        self.shared = shared if shared is not None else StreamState()
         self.recorder = recorder
         maxb = max(8192, 4 * self.blocksize)
-        self.safety = SafetyChain(sr=self.samplerate, max_block=maxb)
+        self.safety = SafetyChain(sr=self.sr, max_block=maxb)
+        # preallocated: the callback works in views of these
         self._mono = np.zeros(maxb, np.float32)
         self._ramp = np.zeros(maxb, np.float32)
         self._unit = np.arange(1, maxb + 1, dtype=np.float32)
-        self._gain_a = gain_seconds * self.samplerate
-        # written by the producer / control side, read by the callback
-        self.target_gain = 1.0
-        self.silent = False  # panic: zeros at once
-        self.counting = False  # underruns count once the prefilled stream runs
-        # written by the callback only
-        self.gain = 0.0  # starts at 0: the first callback fades in
-        self.underruns = 0
-        self.xruns = 0
-        self.callbacks = 0
-        self.peak = 0.0
-        self.log_pos = np.zeros(log_size, np.int64)  # ring.read at each callback's start
-        self.log_dac = np.zeros(log_size, np.float64)  # outputBufferDacTime of that callback
-        self.log_frames = np.zeros(log_size, np.int64)
-        self.log_now = np.zeros(log_size, np.float64)  # currentTime of that callback
+        self._gain_a = gain_seconds * self.sr
         self.stream: Any = None
         sd = _sd()
         try:
             self.stream = sd.OutputStream(
-                samplerate=self.samplerate,
+                samplerate=self.sr,
                 blocksize=self.blocksize,
                 device=device.index,
                 channels=min(2, device.channels),
                 dtype="float32",
                 latency=latency,
-                callback=self._callback,
+                callback=self.callback,
             )
         except sd.PortAudioError as e:
             raise DeviceError(
                 f"audio output {device.name!r} ({device.hostapi}) refuses "
-                f"{self.samplerate} Hz / blocksize {self.blocksize}: {e}; "
-                f"try --samplerate {device.samplerate:g}"
+                f"{self.sr} Hz / blocksize {self.blocksize}: {e}; "
+                f"its own rate is {device.samplerate:g} Hz"
             ) from None
+        self._stream_latency = float(self.stream.latency)
 
-    # The callback runs on PortAudio's thread.
-    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
-        """The real-time contract.
+    def callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        """The real-time contract (runs on PortAudio's thread).
 
         Copies ``frames`` samples from the ring buffer, applies the smoothed gain and the
         safety chain (NaN guard, DC blocker, limiter), fills every channel of the whole
-        buffer (zeros on underrun) and counts what went wrong. It allocates no sample
+        buffer (zeros on underrun) and counts what went wrong in the
+        :class:`~liveframe.live.shared.StreamState`'s stats record. It allocates no sample
         buffers (only preallocated arrays and views), takes no lock, never logs, decodes,
-        runs a model, touches files or Qt. It records the ring position and PortAudio's
-        ``outputBufferDacTime`` of this buffer in a circular log, from which the producer
-        computes frame-to-sound latency.
+        runs a model, touches files or Qt. It logs the ring position and PortAudio's
+        ``currentTime`` and ``outputBufferDacTime`` of every buffer, from which the
+        producer paces itself and measures frame-to-sound latency.
         """
-        i = self.callbacks % self.log_pos.shape[0]
-        self.log_pos[i] = self.ring.read
-        self.log_frames[i] = frames
-        dac = time_info.outputBufferDacTime
+        sh = self.shared
         now = time_info.currentTime
-        self.log_now[i] = now
-        self.log_dac[i] = dac if dac > 0 else now + self.stream.latency
-        self.callbacks += 1
+        dac = time_info.outputBufferDacTime
+        rec = sh.begin_buffer(self.ring.read, frames, now,
+                              dac if dac > 0 else now + self._stream_latency)
         if status.output_underflow:
-            self.xruns += 1
+            rec.xruns += 1
         out = self._mono[:frames]
         n = self.ring.read_into(out)
         if n < frames:
             out[n:] = 0
-            if self.counting:
-                self.underruns += 1
-        silent = self.silent
+            if sh.counting:
+                rec.underruns += 1
+        silent = sh.silent
         if silent:
             out[:] = 0
-            self.gain = 0.0
+            sh.gain = 0.0
         else:
-            g0 = self.gain
-            target = self.target_gain
+            g0 = sh.gain
+            target = sh.target_gain
             if g0 != target:
                 g1 = target + (g0 - target) * math.exp(-frames / self._gain_a)
                 if abs(g1 - target) < 1e-4:
@@ -328,38 +271,56 @@ class AudioOutput:
                 np.multiply(self._unit[:frames], (g1 - g0) / frames, out=ramp)
                 ramp += g0
                 out *= ramp
-                self.gain = g1
+                sh.gain = g1
             elif g0 != 1.0:
                 out *= g0
-        self.safety.process(out)
+        safety = self.safety
+        nan0, lim0 = safety.nan_blocks, safety.limited_blocks
+        safety.process(out)
+        rec.nan_blocks += safety.nan_blocks - nan0
+        rec.limited_blocks += safety.limited_blocks - lim0
         if silent:  # panic: true zeros, whatever the DC tracker still holds
             out[:] = 0
         p = float(np.max(out)) if frames else 0.0
         q = -float(np.min(out)) if frames else 0.0
-        if p > self.peak or q > self.peak:
-            self.peak = max(p, q)
+        if p > rec.peak or q > rec.peak:
+            rec.peak = max(p, q)
         outdata[:] = out[:, None]
         if self.recorder is not None:
             self.recorder.push(out)
 
     @property
     def latency(self) -> float:
-        """The output latency the device reports (seconds)."""
-        return float(self.stream.latency)
+        """The output latency PortAudio reported when the stream opened (seconds)."""
+        return self._stream_latency
 
     def start(self) -> None:
         self.stream.start()
 
     def time(self) -> float:
-        """The stream's clock (seconds), the clock of ``outputBufferDacTime``."""
-        return float(self.stream.time)
+        """The stream's clock (seconds), the clock of ``outputBufferDacTime``.
+
+        Raises
+        ------
+        DeviceError
+            The stream is closed (or closing).
+        """
+        stream = self.stream
+        if stream is None:
+            raise DeviceError("audio output: the stream is closed")
+        try:
+            return float(stream.time)
+        except Exception as e:  # noqa: BLE001 -- PortAudio's errors while it closes
+            raise DeviceError(f"audio output: no stream time ({e})") from None
 
     def close(self, *, timeout: float = 3.0) -> None:
         """Stop and close the stream; never hang.
 
         A device that stopped calling back (a JACK server that dropped this client as too
         slow, an unplugged card) can block PortAudio's stop for ever: the stop runs on a
-        helper thread and is abandoned, with a warning, after ``timeout`` seconds.
+        helper thread, joined for ``timeout`` seconds and then abandoned with a warning
+        (the one thread that is deliberately left behind: joining it could hang the
+        process's exit).
         """
         stream, self.stream = self.stream, None
         if stream is None:
@@ -377,31 +338,3 @@ class AudioOutput:
         if t.is_alive():
             log.warning("audio device did not stop within %.0f s (it stopped calling back?); "
                         "left it behind", timeout)
-
-
-# ---------------------------------------------------------------------------- command
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    import json
-
-    outs = list_outputs()
-    cams = list_cameras()
-    if getattr(args, "json", False):
-        print(json.dumps({
-            "outputs": [o.__dict__ for o in outs],
-            "cameras": cams,
-            "host_apis": host_apis(),
-        }, indent=2))
-        return 0
-    print("audio outputs:")
-    if outs:
-        for o in outs:
-            print(f"  {o.describe()}")
-    else:
-        print(f"  none (host APIs: {', '.join(host_apis())}); {NO_DEVICE_HELP}")
-    print("cameras:")
-    print("  " + (", ".join(f"[{c}]" for c in cams) if cams else "none found"))
-    return 0

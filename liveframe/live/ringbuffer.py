@@ -79,10 +79,3 @@ class RingBuffer:
             out[first:n] = self._buf[: n - first]
         self.read += n  # release after the copy
         return n
-
-    def skip(self, n: int) -> int:
-        """Drop up to ``n`` unread samples (consumer side); return how many."""
-        n = min(int(n), self.written - self.read)
-        if n > 0:
-            self.read += n
-        return max(n, 0)

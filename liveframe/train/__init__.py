@@ -1,24 +1,30 @@
-"""``liveframe train DATASET -o CHECKPOINT``: train a brain with PyTorch on the CPU.
+"""Training a brain with PyTorch on the CPU, and exporting it to ONNX.
 
-This module imports without torch (the instrument never needs it); the torch code in
-:mod:`liveframe.train.trainer` and :mod:`liveframe.train.model` is imported only when a
-training run starts. Without torch, ``liveframe train`` says how to install it.
+This package imports without torch (the instrument never needs it): the torch code in
+:mod:`liveframe.train.trainer`, :mod:`liveframe.train.model` and
+:mod:`liveframe.train.export` is imported only when a training run or an export starts.
+Without torch, :func:`require_torch` says how to install it, in one line.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-from typing import Any
+import os
+from pathlib import Path
 
-from liveframe.errors import LiveframeError
-
-log = logging.getLogger(__name__)
+from liveframe.errors import LiveframeError, ParamError
 
 INSTALL_HINT = "pip install -e '.[train]'"
 
-PRESETS = ("shallow", "deep", "wide", "kungfury")
-"""The 2015 topologies (hidden sizes in :data:`liveframe.train.model.ARCHS`)."""
+ARCHS: dict[str, tuple[int, ...]] = {
+    "shallow": (1000,),
+    "deep": (1000, 1000, 1000),
+    "wide": (2048, 1000, 1000),
+    "kungfury": (2000, 1500, 1000),
+}
+"""Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing).
+
+The input size follows the frame geometry and context, the output size the framing.
+"""
 
 
 class TorchMissingError(LiveframeError):
@@ -35,69 +41,25 @@ def require_torch(what: str = "training") -> None:
         ) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``liveframe train`` (defaults shown in --help are those of TrainConfig).
+def check_output_file(out: str | os.PathLike[str], *, example: str) -> Path:
+    """``out`` as a file that can be written: not a folder, in a writable folder.
 
-    Hyper-parameters default to None here so that a ``--resume`` can tell which ones the
-    user set; the effective values are filled in by the trainer and saved in the checkpoint.
+    Parameters
+    ----------
+    out : path-like
+    example : str
+        A file name to suggest when ``out`` is a folder (``brains/NAME.onnx``).
+
+    Raises
+    ------
+    ParamError
+        Naming the parameter ``out``.
     """
-    parser.add_argument("dataset", help="dataset .npz made by `liveframe pickle`")
-    parser.add_argument("-o", "--output", required=True, metavar="CHECKPOINT",
-                        help="checkpoint file, rewritten atomically after every epoch")
-    g = parser.add_argument_group("net")
-    g.add_argument("--arch", default=None, metavar="NAME",
-                   help=f"2015 topology: {', '.join(PRESETS)} (default shallow)")
-    g.add_argument("--layers", default=None, metavar="SIZES",
-                   help="any dense topology, e.g. 4096,500,L (first the input size "
-                        "channels*(context+1)*height*width or I, last the output length or L)")
-    g.add_argument("--context", type=int, default=None, metavar="N",
-                   help="previous frames fed with the current one (default 0)")
-    g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 50)")
-    g.add_argument("--batch-size", type=int, default=None, help="frames per step (default 256)")
-    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    g.add_argument("--loss", default=None, choices=("mse", "l1"), help="loss (default mse)")
-    g.add_argument("--weight-decay", type=float, default=None, metavar="W",
-                   help="decoupled weight decay (AdamW; default 0: plain Adam)")
-    g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
-                   help="learning rate over the epochs: constant, or cosine annealing to zero "
-                        "at --epochs (default constant)")
-    g.add_argument("--lr-patience", type=int, default=None, metavar="N",
-                   help="multiply the learning rate by --lr-factor after N epochs without a "
-                        "better validation loss (default 0: constant rate)")
-    g.add_argument("--lr-factor", type=float, default=None, metavar="F",
-                   help="learning-rate drop on a plateau (default 0.3)")
-    g.add_argument("--val-fraction", type=float, default=None,
-                   help="share of each source held out, in contiguous stretches (default 0.1)")
-    g.add_argument("--patience", type=int, default=None,
-                   help="stop after this many epochs without a better validation loss "
-                        "(default 5)")
-    g.add_argument("--seed", type=int, default=None, help="seed: same seed, same run (default 0)")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the checkpoint at -o (e.g. after a kill); --epochs and "
-                        "--patience may be raised")
-    g.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: all cores this process may use)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-CONFIG_OPTIONS = ("arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
-                  "val_fraction", "patience", "seed", "weight_decay", "lr_schedule",
-                  "lr_patience", "lr_factor")
-
-
-def run(args: Any) -> int:
-    require_torch("training")
-    from .trainer import TrainConfig, train
-
-    given = {k: getattr(args, k) for k in CONFIG_OPTIONS if getattr(args, k, None) is not None}
-    config = TrainConfig(**given)
-    result = train(
-        args.dataset, args.output, config, resume=args.resume, explicit=tuple(given),
-        threads=args.threads, quiet=args.quiet,
-    )
-    log.info("%s: %d epochs, best validation loss %.4g at epoch %d%s; export it with "
-             "`liveframe export %s -o brains/NAME.onnx`", result.checkpoint, result.epoch,
-             result.best_val, result.best_epoch, " (stopped early)" if result.stopped else "",
-             result.checkpoint)
-    return 0
+    p = Path(out)
+    if p.is_dir():
+        raise ParamError("out", p, f"is a directory; give a file name such as {example}")
+    if not p.parent.is_dir():
+        raise ParamError("out", p, f"cannot be written: folder {p.parent} does not exist")
+    if not os.access(p.parent, os.W_OK):
+        raise ParamError("out", p, f"cannot be written: folder {p.parent} is not writable")
+    return p

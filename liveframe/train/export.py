@@ -1,4 +1,4 @@
-"""``liveframe export CHECKPOINT -o brains/NAME.onnx``: a checkpoint's best weights as a brain.
+"""A checkpoint's best weights as an ONNX brain (``liveframe export CHECKPOINT -o BRAIN``).
 
 The spec comes from the checkpoint (written there by ``liveframe train``): nothing is
 declared twice. The scale stays in ``spec.scale`` (the graph outputs normalised audio and
@@ -12,7 +12,6 @@ Importable without torch; torch is imported when an export runs.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import io
 import logging
@@ -26,10 +25,9 @@ import numpy as np
 
 from liveframe import constants as C
 from liveframe.core.brain import Brain, attach_spec
-from liveframe.errors import LiveframeError, UsageError
+from liveframe.errors import LiveframeError
+from liveframe.train import check_output_file, require_torch
 from liveframe.util.files import atomic_write
-
-from . import require_torch
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +65,15 @@ def export_checkpoint(
     -------
     Path
         ``out``.
+
+    Raises
+    ------
+    CheckpointError
+        A missing or foreign checkpoint, or weights that do not fit its spec.
+    ExportError
+        The exported model does not reproduce the net (nothing is written).
+    ParamError
+        ``out`` cannot be written.
     """
     require_torch("export")
     import onnx
@@ -74,18 +81,13 @@ def export_checkpoint(
     import torch
 
     from liveframe.core.brain import session_options
+    from liveframe.train.checkpoint import (
+        CheckpointError,
+        load_checkpoint,
+        state_from_checkpoint,
+    )
 
-    from .trainer import CheckpointError, load_checkpoint, state_from_checkpoint
-
-    out_p = Path(out)
-    parent = out_p.parent if str(out_p.parent) else Path(".")
-    if out_p.is_dir():
-        raise UsageError(f"-o {out_p}: is a directory; give a brain file name such as "
-                         "brains/NAME.onnx")
-    if not parent.is_dir():
-        raise UsageError(f"-o {out_p}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"-o {out_p}: folder {parent} is not writable")
+    out_p = check_output_file(out, example="brains/NAME.onnx")
 
     ck = load_checkpoint(checkpoint)
     try:
@@ -160,18 +162,3 @@ def _max_diff(got: Any, ref: Any, scale: float) -> float:
         return float("nan")
     d = np.asarray(got, np.float64) - np.asarray(ref, np.float64)
     return max(_max_abs(d), _max_abs(d * scale))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint written by `liveframe train`")
-    parser.add_argument("-o", "--output", required=True, metavar="BRAIN",
-                        help="ONNX brain to write, e.g. brains/NAME.onnx")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
-                        help="largest onnxruntime/torch difference allowed "
-                        f"(default {TOLERANCE:g})")
-
-
-def run(args: Any) -> int:
-    out = export_checkpoint(args.checkpoint, args.output, tolerance=args.tolerance)
-    log.info("wrote %s (check it with `liveframe info %s`)", out, out)
-    return 0

@@ -13,18 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from liveframe.errors import UsageError
-
-ARCHS: dict[str, tuple[int, ...]] = {
-    "shallow": (1000,),
-    "deep": (1000, 1000, 1000),
-    "wide": (2048, 1000, 1000),
-    "kungfury": (2000, 1500, 1000),
-}
-"""Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing).
-
-The input size follows the frame geometry and context, the output size the framing.
-"""
+from liveframe.errors import ParamError
+from liveframe.train import ARCHS
 
 
 def resolve_layers(
@@ -54,11 +44,11 @@ def resolve_layers(
     if layers is None:
         name = arch or "shallow"
         if name not in ARCHS:
-            raise UsageError(f"--arch {name!r} is unknown; choose one of {', '.join(ARCHS)} "
-                             "or give --layers")
+            raise ParamError("arch", name, f"is unknown; choose one of {', '.join(ARCHS)} "
+                             "or give the layers")
         return name, (in_size, *ARCHS[name], out_size)
     if arch is not None and arch not in ARCHS:
-        raise UsageError(f"--arch {arch!r} is unknown; choose one of {', '.join(ARCHS)}")
+        raise ParamError("arch", arch, f"is unknown; choose one of {', '.join(ARCHS)}")
     if isinstance(layers, str):
         text = layers
         sizes: list[int] = []
@@ -71,21 +61,19 @@ def resolve_layers(
                 try:
                     sizes.append(int(tok))
                 except ValueError:
-                    raise UsageError(
-                        f"--layers {text!r}: {tok!r} is not a size (e.g. --layers "
-                        f"{in_size},500,L)"
-                    ) from None
+                    raise ParamError("layers", text, f"has {tok!r}, which is not a size "
+                                     f"(e.g. '{in_size},500,L')") from None
     else:
         text = ",".join(map(str, layers))
         sizes = [int(s) for s in layers]
     if len(sizes) < 2 or any(s <= 0 for s in sizes):
-        raise UsageError(f"--layers {text!r}: need at least input and output sizes, all "
-                         f"positive (e.g. --layers {in_size},500,L)")
+        raise ParamError("layers", text, "needs at least input and output sizes, all "
+                         f"positive (e.g. '{in_size},500,L')")
     if sizes[0] != in_size:
-        raise UsageError(f"--layers {text!r}: the first size must be the input size {in_size} "
-                         "(channels*(context+1)*height*width), or I")
+        raise ParamError("layers", text, f"is refused: the first size must be the input size "
+                         f"{in_size} (channels*(context+1)*height*width), or I")
     if sizes[-1] != out_size:
-        raise UsageError(f"--layers {text!r}: the last size must be the output length "
+        raise ParamError("layers", text, "is refused: the last size must be the output length "
                          f"{out_size} of this dataset's framing, or L")
     name = arch if arch is not None else "custom"
     if arch is not None and tuple(sizes[1:-1]) != ARCHS[arch]:

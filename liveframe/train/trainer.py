@@ -1,25 +1,14 @@
-"""Training on the CPU: data, validation split, the loop, checkpoints and resume.
+"""Training on the CPU: the configuration, the loop, early stopping and resume.
 
 Needs torch (the ``[train]`` extra); :mod:`liveframe.train` imports this lazily.
 
-The checkpoint is one ``torch.save`` file, rewritten atomically after every epoch::
-
-    {"format": "liveframe-checkpoint", "version": 1,
-     "config":  training hyper-parameters as run (arch, layers, context, epochs, ...),
-     "spec":    the brain's spec (BrainSpec.to_dict(): geometry, framing, rates, scale,
-                arch, layers, provenance incl. the dataset's path and fingerprint),
-     "split":   {"val": [[start, stop], ...], "guard": ticks},
-     "epoch":   epochs completed, "history": [{"epoch", "train", "val", "seconds"}, ...],
-     "best_val", "best_epoch", "bad_epochs", "stopped",
-     "model", "best_model", "optimizer": state dicts, "rng": {"torch": ByteTensor}}
-
-``liveframe export`` reads ``spec`` and ``best_model`` back: nothing is declared twice.
+The dataset side is :mod:`liveframe.train.data`, the checkpoint file
+:mod:`liveframe.train.checkpoint`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import math
 import os
@@ -33,28 +22,33 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from liveframe.core.spec import BrainSpec
-from liveframe.data.dataset import Dataset, load_dataset
-from liveframe.errors import DatasetError, LiveframeError, UsageError
-from liveframe.util.files import atomic_write
+from liveframe.data.dataset import load_dataset
+from liveframe.errors import DatasetError, LiveframeError, ParamError
+from liveframe.train import check_output_file
+from liveframe.train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from liveframe.train.data import (
+    Batches,
+    context_index,
+    fingerprint,
+    spec_from_dataset,
+    split_validation,
+)
+from liveframe.train.model import DenseBrain, resolve_layers
 from liveframe.util.progress import Progress
 
-from .model import DenseBrain, resolve_layers
-
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = "liveframe-checkpoint"
-CHECKPOINT_VERSION = 1
 
 LOSSES = ("mse", "l1")
 LR_SCHEDULES = ("constant", "cosine")
 
 # Options a resumed run may change; every other one is read back from the checkpoint.
 RESUMABLE = ("epochs", "patience")
-
-
-class CheckpointError(LiveframeError):
-    """A checkpoint that is missing, unreadable or does not fit the run."""
 
 
 @dataclass
@@ -77,29 +71,31 @@ class TrainConfig:
     lr_factor: float = 0.3
 
     def validate(self) -> None:
+        """Raise a :class:`ParamError` naming the first field with a bad value."""
         checks = [
-            (self.context >= 0, f"--context {self.context} must be 0 or more"),
-            (self.epochs >= 1, f"--epochs {self.epochs} must be 1 or more"),
-            (self.batch_size >= 1, f"--batch-size {self.batch_size} must be 1 or more"),
-            (self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr} must be positive"),
-            (0 < self.val_fraction <= 0.5,
-             f"--val-fraction {self.val_fraction} must be in (0, 0.5]"),
-            (self.patience >= 1, f"--patience {self.patience} must be 1 or more"),
-            (self.loss in LOSSES, f"--loss {self.loss!r} must be one of {', '.join(LOSSES)}"),
-            (self.weight_decay >= 0 and math.isfinite(self.weight_decay),
-             f"--weight-decay {self.weight_decay} must be 0 or more"),
-            (self.lr_schedule in LR_SCHEDULES,
-             f"--lr-schedule {self.lr_schedule!r} must be one of {', '.join(LR_SCHEDULES)}"),
-            (self.lr_patience >= 0, f"--lr-patience {self.lr_patience} must be 0 or more"),
-            (0 < self.lr_factor < 1, f"--lr-factor {self.lr_factor} must be in (0, 1)"),
+            ("context", self.context >= 0, "must be 0 or more"),
+            ("epochs", self.epochs >= 1, "must be 1 or more"),
+            ("batch_size", self.batch_size >= 1, "must be 1 or more"),
+            ("lr", self.lr > 0 and math.isfinite(self.lr), "must be positive"),
+            ("val_fraction", 0 < self.val_fraction <= 0.5, "must be in (0, 0.5]"),
+            ("patience", self.patience >= 1, "must be 1 or more"),
+            ("loss", self.loss in LOSSES, f"must be one of {', '.join(LOSSES)}"),
+            ("weight_decay", self.weight_decay >= 0 and math.isfinite(self.weight_decay),
+             "must be 0 or more"),
+            ("lr_schedule", self.lr_schedule in LR_SCHEDULES,
+             f"must be one of {', '.join(LR_SCHEDULES)}"),
+            ("lr_patience", self.lr_patience >= 0, "must be 0 or more"),
+            ("lr_factor", 0 < self.lr_factor < 1, "must be in (0, 1)"),
         ]
-        for ok, msg in checks:
+        for name, ok, why in checks:
             if not ok:
-                raise UsageError(msg)
+                raise ParamError(name, getattr(self, name), why)
 
 
 @dataclass
 class TrainResult:
+    """What a run did: its checkpoint, per-epoch history, best validation loss and epoch."""
+
     checkpoint: Path
     history: list[dict[str, float]] = field(default_factory=list)
     best_val: float = math.inf
@@ -108,177 +104,13 @@ class TrainResult:
     stopped: bool = False
 
 
-# --------------------------------------------------------------------------- data
-
-
-def spec_from_dataset(ds: Dataset, *, context: int, where: str) -> BrainSpec:
-    """The brain geometry and clock a dataset implies (scale, arch and layers come later)."""
-    m = ds.meta
-    try:
-        spec = BrainSpec(
-            width=int(m["width"]), height=int(m["height"]), channels=int(m["channels"]),
-            context=int(context), framing=str(m["framing"]),
-            sample_rate=int(m["sample_rate"]), fps=float(m["fps"]),
-        )
-        spec = BrainSpec.from_dict(spec.to_dict(), where=where)  # validates every field
-    except KeyError as e:
-        raise DatasetError(f"{where}: dataset meta lacks {e.args[0]!r}") from None
-    except ValueError as e:
-        raise DatasetError(f"{where}: bad dataset meta ({e})") from None
-    want = (spec.channels, spec.height, spec.width)
-    if tuple(ds.frames.shape[1:]) != want:
-        raise DatasetError(f"{where}: frames are {tuple(ds.frames.shape[1:])}, meta says {want}")
-    if ds.targets.ndim != 2 or ds.targets.shape[1] != spec.length:
-        raise DatasetError(
-            f"{where}: targets are {ds.targets.shape[1:]} samples, {spec.framing} framing at "
-            f"{spec.sample_rate} Hz / {spec.fps:g} fps needs {spec.length}"
-        )
-    return spec
-
-
-def split_validation(
-    segments: list[tuple[int, int]],
-    fraction: float,
-    *,
-    guard: int,
-    max_stretches: int = 3,
-    min_stretch: int = 30,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[int, int]]]:
-    """Hold out contiguous stretches of time from every source.
-
-    Each source of ``n`` ticks gives ``round(n * fraction)`` validation ticks in up to
-    ``max_stretches`` contiguous stretches (each at least ``min_stretch`` ticks when it can
-    be), centred in equal parts of the source so they sample its beginning, middle and end.
-    ``guard`` ticks on each side of a stretch are used for neither set: a grain target
-    overlaps its neighbours' audio by one tick and a context window reaches ``context``
-    ticks back, so no training sample shares audio or input frames with a held-out one.
-    The split does not depend on the seed.
-
-    Returns
-    -------
-    train : int64 [n_train], val : int64 [n_val]
-        Tick indices, ascending.
-    stretches : list of (start, stop)
-    """
-    total = segments[-1][1] if segments else 0
-    val = np.zeros(total, bool)
-    excluded = np.zeros(total, bool)
-    stretches: list[tuple[int, int]] = []
-    for s, e in segments:
-        n = e - s
-        v = int(round(n * fraction))
-        if v < 1 or n - v < 1:
-            continue
-        k = max(1, min(max_stretches, v // min_stretch))
-        lens = [v // k + (1 if j < v % k else 0) for j in range(k)]
-        part = n / k
-        for j, ln in enumerate(lens):
-            a = s + int(round((j + 0.5) * part - ln / 2))
-            a = min(max(a, s), e - ln)
-            b = a + ln
-            val[a:b] = True
-            excluded[max(s, a - guard):a] = True
-            excluded[b:min(e, b + guard)] = True
-            stretches.append((a, b))
-    train = ~val & ~excluded
-    return (np.flatnonzero(train).astype(np.int64), np.flatnonzero(val).astype(np.int64),
-            stretches)
-
-
-def context_index(segments: list[tuple[int, int]], context: int) -> npt.NDArray[np.int64]:
-    """``[T, context + 1]`` tick indices of each sample's frames, oldest first, current last.
-
-    Context frames are the previous ticks of the same source, clamped at its first tick.
-    """
-    total = segments[-1][1] if segments else 0
-    idx = np.empty((total, context + 1), np.int64)
-    back = np.arange(-context, 1, dtype=np.int64)
-    for s, e in segments:
-        t = np.arange(s, e, dtype=np.int64)[:, None] + back[None, :]
-        idx[s:e] = np.maximum(t, s)
-    return idx
-
-
-def fingerprint(ds: Dataset) -> str:
-    """A content hash of a dataset (frames, targets, boundaries), to refuse a wrong resume."""
-    h = hashlib.blake2b(digest_size=16)
-    for a in (ds.boundaries, ds.frames, ds.targets):
-        h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()
-
-
-class Batches:
-    """Frames kept as uint8 in one tensor; each batch is gathered and converted to float32.
-
-    Parameters
-    ----------
-    frames : uint8 [T, C, H, W]
-    targets : float32 [T, L], already divided by the scale
-    ctx : int64 [T, K]
-    """
-
-    def __init__(self, frames: npt.NDArray[np.uint8], targets: npt.NDArray[np.float32],
-                 ctx: npt.NDArray[np.int64]) -> None:
-        t = frames.shape[0]
-        self.frames = torch.from_numpy(np.ascontiguousarray(frames.reshape(t, -1)))
-        self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
-        self.ctx = torch.from_numpy(ctx)
-        self.k = ctx.shape[1]
-        self.plane = self.frames.shape[1]
-
-    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x [B, K*C*H*W] float32 in [0, 1], y [B, L])`` for ticks ``idx``."""
-        if self.k == 1:
-            raw = self.frames.index_select(0, idx)
-        else:
-            raw = self.frames.index_select(0, self.ctx.index_select(0, idx).reshape(-1))
-            raw = raw.reshape(idx.shape[0], self.k * self.plane)
-        x = raw.to(torch.float32).mul_(1.0 / 255.0)
-        return x, self.targets.index_select(0, idx)
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
-    with atomic_write(path) as (f, _):
-        torch.save(state, f)
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint; a missing or foreign file is one :class:`CheckpointError` line."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint (make one with `liveframe train`)")
-    try:
-        ck = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle, zip and torch errors all mean "not a checkpoint"
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: not a liveframe checkpoint ({msg[:120]})") from None
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{p}: not a liveframe checkpoint")
-    if int(ck.get("version", 0)) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint version {ck['version']} is newer than this "
-                              "liveframe; upgrade liveframe")
-    return ck
-
-
 def check_output(out: Path, *, resume: bool) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
-    if out.is_dir():
-        raise UsageError(f"-o {out}: is a directory; give a checkpoint file name")
-    if not parent.is_dir():
-        raise UsageError(f"-o {out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"-o {out}: folder {parent} is not writable")
+    """A checkpoint path that can be written, and holds a checkpoint exactly when resuming."""
+    check_output_file(out, example="brain.pt")
     if resume and not out.exists():
-        raise UsageError(f"-o {out}: no checkpoint to resume; run without --resume")
+        raise ParamError("out", out, "holds no checkpoint to resume")
     if not resume and out.exists():
-        raise UsageError(f"-o {out}: exists; pass --resume to continue it, or remove it")
-
-
-# --------------------------------------------------------------------------- training
+        raise ParamError("out", out, "exists; resume it, or remove it")
 
 
 def _rms(targets: npt.NDArray[np.float32], idx: npt.NDArray[np.int64]) -> float:
@@ -349,7 +181,7 @@ def train(
     check_output(out_p, resume=resume)
     n_threads = threads or len(os.sched_getaffinity(0))
     if n_threads < 1:
-        raise UsageError(f"--threads {threads} must be 1 or more")
+        raise ParamError("threads", threads, "must be 1 or more")
     torch.set_num_threads(n_threads)
 
     ck: dict[str, Any] | None = None
@@ -359,23 +191,7 @@ def train(
         for stale in out_p.parent.glob(f".{out_p.name}.*.tmp"):
             log.debug("removing %s, left by an interrupted run", stale)
             stale.unlink(missing_ok=True)
-        saved = dict(ck["config"])
-        for name in explicit:
-            if name in RESUMABLE:
-                continue
-            mine = getattr(config, name)
-            if name == "layers" and mine is not None:
-                mine = ck["spec"]["layers"] if _same_layers(mine, ck["spec"]["layers"]) else mine
-            if mine != saved.get(name):
-                raise UsageError(
-                    f"--{name.replace('_', '-')} {mine} disagrees with the checkpoint "
-                    f"{out_p} ({saved.get(name)}); drop it to resume, or train anew"
-                )
-        for name in RESUMABLE:
-            if name in explicit:
-                saved[name] = getattr(config, name)
-        config = TrainConfig(**{k: v for k, v in saved.items()
-                                if k in TrainConfig.__dataclass_fields__})
+        config = _resumed_config(config, ck, explicit=explicit, where=out_p)
     config.validate()
 
     ds = load_dataset(ds_p)
@@ -396,7 +212,7 @@ def train(
         segments, config.val_fraction, guard=guard)
     if len(val_idx_np) == 0 or len(train_idx_np) == 0:
         raise DatasetError(
-            f"{ds_p}: {len(ds)} ticks are too few to hold out --val-fraction "
+            f"{ds_p}: {len(ds)} ticks are too few to hold out val_fraction="
             f"{config.val_fraction:g} in contiguous stretches; give more data"
         )
 
@@ -479,23 +295,12 @@ def train(
             group["lr"] = lr
         perm = train_idx[torch.randperm(n_train, generator=g)]
         bar = Progress(n_train, f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
-        total = 0.0
-        for i in range(0, n_train, bs):
-            x, y = data.get(perm[i:i + bs])
-            loss = fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            lv = loss.item()
-            total += lv * y.shape[0]
-            bar.update(int(y.shape[0]))
-            bar.set_postfix(f"loss {lv:.4g}")
-        train_loss = total / n_train
+        train_loss = _train_epoch(model, opt, fn, data, perm, batch_size=bs, bar=bar)
         if not math.isfinite(train_loss):
             bar.close()
             raise LiveframeError(
-                f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower --lr "
-                f"(now {config.lr:g})"
+                f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower the "
+                f"learning rate (now lr={config.lr:g})"
             )
         val_loss = _evaluate(model, data, val_idx, fn)
         secs = time.perf_counter() - t0
@@ -555,6 +360,46 @@ def train(
     return result
 
 
+def _resumed_config(config: TrainConfig, ck: dict[str, Any], *, explicit: tuple[str, ...],
+                    where: Path) -> TrainConfig:
+    """The checkpoint's config, with the :data:`RESUMABLE` fields the user set.
+
+    Any other field the user set must agree with the checkpoint (:class:`ParamError`).
+    """
+    saved = dict(ck["config"])
+    for name in explicit:
+        if name in RESUMABLE:
+            continue
+        mine = getattr(config, name)
+        if name == "layers" and mine is not None:
+            mine = ck["spec"]["layers"] if _same_layers(mine, ck["spec"]["layers"]) else mine
+        if mine != saved.get(name):
+            raise ParamError(name, mine, f"disagrees with the checkpoint {where} "
+                             f"({saved.get(name)}); drop it to resume, or train anew")
+    for name in RESUMABLE:
+        if name in explicit:
+            saved[name] = getattr(config, name)
+    return TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+
+
+def _train_epoch(model: DenseBrain, opt: torch.optim.Optimizer, fn: Any, data: Batches,
+                 perm: torch.Tensor, *, batch_size: int, bar: Progress) -> float:
+    """One pass over the ticks ``perm`` in batches; the mean training loss."""
+    n = int(perm.shape[0])
+    total = 0.0
+    for i in range(0, n, batch_size):
+        x, y = data.get(perm[i:i + batch_size])
+        loss = fn(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lv = loss.item()
+        total += lv * y.shape[0]
+        bar.update(int(y.shape[0]))
+        bar.set_postfix(f"loss {lv:.4g}")
+    return total / n
+
+
 def _same_layers(given: str | tuple[int, ...], saved: list[int]) -> bool:
     if isinstance(given, str):
         toks = [t.strip().upper() for t in given.split(",")]
@@ -563,25 +408,3 @@ def _same_layers(given: str | tuple[int, ...], saved: list[int]) -> bool:
         return all(t in ("L", "I") or (t.isdigit() and int(t) == s)
                    for t, s in zip(toks, saved, strict=True))
     return list(given) == list(saved)
-
-
-def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
-    """The spec and the best weights of a checkpoint, as an eval-mode net."""
-    spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
-    model = DenseBrain(spec.layers)
-    model.load_state_dict(ck["best_model"])
-    model.eval()
-    return spec, model
-
-
-__all__ = [
-    "CheckpointError",
-    "TrainConfig",
-    "TrainResult",
-    "context_index",
-    "load_checkpoint",
-    "save_checkpoint",
-    "split_validation",
-    "state_from_checkpoint",
-    "train",
-]

@@ -31,3 +31,24 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[tup
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary name beside ``path`` for a writer that wants a path, not a file object
+    (PyAV, OpenCV); renamed over ``path`` when the block ends without an exception.
+
+    The temporary keeps ``path``'s suffix (some writers choose the format by it). On any
+    exception it is removed and ``path`` is left as it was; a failed rename raises the
+    ``OSError``.
+    """
+    p = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
+        yield tmp
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,196 @@
+"""Judge a brain on a video with its true soundtrack: every render mode, measured.
+
+The video is decoded once on the brain clock; one tick pipeline per mode plays the same
+pictures (:func:`~liveframe.offline.render.render_pictures`), and once more on black
+pictures for the black level. Each rendered signal is what ``liveframe render`` writes
+(guarded at the brain rate), measured against the true soundtrack with
+:mod:`liveframe.offline.metrics`. :func:`write_plot` draws the spectrograms side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from liveframe.core.brain import Brain
+from liveframe.core.media import MediaReader
+from liveframe.core.safety import guard
+from liveframe.errors import MediaError, UsageError
+from liveframe.offline.csound import csound_available
+from liveframe.offline.metrics import (
+    N_MELS,
+    TOP_DB,
+    envelope_corr,
+    frame_artifact_db,
+    log_mel,
+    mel_distance_db,
+    rms_dbfs,
+)
+from liveframe.offline.pictures import PictureStream
+from liveframe.offline.render import (
+    RENDER_MODES,
+    check_mode,
+    duration_samples,
+    load_brain,
+    render_pictures,
+)
+from liveframe.util.files import atomic_path
+from liveframe.util.progress import Progress
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+COLUMNS = ("mel_distance_db", "envelope_corr", "frame_artifact_db", "black_level_dbfs")
+"""The figures of each mode, in the order the table shows them."""
+
+
+def evaluate(
+    brain: Brain | str | os.PathLike[str] | None,
+    video: str | os.PathLike[str],
+    *,
+    modes: tuple[str, ...] | None = None,
+    seed: int = 0,
+    density: float = 1.0,
+    spread: float = 1.0,
+    plot: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Render ``video`` in each mode and measure it against its true soundtrack.
+
+    Parameters
+    ----------
+    brain : Brain, path or name (None: the default brain)
+    video : path-like
+        A video with its soundtrack.
+    modes : tuple of str, optional
+        Default: every render mode (``csound`` only when it is installed).
+    seed, density, spread :
+        Granular parameters.
+    plot : path-like, optional
+        A ``.png`` to draw the true and rendered spectrograms into (:func:`write_plot`).
+    progress : Progress, optional
+        Updated with the ticks decoded.
+
+    Returns
+    -------
+    dict
+        ``{"modes": {MODE: {"mel_distance_db", "envelope_corr", "frame_artifact_db",
+        "black_level_dbfs"}}, "reference": {"frame_artifact_db": ... of the true
+        soundtrack}, "brain", "video", "seconds", "sample_rate", "fps"}``
+    """
+    b = load_brain(brain)
+    spec = b.spec
+    sr = spec.sample_rate
+    if modes is None:
+        modes = tuple(m for m in RENDER_MODES if m != "csound" or csound_available())
+        if "csound" not in modes:
+            log.warning("csound not installed: csound mode skipped (apt-get install csound)")
+    for m in modes:
+        check_mode(m)
+    with MediaReader(video, need_audio=True) as r:
+        t0, true = r.read_audio(sample_rate=sr)
+    stream = PictureStream(video, spec)
+    pictures: list[U8] = []
+    for px in stream:
+        pictures.append(px)
+        if progress is not None:
+            progress.update(px.shape[0])
+    n_out = duration_samples(stream.end_time, sr)
+    # the true soundtrack on the video's timeline
+    s0 = round(float(t0) * sr)
+    true = np.concatenate([np.zeros(max(s0, 0), np.float32), true[max(-s0, 0) :]])
+    true = np.asarray(true[:n_out], np.float32)
+    zero = np.zeros((1, spec.channels, spec.height, spec.width), np.uint8)
+    black = [np.broadcast_to(zero, (px.shape[0], *zero.shape[1:])) for px in pictures]
+
+    def play(mode: str, batches: list[U8]) -> F32:
+        sig = render_pictures(b, batches, mode=mode, seed=seed, density=density,
+                              spread=spread, n_out=n_out)
+        return guard(sig, sr=sr, block=spec.hop)
+
+    results: dict[str, dict[str, float]] = {}
+    rendered: dict[str, F32] = {}
+    for m in modes:
+        sig = rendered[m] = play(m, pictures)
+        results[m] = {
+            "mel_distance_db": round(mel_distance_db(sig, true, sr=sr), 3),
+            "envelope_corr": round(envelope_corr(sig, true, sr=sr, fps=spec.fps), 4),
+            "frame_artifact_db": round(frame_artifact_db(sig, sr=sr, fps=spec.fps), 2),
+            "black_level_dbfs": round(rms_dbfs(play(m, black)), 2),
+        }
+    if plot is not None:
+        write_plot(plot, true, rendered, sr=sr)
+    return {
+        "brain": str(b.path) if b.path else b.name,
+        "video": str(video),
+        "seconds": round(n_out / sr, 3),
+        "sample_rate": sr,
+        "fps": spec.fps,
+        "modes": results,
+        "reference": {"frame_artifact_db": round(frame_artifact_db(true, sr=sr, fps=spec.fps), 2)},
+    }
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """:func:`evaluate`'s result as a table, one mode a line, the true soundtrack last."""
+    lines = [f"{res['brain']} on {res['video']} ({res['seconds']} s)",
+             f"{'mode':<10}" + "".join(f"{c:>19}" for c in COLUMNS)]
+    for m, v in res["modes"].items():
+        lines.append(f"{m:<10}" + "".join(f"{v[c]:>19}" for c in COLUMNS))
+    lines.append(f"{'(true)':<10}{'':>19}{'':>19}{res['reference']['frame_artifact_db']:>19}")
+    return "\n".join(lines)
+
+
+def write_plot(path: str | os.PathLike[str], true: F32, rendered: dict[str, F32], *,
+               sr: int, height: int = 256) -> Path:
+    """True and rendered log-mel spectrograms side by side (low frequencies at the bottom),
+    one shared dB scale, labelled; written to a temporary name and renamed.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.png`` file.
+    true : ndarray, shape (n,), float32
+    rendered : dict of str to ndarray, shape (n,), float32
+        One panel per entry, in order, after the true soundtrack's.
+    sr : int
+    height : int
+        Pixels per panel.
+    """
+    import cv2
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"{path}: a plot is written as .png")
+    panels = [("true", true), *rendered.items()]
+    ref = float(log_mel(true, sr=sr).max()) if np.any(true) else 0.0
+    for x in rendered.values():
+        if np.any(x):
+            ref = max(ref, float(log_mel(x, sr=sr).max()))
+    imgs = []
+    for name, x in panels:
+        db = log_mel(x, sr=sr, ref=ref) if x.shape[0] else np.full((1, N_MELS), ref - TOP_DB)
+        db = np.maximum(db, ref - TOP_DB)
+        g = np.clip((db - (ref - TOP_DB)) / TOP_DB * 255, 0, 255).astype(np.uint8).T[::-1]
+        width = int(min(max(g.shape[1], 200), 1200))
+        g = cv2.resize(g, (width, height), interpolation=cv2.INTER_AREA)
+        img = cv2.applyColorMap(g, cv2.COLORMAP_MAGMA)
+        img = cv2.copyMakeBorder(img, 24, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+        cv2.putText(img, name, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+        imgs.append(img)
+    canvas = cv2.hconcat(imgs)
+    try:
+        with atomic_path(path) as tmp:
+            if not cv2.imwrite(str(tmp), canvas):
+                raise MediaError(f"{path}: cannot write the plot there")
+    except OSError as e:
+        raise MediaError(f"{path}: cannot write the plot ({e.strerror or e})") from None
+    return path

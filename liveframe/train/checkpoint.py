@@ -1,0 +1,69 @@
+"""The checkpoint: one ``torch.save`` file, rewritten atomically after every epoch.
+
+::
+
+    {"format": "liveframe-checkpoint", "version": 1,
+     "config":  training hyper-parameters as run (arch, layers, context, epochs, ...),
+     "spec":    the brain's spec (BrainSpec.to_dict(): geometry, framing, rates, scale,
+                arch, layers, provenance incl. the dataset's path and fingerprint),
+     "split":   {"val": [[start, stop], ...], "guard": ticks},
+     "epoch":   epochs completed, "history": [{"epoch", "train", "val", "seconds"}, ...],
+     "best_val", "best_epoch", "bad_epochs", "stopped",
+     "model", "best_model", "optimizer": state dicts, "rng": {"torch": ByteTensor}}
+
+``liveframe export`` reads ``spec`` and ``best_model`` back: nothing is declared twice.
+Needs torch (the ``[train]`` extra).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from liveframe.core.spec import BrainSpec
+from liveframe.errors import LiveframeError
+from liveframe.train.model import DenseBrain
+from liveframe.util.files import atomic_write
+
+CHECKPOINT_FORMAT = "liveframe-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(LiveframeError):
+    """A checkpoint that is missing, unreadable or does not fit the run."""
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
+    with atomic_write(path) as (f, _):
+        torch.save(state, f)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint; a missing or foreign file is one :class:`CheckpointError` line."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint (make one with `liveframe train`)")
+    try:
+        ck = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle, zip and torch errors all mean "not a checkpoint"
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: not a liveframe checkpoint ({msg[:120]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{p}: not a liveframe checkpoint")
+    if int(ck.get("version", 0)) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{p}: checkpoint version {ck['version']} is newer than this "
+                              "liveframe; upgrade liveframe")
+    return ck
+
+
+def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
+    """The spec and the best weights of a checkpoint, as an eval-mode net."""
+    spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
+    model = DenseBrain(spec.layers)
+    model.load_state_dict(ck["best_model"])
+    model.eval()
+    return spec, model

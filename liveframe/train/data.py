@@ -1,0 +1,142 @@
+"""The dataset side of training: the spec a dataset implies, the validation split, batches.
+
+Needs torch (the ``[train]`` extra).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from liveframe.core.spec import BrainSpec
+from liveframe.data.dataset import Dataset
+from liveframe.errors import DatasetError
+
+
+def spec_from_dataset(ds: Dataset, *, context: int, where: str) -> BrainSpec:
+    """The brain geometry and clock a dataset implies (scale, arch and layers come later)."""
+    m = ds.meta
+    try:
+        spec = BrainSpec(
+            width=int(m["width"]), height=int(m["height"]), channels=int(m["channels"]),
+            context=int(context), framing=str(m["framing"]),
+            sample_rate=int(m["sample_rate"]), fps=float(m["fps"]),
+        )
+        spec = BrainSpec.from_dict(spec.to_dict(), where=where)  # validates every field
+    except KeyError as e:
+        raise DatasetError(f"{where}: dataset meta lacks {e.args[0]!r}") from None
+    except ValueError as e:
+        raise DatasetError(f"{where}: bad dataset meta ({e})") from None
+    want = (spec.channels, spec.height, spec.width)
+    if tuple(ds.frames.shape[1:]) != want:
+        raise DatasetError(f"{where}: frames are {tuple(ds.frames.shape[1:])}, meta says {want}")
+    if ds.targets.ndim != 2 or ds.targets.shape[1] != spec.length:
+        raise DatasetError(
+            f"{where}: targets are {ds.targets.shape[1:]} samples, {spec.framing} framing at "
+            f"{spec.sample_rate} Hz / {spec.fps:g} fps needs {spec.length}"
+        )
+    return spec
+
+
+def split_validation(
+    segments: list[tuple[int, int]],
+    fraction: float,
+    *,
+    guard: int,
+    max_stretches: int = 3,
+    min_stretch: int = 30,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[int, int]]]:
+    """Hold out contiguous stretches of time from every source.
+
+    Each source of ``n`` ticks gives ``round(n * fraction)`` validation ticks in up to
+    ``max_stretches`` contiguous stretches (each at least ``min_stretch`` ticks when it can
+    be), centred in equal parts of the source so they sample its beginning, middle and end.
+    ``guard`` ticks on each side of a stretch are used for neither set: a grain target
+    overlaps its neighbours' audio by one tick and a context window reaches ``context``
+    ticks back, so no training sample shares audio or input frames with a held-out one.
+    The split does not depend on the seed.
+
+    Returns
+    -------
+    train : int64 [n_train], val : int64 [n_val]
+        Tick indices, ascending.
+    stretches : list of (start, stop)
+    """
+    total = segments[-1][1] if segments else 0
+    val = np.zeros(total, bool)
+    excluded = np.zeros(total, bool)
+    stretches: list[tuple[int, int]] = []
+    for s, e in segments:
+        n = e - s
+        v = int(round(n * fraction))
+        if v < 1 or n - v < 1:
+            continue
+        k = max(1, min(max_stretches, v // min_stretch))
+        lens = [v // k + (1 if j < v % k else 0) for j in range(k)]
+        part = n / k
+        for j, ln in enumerate(lens):
+            a = s + int(round((j + 0.5) * part - ln / 2))
+            a = min(max(a, s), e - ln)
+            b = a + ln
+            val[a:b] = True
+            excluded[max(s, a - guard):a] = True
+            excluded[b:min(e, b + guard)] = True
+            stretches.append((a, b))
+    train = ~val & ~excluded
+    return (np.flatnonzero(train).astype(np.int64), np.flatnonzero(val).astype(np.int64),
+            stretches)
+
+
+def context_index(segments: list[tuple[int, int]], context: int) -> npt.NDArray[np.int64]:
+    """``[T, context + 1]`` tick indices of each sample's frames, oldest first, current last.
+
+    Context frames are the previous ticks of the same source, clamped at its first tick.
+    """
+    total = segments[-1][1] if segments else 0
+    idx = np.empty((total, context + 1), np.int64)
+    back = np.arange(-context, 1, dtype=np.int64)
+    for s, e in segments:
+        t = np.arange(s, e, dtype=np.int64)[:, None] + back[None, :]
+        idx[s:e] = np.maximum(t, s)
+    return idx
+
+
+def fingerprint(ds: Dataset) -> str:
+    """A content hash of a dataset (frames, targets, boundaries), to refuse a wrong resume."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (ds.boundaries, ds.frames, ds.targets):
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+class Batches:
+    """Frames kept as uint8 in one tensor; each batch is gathered and converted to float32.
+
+    Parameters
+    ----------
+    frames : uint8 [T, C, H, W]
+    targets : float32 [T, L], already divided by the scale
+    ctx : int64 [T, K]
+    """
+
+    def __init__(self, frames: npt.NDArray[np.uint8], targets: npt.NDArray[np.float32],
+                 ctx: npt.NDArray[np.int64]) -> None:
+        t = frames.shape[0]
+        self.frames = torch.from_numpy(np.ascontiguousarray(frames.reshape(t, -1)))
+        self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
+        self.ctx = torch.from_numpy(ctx)
+        self.k = ctx.shape[1]
+        self.plane = self.frames.shape[1]
+
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x [B, K*C*H*W] float32 in [0, 1], y [B, L])`` for ticks ``idx``."""
+        if self.k == 1:
+            raw = self.frames.index_select(0, idx)
+        else:
+            raw = self.frames.index_select(0, self.ctx.index_select(0, idx).reshape(-1))
+            raw = raw.reshape(idx.shape[0], self.k * self.plane)
+        x = raw.to(torch.float32).mul_(1.0 / 255.0)
+        return x, self.targets.index_select(0, idx)
