@@ -32,6 +32,31 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "live.md"
 
 
+NOTES = (
+    "Latency is from the moment a tick's frame is available (a file: when its tick comes "
+    "due on the brain clock; a camera: when the frame arrived) to the DAC time of the "
+    "first sample of that tick's hop, by PortAudio's own timing (the "
+    "outputBufferDacTime of the callback buffer that carries it, plus its offset in "
+    "that buffer). The device's reported output latency is what the running stream "
+    "reports in the same timing, outputBufferDacTime - currentTime: 2 periods (10.7 ms) "
+    "on this JACK (asynchronous mode adds a period to the playback port's latency). "
+    "PortAudio's `stream.latency` says one period (5.3 ms): pa_jack.c computes it in "
+    "OpenStream from the playback port's latency before our port is connected to it, "
+    "while every callback reads the connected port's; both are shown. The producer "
+    "writes each tick just in time: `margin` samples' time (plus its usual cost) before "
+    "the callback buffer that needs it, so the latency beyond the reported one is about "
+    "margin + cost + soxr's hold (~45 samples) + where the tick's first sample falls in "
+    "its 256-sample buffer (0 to 5.3 ms). A real-time producer (SCHED_FIFO, "
+    "`liveframe.live.producer.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
+    "margin holds; `--no-realtime` (or a system that refuses it) leaves it at normal "
+    "priority. A camera adds its sampling wait on the 30 fps brain clock (0 to 33 ms, "
+    "unsynchronised), not included here. The OLA grain is centred on its tick, so its "
+    "peak reaches the DAC one hop (33 ms) after the first sample (synthesis latency, by "
+    "design of the framing)."
+)
+"""What the figures mean (the paragraph under the tables)."""
+
+
 def _hog() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "while True: pass"])
 
@@ -115,7 +140,7 @@ def producer_cost(brain_path: Path, ticks: int = 300) -> tuple[float, float, flo
     return float(np.median(a)), float(np.percentile(a, 99)), float(np.median(inf) * 1000)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the main run")
     ap.add_argument("--minutes", type=float, default=None, help="main run in minutes")
@@ -128,14 +153,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="sweep the margins with a normal-priority producer too")
     ap.add_argument("--no-hog", action="store_true", help="do not keep the other core busy")
     ap.add_argument("--out", default=str(RESULTS))
-    args = ap.parse_args(argv)
-    seconds = args.minutes * 60 if args.minutes else args.seconds
-    cmd = " ".join([".venv/bin/python -m benchmarks.bench_live",
-                    *(sys.argv[1:] if argv is None else argv)])
+    return ap.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
     from liveframe.core.brain import available_brains
     from liveframe.live.jackd import default_server, start_jackd, stop_jackd
 
+    args = _arguments(argv)
+    seconds = args.minutes * 60 if args.minutes else args.seconds
+    cmd = " ".join([".venv/bin/python -m benchmarks.bench_live",
+                    *(sys.argv[1:] if argv is None else argv)])
     load0 = _load()
     jack = start_jackd(f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}")
     hog = None if args.no_hog else _hog()
@@ -164,7 +192,22 @@ def main(argv: list[str] | None = None) -> int:
         if hog is not None:
             _stop(hog)
         stop_jackd(jack)
+    lines = _report(args, cmd=cmd, seconds=seconds, load0=load0, main_run=main_run, rows=rows,
+                    costs=costs)
+    out = Path(args.out)
+    with atomic_write(out, "w") as (f, _):
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    return 0
 
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, main_run: dict,
+            rows: list[dict], costs: list[tuple]) -> list[str]:
+    """The Markdown report: the main run, the margin sweep, the producer's cost."""
     m = main_run
     hog_note = ("one other process spinning a core (CPU hog)" if not args.no_hog
                 else "no CPU hog")
@@ -234,34 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {n} | {med:.3f} | {p99:.3f} | {inf:.3f} |")
     lines += [
         "",
-        "Latency is from the moment a tick's frame is available (a file: when its tick comes "
-        "due on the brain clock; a camera: when the frame arrived) to the DAC time of the "
-        "first sample of that tick's hop, by PortAudio's own timing (the "
-        "outputBufferDacTime of the callback buffer that carries it, plus its offset in "
-        "that buffer). The device's reported output latency is what the running stream "
-        "reports in the same timing, outputBufferDacTime - currentTime: 2 periods (10.7 ms) "
-        "on this JACK (asynchronous mode adds a period to the playback port's latency). "
-        "PortAudio's `stream.latency` says one period (5.3 ms): pa_jack.c computes it in "
-        "OpenStream from the playback port's latency before our port is connected to it, "
-        "while every callback reads the connected port's; both are shown. The producer "
-        "writes each tick just in time: `margin` samples' time (plus its usual cost) before "
-        "the callback buffer that needs it, so the latency beyond the reported one is about "
-        "margin + cost + soxr's hold (~45 samples) + where the tick's first sample falls in "
-        "its 256-sample buffer (0 to 5.3 ms). A real-time producer (SCHED_FIFO, "
-        "`liveframe.live.producer.PRODUCER_RT_PRIORITY`) wakes on time under load, so a small "
-        "margin holds; `--no-realtime` (or a system that refuses it) leaves it at normal "
-        "priority. A camera adds its sampling wait on the 30 fps brain clock (0 to 33 ms, "
-        "unsynchronised), not included here. The OLA grain is centred on its tick, so its "
-        "peak reaches the DAC one hop (33 ms) after the first sample (synthesis latency, by "
-        "design of the framing).",
+        NOTES,
         "",
     ]
-    out = Path(args.out)
-    with atomic_write(out, "w") as (f, _):
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return lines

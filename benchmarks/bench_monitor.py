@@ -187,7 +187,8 @@ def _screenshot(app: Any, win: Any, path: Path) -> None:
 def _measure(a: argparse.Namespace, clip: Path, seconds: float) -> dict[str, Any]:
     """Play, alternate the segments, return the segments and the engine's last figures."""
     from liveframe.core.brain import Brain, resolve_brain_path
-    from liveframe.live.engine import Capture, Engine, PyAVReader
+    from liveframe.live.capture import Capture, PyAVReader
+    from liveframe.live.engine import Engine
     from liveframe.ui import monitor
 
     brain = Brain.load(resolve_brain_path(a.brain))

@@ -462,7 +462,8 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _engine(brains: Path, clip: Path, *, loop: bool) -> Any:
-    from liveframe.live.engine import Capture, Engine, PyAVReader
+    from liveframe.live.capture import Capture, PyAVReader
+    from liveframe.live.engine import Engine
 
     brain = Brain.load(brains / "bright.onnx")
     return Engine(brain, Capture(PyAVReader(clip, loop=loop), spec=brain.spec), blocksize=256)
