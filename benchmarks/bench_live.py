@@ -140,71 +140,6 @@ def producer_cost(brain_path: Path, ticks: int = 300) -> tuple[float, float, flo
     return float(np.median(a)), float(np.percentile(a, 99)), float(np.median(inf) * 1000)
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=60.0, help="length of the main run")
-    ap.add_argument("--minutes", type=float, default=None, help="main run in minutes")
-    ap.add_argument("--sweep-seconds", type=float, default=15.0,
-                    help="length of each margin-sweep run (0 skips the sweep)")
-    ap.add_argument("--margins", type=int, nargs="*", default=[0, 128, 256, 384, 768])
-    ap.add_argument("--no-realtime", action="store_true",
-                    help="producer at normal priority in the main run (default: real-time)")
-    ap.add_argument("--sweep-normal", action="store_true",
-                    help="sweep the margins with a normal-priority producer too")
-    ap.add_argument("--no-hog", action="store_true", help="do not keep the other core busy")
-    ap.add_argument("--out", default=str(RESULTS))
-    return ap.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from liveframe.core.brain import available_brains
-    from liveframe.live.jackd import default_server, start_jackd, stop_jackd
-
-    args = _arguments(argv)
-    seconds = args.minutes * 60 if args.minutes else args.seconds
-    cmd = " ".join([".venv/bin/python -m benchmarks.bench_live",
-                    *(sys.argv[1:] if argv is None else argv)])
-    load0 = _load()
-    jack = start_jackd(f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}")
-    hog = None if args.no_hog else _hog()
-    rows = []
-    try:
-        with default_server(jack), tempfile.TemporaryDirectory() as td:
-            clip, test_brain = _media(Path(td))
-            main_run = play_run(test_brain, clip, seconds, None,
-                                realtime=not args.no_realtime)
-            print(f"main run: {main_run}", flush=True)
-            if args.sweep_seconds > 0:
-                for rt in (True, False) if args.sweep_normal else (True,):
-                    for m in args.margins:
-                        r = play_run(test_brain, clip, args.sweep_seconds, m, adaptive=False,
-                                     realtime=rt)
-                        rows.append(r)
-                        print(f"margin {m} realtime {rt}: {r}", flush=True)
-            if hog is not None:
-                _stop(hog)
-                hog = None
-            brains = [*available_brains().values(), test_brain]
-            costs = [(p.name, *producer_cost(p)) for p in brains]
-            for c in costs:
-                print("producer", c, flush=True)
-    finally:
-        if hog is not None:
-            _stop(hog)
-        stop_jackd(jack)
-    lines = _report(args, cmd=cmd, seconds=seconds, load0=load0, main_run=main_run, rows=rows,
-                    costs=costs)
-    out = Path(args.out)
-    with atomic_write(out, "w") as (f, _):
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, main_run: dict,
             rows: list[dict], costs: list[tuple]) -> list[str]:
     """The Markdown report: the main run, the margin sweep, the producer's cost."""
@@ -281,3 +216,69 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
         "",
     ]
     return lines
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the main run")
+    ap.add_argument("--minutes", type=float, default=None, help="main run in minutes")
+    ap.add_argument("--sweep-seconds", type=float, default=15.0,
+                    help="length of each margin-sweep run (0 skips the sweep)")
+    ap.add_argument("--margins", type=int, nargs="*", default=[0, 128, 256, 384, 768])
+    ap.add_argument("--no-realtime", action="store_true",
+                    help="producer at normal priority in the main run (default: real-time)")
+    ap.add_argument("--sweep-normal", action="store_true",
+                    help="sweep the margins with a normal-priority producer too")
+    ap.add_argument("--no-hog", action="store_true", help="do not keep the other core busy")
+    ap.add_argument("--out", default=str(RESULTS))
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from liveframe.core.brain import available_brains
+    from liveframe.live.jackd import default_server, start_jackd, stop_jackd
+
+    args = _arguments(argv)
+    seconds = args.minutes * 60 if args.minutes else args.seconds
+    cmd = " ".join([".venv/bin/python -m benchmarks.bench_live",
+                    *(sys.argv[1:] if argv is None else argv)])
+    load0 = _load()
+    jack = start_jackd(f"lfbench-{os.getpid()}-{uuid.uuid4().hex[:4]}")
+    hog = None if args.no_hog else _hog()
+    rows = []
+    try:
+        with default_server(jack), tempfile.TemporaryDirectory() as td:
+            clip, test_brain = _media(Path(td))
+            main_run = play_run(test_brain, clip, seconds, None,
+                                realtime=not args.no_realtime)
+            print(f"main run: {main_run}", flush=True)
+            if args.sweep_seconds > 0:
+                for rt in (True, False) if args.sweep_normal else (True,):
+                    for m in args.margins:
+                        r = play_run(test_brain, clip, args.sweep_seconds, m, adaptive=False,
+                                     realtime=rt)
+                        rows.append(r)
+                        print(f"margin {m} realtime {rt}: {r}", flush=True)
+            if hog is not None:
+                _stop(hog)
+                hog = None
+            brains = [*available_brains().values(), test_brain]
+            costs = [(p.name, *producer_cost(p)) for p in brains]
+            for c in costs:
+                print("producer", c, flush=True)
+    finally:
+        if hog is not None:
+            _stop(hog)
+        stop_jackd(jack)
+    lines = _report(args, cmd=cmd, seconds=seconds, load0=load0, main_run=main_run, rows=rows,
+                    costs=costs)
+    out = Path(args.out)
+    with atomic_write(out, "w") as (f, _):
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -79,6 +79,19 @@ class Segment:
     latency_ms: list[float] = field(default_factory=list)
 
 
+def _spin(seconds: float) -> None:
+    """Run Qt's event loop for ``seconds``.
+
+    A local QEventLoop, not ``app.exec()`` ended by ``app.quit()``: since Qt 6, quitting
+    the application closes its windows, and the monitor stops its timer when closed.
+    """
+    from PySide6 import QtCore
+
+    loop = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(max(1, int(seconds * 1000)), loop.quit)
+    loop.exec()
+
+
 def _show(app: Any, win: Any, on: bool) -> None:
     if on:
         win.show()
@@ -92,7 +105,6 @@ def _show(app: Any, win: Any, on: bool) -> None:
 def run_segment(app: Any, win: Any, engine: Any, seconds: float, on: bool) -> Segment:
     """Run the Qt loop for ``seconds`` with the window open (``on``) or hidden."""
     import psutil
-    from PySide6 import QtCore
 
     seg = Segment(on)
     proc = psutil.Process()
@@ -101,8 +113,7 @@ def run_segment(app: Any, win: Any, engine: Any, seconds: float, on: bool) -> Se
     upd0, slot0, sc0 = win.updates, win.slot_seconds, win.slot_count
     c0 = proc.cpu_times()
     g0, w0 = time.thread_time(), time.perf_counter()
-    QtCore.QTimer.singleShot(int(seconds * 1000), app.quit)
-    app.exec()
+    _spin(seconds)
     seg.wall = time.perf_counter() - w0
     seg.gui_cpu = time.thread_time() - g0
     c1 = proc.cpu_times()
@@ -171,13 +182,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _screenshot(app: Any, win: Any, path: Path) -> None:
     """Save the window, freshly drawn, to ``path`` (written whole or not at all)."""
-    from PySide6 import QtCore
-
     _show(app, win, True)
     n = win.updates
+    deadline = time.monotonic() + 30
     while win.updates < n + 10:  # a few fresh pulls, whatever the machine's load
-        QtCore.QTimer.singleShot(100, app.quit)
-        app.exec()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the monitor drew {win.updates - n} pulls in 30 s")
+        _spin(0.1)
     with atomic_path(path) as tmp:
         if not win.grab().save(str(tmp), "PNG"):
             raise OSError(f"could not write {tmp}")

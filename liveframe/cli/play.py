@@ -183,7 +183,8 @@ def _play_engine(engine: Engine, args: argparse.Namespace,
     if not args.no_gui:
         if monitor.display_available():
             # built and shown before the audio starts: Qt's first show holds the GIL
-            win = monitor.open_monitor(engine, args)
+            spec = engine.spec
+            win = monitor.open_monitor(engine, args, sr=spec.sample_rate, fps=spec.fps)
         else:
             log.info("no display: running headless (Ctrl-C stops)")
     try:

@@ -10,18 +10,15 @@ Threads and what they share
                                        +------- StreamState -------------+
                                                 (gain, panic, counting, timing log, stats)
 
-- The capture thread (:class:`~liveframe.live.capture.Capture`) decodes and scales
-  pictures; the producer takes one per tick.
-- The producer thread (:class:`~liveframe.live.producer.Producer`) runs the brain clock:
-  controls, :class:`~liveframe.core.pipeline.TickPipeline`, soxr resampling to the device
-  rate, the ring, just in time by the callback's clock.
-- The audio callback (:class:`~liveframe.live.audio.AudioOutput`) copies, glides the gain,
-  guards and limits. It shares exactly the ring and one
-  :class:`~liveframe.live.shared.StreamState` with the producer (that module's table says
-  who writes and who reads each field); the producer fetches the callback's stats from it.
-- A worker thread (:class:`~liveframe.live.worker.Worker`) loads requested brains, opens
-  requested sources, stops retired captures and stops the engine when its source ended.
-- The recorder's thread (:class:`~liveframe.live.recorder.Recorder`) writes what was played.
+- capture (:class:`~liveframe.live.capture.Capture`): decodes and scales pictures.
+- producer (:class:`~liveframe.live.producer.Producer`): the brain clock: controls,
+  :class:`~liveframe.core.pipeline.TickPipeline`, resampling, the ring, just in time.
+- audio callback (:class:`~liveframe.live.audio.AudioOutput`): copy, gain, guard, limit.
+  It shares only the ring and one :class:`~liveframe.live.shared.StreamState` with the
+  producer (whose table says who writes and who reads each field).
+- worker (:class:`~liveframe.live.worker.Worker`): loads brains, opens sources, stops
+  retired captures, and stops the engine when its source ended.
+- recorder (:class:`~liveframe.live.recorder.Recorder`): writes what was played.
 
 Every thread is started and joined by the object that owns it; :meth:`Engine.stop` joins
 them all (the one exception: a stream close that hangs in PortAudio is abandoned after
@@ -32,10 +29,7 @@ While it plays, the engine lowers the interpreter's GIL switch interval
 thread; :meth:`Engine.stop` restores the value it found, unless someone changed it
 meanwhile (two engines that overlap: the first to stop restores, the second leaves it).
 
-Latency is measured by PortAudio's own timing: the producer notes where in the stream the
-first sample of tick k lands and the stream time at which tick k's picture became
-available (camera: when it arrived; file: when its tick came due); the callback logs each
-buffer's position and ``outputBufferDacTime``; the producer matches them.
+Latency is measured by PortAudio's own timing (see :mod:`liveframe.live.producer`).
 """
 
 from __future__ import annotations
@@ -175,7 +169,6 @@ class Engine:
             realtime=realtime)
         self.audio: AudioOutput | None = None
         self.recorder: Recorder | None = None
-        self.error: str | None = None
         self.running = False
         self._stream_latency_ms = 0.0
         self._source_gen = 0  # bumped per source request: an older, slower open is dropped
@@ -199,6 +192,11 @@ class Engine:
         return self.pipeline.mode
 
     @property
+    def error(self) -> str | None:
+        """Why the producer failed (a bug), or None."""
+        return self.producer.error
+
+    @property
     def hop(self) -> int:
         """Samples per tick at the brain rate."""
         return self.pipeline.hop
@@ -212,10 +210,6 @@ class Engine:
     def ratio(self) -> float:
         """Device samples per brain sample."""
         return self.producer.ratio
-
-    @property
-    def margin(self) -> int:
-        return self.producer.margin
 
     @property
     def source(self) -> Capture:
@@ -305,10 +299,11 @@ class Engine:
         Idempotent; any thread but the producer's.
         """
         with self._stop_lock:
-            if self._stopped:
-                return
-            self._stopped = True
-        self._teardown(fade=True)
+            stopped, self._stopped = self._stopped, True
+        if not stopped:
+            self._teardown(fade=True)
+        elif self._done.is_set():  # stopped by itself (its worker ran the teardown)
+            self.worker.close()
 
     def run(self, seconds: float | None = None,
             interrupted: threading.Event | None = None) -> None:
@@ -364,7 +359,6 @@ class Engine:
                     log.info("recorded %s", self.recorder.close())
                 finally:
                     self.recorder = None
-            self.error = self.producer.error
             self._done.set()
 
     def _ended(self) -> None:
@@ -388,6 +382,8 @@ class Engine:
         self.worker.submit(self._load_requested, req)
 
     def _load_requested(self, req: str) -> None:
+        if self._stopped:
+            return
         try:
             self.swap_brain(req)
         except LiveframeError as e:
@@ -413,8 +409,8 @@ class Engine:
 
     def _open_requested(self, source: str, gen: int) -> None:
         """Worker: open ``source`` and hand it to the producer (or refuse it)."""
-        if gen != self._source_gen:
-            return  # a newer request is queued behind this one
+        if self._stopped or gen != self._source_gen:
+            return  # stopping, or a newer request is queued behind this one
         try:
             cap = self.open_source(source)
         except LiveframeError as e:
@@ -436,13 +432,9 @@ class Engine:
         """Frame-to-DAC latencies measured so far (seconds, newest 65536)."""
         return self.producer.latencies()
 
-    def producer_costs(self) -> npt.NDArray[np.float64]:
-        """Producer seconds per tick (controls, pipeline, resampling), newest 65536."""
-        return self.producer.costs()
-
     def stats(self) -> dict[str, Any]:
-        """The ``--stats-json`` content (``underruns, ticks, latency_ms {median, p99},
-        device_latency_ms, samplerate, blocksize``) plus extras."""
+        """What the play reports: ``underruns, ticks, latency_ms {median, p99},
+        device_latency_ms, samplerate, blocksize`` (the stats file's schema) plus extras."""
         p = self.producer
         lat = p.latencies() * 1000
         cost = p.costs() * 1000

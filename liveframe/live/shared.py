@@ -11,7 +11,7 @@ field                      written by             read by
 =========================  =====================  ==========================================
 ``target_gain``            producer (controls)    callback: the gain it glides to
 ``silent``                 producer (panic)       callback: zeros at once while set
-``counting``               engine (start/stop)    callback: count underruns only while set
+``counting``               engine, producer       callback: count underruns only while set
 ``fetch_requested``        the stats reader       callback: swap the stats records
 ``gain``                   callback               engine's stop: wait until faded out
 ``callbacks``, ``frames``  callback               producer: pacing; anyone: progress
@@ -19,6 +19,9 @@ timing log (``log_*``)     callback               producer: pacing and latency m
 stats records              callback               the stats reader, once frozen
 ``fetch_served``           callback               the stats reader
 =========================  =====================  ==========================================
+
+The engine sets ``counting`` once the prefilled stream runs and clears it on stop; the
+producer clears it when the source has ended (the tail playing out is no underrun).
 
 Stats are fetched the way python-rtmixer's ``fetch_and_reset_stats()`` works: the callback
 accumulates into one of two :class:`CallbackStats` records; a reader asks for a swap, the

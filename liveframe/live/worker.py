@@ -64,4 +64,4 @@ class Worker:
             try:
                 fn(*args)
             except Exception:  # a bug in a job: report it, keep serving the others
-                log.exception("%s failed", getattr(fn, "__qualname__", fn))
+                log.exception("%r failed", fn)

@@ -30,7 +30,6 @@ byte what writing the finished signal gives.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 from collections.abc import Iterable
@@ -62,8 +61,6 @@ from liveframe.offline.sinks import (
 )
 from liveframe.util.files import atomic_path
 from liveframe.util.progress import Progress
-
-log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
