@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["train", "pickle", "render", "live", "osc", "monitor"]
+ORDER = ["compare", "train", "pickle", "render", "live", "osc", "monitor"]
 
 HEADER = """# Benchmarks
 
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if not a.assemble:
         chosen = [t for t in topics() if not a.only or t in a.only.split(",")]
         for t in chosen:
+            if t == "compare":  # needs a second checkout: see its section's command
+                print("== bench_compare: run `python -m benchmarks.bench_compare --old PATH`")
+                continue
             print(f"== bench_{t}", flush=True)
             t0 = time.monotonic()
             mod = importlib.import_module(f"benchmarks.bench_{t}")

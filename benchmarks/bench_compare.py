@@ -114,9 +114,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "compare.md"))
     args = ap.parse_args()
     old, new = Path(args.old).resolve(), REPO
-    from liveframe.data.clips import write_clip  # noqa: F401 -- fails early without the venv
-
     from benchmarks.bench_render import make_clip
+    from liveframe.data.clips import write_clip  # noqa: F401 -- fails early without the venv
 
     brain = REPO / "brains" / "default.onnx"
     lines = [f"# Side by side: {old} (old) against {new} (new)", "",
