@@ -118,13 +118,17 @@ def main() -> int:
     from liveframe.data.clips import write_clip  # noqa: F401 -- fails early without the venv
 
     brain = REPO / "brains" / "default.onnx"
-    lines = [f"# Side by side: {old} (old) against {new} (new)", "",
+    cmd = (f"python -m benchmarks.bench_compare --old OLD --repeats {args.repeats} "
+           f"--seconds {args.seconds:g} --live-seconds {args.live_seconds:g} --turn {args.turn:g}")
+    lines = [f"## Side by side: {old} (old) against {new} (new)", "",
+             f"`{cmd}` (OLD: a checkout of the baseline, e.g. `git worktree add OLD a82640b`).",
+             "",
              f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"brain {brain.name}.", ""]
     with tempfile.TemporaryDirectory(prefix="lfcompare-") as d:
         tmp = Path(d)
         warm = make_clip(tmp / "warm.mkv", 2.0, (640, 360))
-        lines += ["## Render (seconds, median of "
+        lines += ["### Render (seconds, median of "
                   f"{args.repeats} alternating rounds; ratio new/old, below 1 is faster)", ""]
         for size in ((640, 360), (1280, 720)):
             clip = make_clip(tmp / f"clip{size[0]}.mkv", args.seconds, size)
@@ -137,7 +141,7 @@ def main() -> int:
         if args.live_seconds > 0:
             clip = make_clip(tmp / "live.mkv", 10.0, (640, 360))
             st = live_turns(old, new, clip, args.live_seconds, args.turn, tmp)
-            lines += [f"## Live ({args.live_seconds:g} s per checkout in {args.turn:g} s turns, "
+            lines += [f"### Live ({args.live_seconds:g} s per checkout in {args.turn:g} s turns, "
                       "JACK dummy 48 kHz / 256, one core busy)", "",
                       "| checkout | latency beyond the device's, median of turns (ms) | "
                       "p99, worst turn (ms) | device latency (ms) | underruns |",
