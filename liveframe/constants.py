@@ -20,6 +20,25 @@ FRAMINGS = ("grain", "block")
 MODES = ("ola", "raw", "granular")
 """Synthesis modes shared by live and offline render (render adds ``csound``)."""
 
+KINDS = ("pcm", "spectrum")
+"""What a brain outputs: ``pcm`` audio blocks, or ``spectrum`` log-magnitude STFT frames."""
+
+N_FFT = 1024
+"""Spectrum brains: FFT size (= Hann window length) at the brain rate (46 ms at 22050 Hz)."""
+
+SPECTRAL_FRAMES = 3
+"""Spectrum brains: STFT frames per tick (hop HOP / 3 = 245 samples, redundancy 4.2)."""
+
+WINDOWS = ("hann",)
+"""Spectrum brains: analysis/synthesis windows."""
+
+PHASES = ("rtpghi", "pv", "random", "steal")
+"""Spectrum brains: phase reconstruction methods; the first is the default."""
+
+LOG_FLOOR = 1e-5
+"""Spectrum brains: floor of the magnitudes (a full-scale sine's peak bin reads 1.0) before
+the natural log; -100 dB per bin. Magnitudes under twice the floor play exact silence."""
+
 DEFAULT_BRAIN_NAME = "default"
 """Name of the brain played when none is given (``brains/default.onnx``, shipped)."""
 

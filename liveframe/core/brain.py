@@ -106,7 +106,8 @@ class Brain:
         Returns
         -------
         ndarray, shape (N, length), float32
-            Audio blocks at ``spec.sample_rate``, already multiplied by ``spec.scale``.
+            pcm: audio blocks at ``spec.sample_rate``, already multiplied by ``spec.scale``;
+            spectrum: log-magnitudes as the model made them (the decoder applies ``scale``).
             Not sanitised: the synthesis and the audio callback guard against NaN and blasts.
         """
         x = np.asarray(frames)
@@ -118,7 +119,7 @@ class Brain:
             x = x[None]
         y = self.session.run([self._output], {self._input: np.ascontiguousarray(x)})[0]
         y = np.asarray(y, dtype=np.float32).reshape(x.shape[0], -1)
-        if self.spec.scale != 1.0:
+        if self.spec.scale != 1.0 and not self.spec.spectral:
             y *= np.float32(self.spec.scale)
         return y
 

@@ -31,6 +31,7 @@ from liveframe import constants as C
 from liveframe.core.brain import Brain
 from liveframe.core.media import with_context
 from liveframe.core.spec import BrainSpec
+from liveframe.core.spectral import SpectralSynth
 from liveframe.core.synth import GrainPlacement, GranularSynth, make_synth
 from liveframe.errors import BrainError
 
@@ -53,14 +54,18 @@ class Tick:
         (``index * hop``): the timeline of the Csound bridge and of the score writer.
     frame : ndarray, shape (channels, height, width), uint8
         The picture the brain saw last (the current one, without its context).
-    block : ndarray, shape (length,), float32
-        The brain's output.
+    block : ndarray, shape (frame length,), float32
+        The brain's audio block: a pcm brain's output; a spectrum brain's decoded grain
+        (2 hop samples, Hann-windowed, :attr:`SpectralSynth.grain
+        <liveframe.core.spectral.SpectralSynth.grain>`).
     out : ndarray, shape (hop,), float32
         The hop of audio this tick emits (after any crossfade, before the safety chain).
     placements : list of GrainPlacement or None
         Granular mode: where each grain of this tick lands, ``start`` counted from
         ``position`` (what :class:`~liveframe.core.synth.GranularSynth` plays). None in
         the other modes.
+    spectrum : ndarray, shape (frames * bins,), float32, or None
+        A spectrum brain's output (its log-magnitudes); None for a pcm brain.
     """
 
     index: int = 0
@@ -69,6 +74,7 @@ class Tick:
     block: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
     out: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
     placements: list[GrainPlacement] | None = None
+    spectrum: F32 | None = None
 
 
 TickListener = Callable[[Tick], None]
@@ -96,6 +102,9 @@ class TickPipeline:
     density, spread : float
         Granular parameters (see :class:`~liveframe.core.synth.GranularSynth`); change
         them between ticks with :meth:`set_grain`.
+    phase : str, optional
+        Spectrum brains: the phase method (default: the one the brain's spec names); see
+        :mod:`liveframe.core.spectral`.
     """
 
     def __init__(
@@ -106,8 +115,12 @@ class TickPipeline:
         seed: int = 0,
         density: float = 1.0,
         spread: float = 1.0,
+        phase: str | None = None,
     ) -> None:
         _check_mode(mode)
+        if phase is not None and phase not in C.PHASES:
+            raise ValueError(f"phase={phase!r} must be one of {', '.join(C.PHASES)}")
+        self.phase = phase
         self.seed = int(seed)
         self.density = float(density)
         self.spread = float(spread)
@@ -125,7 +138,7 @@ class TickPipeline:
         spec = brain.spec
         self.tick = Tick(
             frame=np.zeros((spec.channels, spec.height, spec.width), np.uint8),
-            block=np.zeros(spec.length, np.float32),
+            block=np.zeros(spec.frame.length, np.float32),
             out=np.zeros(spec.hop, np.float32),
         )
         # step()'s own hop buffer: tick.out may alias a caller's array after step_batch
@@ -211,7 +224,7 @@ class TickPipeline:
         self.density = float(density)
         self.spread = float(spread)
         synth = self._path.synth
-        if isinstance(synth, GranularSynth):
+        if isinstance(synth, (GranularSynth, SpectralSynth)):
             synth.density = self.density
             synth.spread = self.spread
 
@@ -330,10 +343,16 @@ class TickPipeline:
         tick.index = self.ticks
         tick.position = self.ticks * self.hop
         tick.frame = pixels
-        tick.block = block
+        if isinstance(synth, SpectralSynth):
+            tick.block = synth.grain
+            tick.spectrum = block
+        else:
+            tick.block = block
+            tick.spectrum = None
         if out is not tick.out:
             tick.out = out
-        tick.placements = synth.last_placements if isinstance(synth, GranularSynth) else None
+        granular = self.mode == "granular"
+        tick.placements = synth.last_placements if granular else None
         self.ticks += 1
         for fn in self.listeners:
             try:
@@ -347,6 +366,9 @@ class TickPipeline:
         return out
 
     def _new_synth(self, spec: BrainSpec, mode: str) -> object:
+        if spec.spectral:
+            return SpectralSynth(spec, mode, phase=self.phase, seed=self.seed,
+                                 density=self.density, spread=self.spread)
         return make_synth(mode, hop=spec.hop, framing=spec.framing, seed=self.seed,
                           density=self.density, spread=self.spread)
 

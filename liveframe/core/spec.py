@@ -15,7 +15,17 @@ A brain is an ONNX model whose ``metadata_props`` hold a JSON spec under the key
 
 The model has one input ``frames`` of shape ``[N, channels * (context + 1), height, width]``
 (float32 in [0, 1], the current frame last) and one output ``audio`` of shape
-``[N, length]``; the audio played is ``audio * scale``. N is dynamic so offline render can
+``[N, length]``. A ``pcm`` brain's output is audio (played as ``audio * scale``); a
+``spectrum`` brain's is ``frames`` log-magnitude STFT frames per tick (``length = frames *
+(n_fft // 2 + 1)``; magnitude ``scale * exp(audio)``), with the synthesis fields in its
+output section:
+
+.. code-block:: json
+
+    "output": {"kind": "spectrum", "framing": "grain", "length": 1539, "scale": 1.0,
+               "n_fft": 1024, "window": "hann", "frames": 3, "phase": "rtpghi"}
+
+(:mod:`liveframe.core.spectral` says what the frames are and how they become audio). N is dynamic so offline render can
 batch. :meth:`Brain.load` refuses, in one line, a file whose spec is missing or disagrees
 with the model's shapes. The runtime needs onnxruntime only, never torch.
 """
@@ -91,6 +101,10 @@ class BrainSpec:
     context: int = 0
     kind: str = "pcm"
     framing: str = "grain"
+    n_fft: int = C.N_FFT
+    window: str = "hann"
+    frames: int = C.SPECTRAL_FRAMES
+    phase: str = C.PHASES[0]
     sample_rate: int = C.SAMPLE_RATE
     fps: float = C.FPS
     scale: float = 1.0
@@ -109,8 +123,24 @@ class BrainSpec:
         return Framing(self.framing, self.hop)
 
     @property
+    def spectral(self) -> bool:
+        """True for a ``spectrum`` brain."""
+        return self.kind == "spectrum"
+
+    @property
+    def bins(self) -> int:
+        """Spectrum brains: magnitudes per STFT frame (``n_fft // 2 + 1``)."""
+        return self.n_fft // 2 + 1
+
+    @property
     def length(self) -> int:
-        """Samples per output block: ``2 * hop`` for ``grain``, ``hop`` for ``block``."""
+        """Values per model output row.
+
+        pcm: samples per block (``2 * hop`` for ``grain``, ``hop`` for ``block``);
+        spectrum: ``frames * bins`` log-magnitudes.
+        """
+        if self.spectral:
+            return self.frames * self.bins
         return self.frame.length
 
     @property
@@ -131,6 +161,18 @@ class BrainSpec:
             and self.kind == other.kind
         )
 
+    def _output_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "framing": self.framing,
+            "length": self.length,
+            "scale": self.scale,
+        }
+        if self.spectral:
+            out.update(n_fft=self.n_fft, window=self.window, frames=self.frames,
+                       phase=self.phase)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": C.SPEC_FORMAT,
@@ -141,12 +183,7 @@ class BrainSpec:
                 "channels": self.channels,
                 "context": self.context,
             },
-            "output": {
-                "kind": self.kind,
-                "framing": self.framing,
-                "length": self.length,
-                "scale": self.scale,
-            },
+            "output": self._output_dict(),
             "sample_rate": self.sample_rate,
             "fps": self.fps,
             "arch": self.arch,
@@ -169,12 +206,23 @@ class BrainSpec:
                     f"(reads up to {C.SPEC_VERSION}); upgrade liveframe"
                 )
             inp, out = d["input"], d["output"]
+            if not isinstance(inp, dict) or not isinstance(out, dict):
+                raise ValueError("input and output must be JSON objects")
+            kind = _choice(out["kind"], C.KINDS, "output.kind")
+            extra: dict[str, Any] = {}
+            if kind == "spectrum":
+                extra = {
+                    "n_fft": _bounded_int(out["n_fft"], "output.n_fft", 16, 16384),
+                    "window": _choice(out.get("window", "hann"), C.WINDOWS, "output.window"),
+                    "frames": _bounded_int(out["frames"], "output.frames", 1, 64),
+                    "phase": _choice(out.get("phase", C.PHASES[0]), C.PHASES, "output.phase"),
+                }
             spec = cls(
                 width=_positive_int(inp["width"], "input.width"),
                 height=_positive_int(inp["height"], "input.height"),
                 channels=_choice(int(inp["channels"]), (1, 3), "input.channels"),
                 context=_nonneg_int(inp.get("context", 0), "input.context"),
-                kind=_choice(out["kind"], ("pcm",), "output.kind"),
+                kind=kind,
                 framing=_choice(out["framing"], C.FRAMINGS, "output.framing"),
                 sample_rate=_positive_int(d["sample_rate"], "sample_rate"),
                 fps=_positive_float(d["fps"], "fps"),
@@ -182,12 +230,14 @@ class BrainSpec:
                 arch=str(d.get("arch", "custom")),
                 layers=tuple(int(x) for x in d.get("layers", ())),
                 provenance=dict(d.get("provenance", {})),
+                **extra,
             )
+            if spec.spectral:
+                _check_spectral(spec)
             if "length" in out and int(out["length"]) != spec.length:
-                raise ValueError(
-                    f"output.length={out['length']} but {spec.framing} framing at "
-                    f"{spec.sample_rate} Hz / {spec.fps} fps needs {spec.length}"
-                )
+                what = (f"{spec.frames} frames of {spec.bins} bins" if spec.spectral else
+                        f"{spec.framing} framing at {spec.sample_rate} Hz / {spec.fps} fps")
+                raise ValueError(f"output.length={out['length']} but {what} needs {spec.length}")
         except KeyError as e:
             raise BrainError(f"{where}: spec lacks the field {e.args[0]!r}") from None
         except (TypeError, ValueError) as e:
@@ -211,6 +261,30 @@ def hop_length(sample_rate: int, fps: float) -> int:
     if abs(hop - round(hop)) > 1e-9 or hop < 1:
         raise ValueError(f"sample_rate={sample_rate} / fps={fps} is not a whole number of samples")
     return int(round(hop))
+
+
+def _check_spectral(spec: BrainSpec) -> None:
+    """The STFT of a spectrum brain must tile its ticks: a whole hop per frame, overlap."""
+    if spec.framing != "grain":
+        raise ValueError(f"output.framing={spec.framing!r}: a spectrum brain's grains are 'grain'")
+    if spec.n_fft % 2:
+        raise ValueError(f"output.n_fft={spec.n_fft} must be even")
+    if spec.hop % spec.frames:
+        raise ValueError(f"output.frames={spec.frames} does not divide the tick's "
+                         f"{spec.hop} samples")
+    a = spec.hop // spec.frames
+    if spec.n_fft < 2 * a:
+        raise ValueError(f"output.n_fft={spec.n_fft} is under twice the frame hop {a}: "
+                         "the frames would not overlap")
+
+
+def _bounded_int(v: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise ValueError(f"{name}={v!r} must be an integer in {lo}..{hi}")
+    i = int(v)
+    if i != v or not lo <= i <= hi:
+        raise ValueError(f"{name}={v!r} must be an integer in {lo}..{hi}")
+    return i
 
 
 def _positive_int(v: Any, name: str) -> int:

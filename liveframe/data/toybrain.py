@@ -45,6 +45,24 @@ def tone_block(freq: float, spec: BrainSpec, *, amp: float = 0.3) -> npt.NDArray
     return tone.astype(np.float32)
 
 
+def tone_spectrum(freq: float, spec: BrainSpec, *, amp: float = 0.3) -> npt.NDArray[np.float32]:
+    """A spectrum brain's output for a steady sine at ``freq`` Hz: ``frames`` equal rows.
+
+    Returns
+    -------
+    ndarray, shape (spec.length,), float32
+        Natural-log magnitudes (:mod:`liveframe.core.spectral`), floored.
+    """
+    from liveframe.core.spectral import frame_centers, stft_of
+
+    stft = stft_of(spec)
+    n = np.arange(8 * spec.n_fft)
+    x = amp * np.sin(2 * np.pi * freq * n / spec.sample_rate)
+    row = stft.log_magnitude(x, [4 * spec.n_fft])[0]
+    assert frame_centers(spec, 1).shape[0] == spec.frames
+    return np.tile(row, spec.frames).astype(np.float32)
+
+
 def make_brain(
     path: str | os.PathLike[str],
     *,
@@ -69,6 +87,8 @@ def make_brain(
     brightness : bool
         Multiply the block by the frame's mean brightness in [0, 1] (black is silent).
     framing : {"grain", "block"}
+        (A spectrum brain: ``spec_overrides={"kind": "spectrum"}``; its default output is
+        :func:`tone_spectrum`.)
     value : float, optional
         Fill the block with this value instead (e.g. nan or 1e6, to test the guards).
     spec_overrides : dict, optional
@@ -81,7 +101,8 @@ def make_brain(
 
     spec = BrainSpec(framing=framing, arch="test", **(spec_overrides or {}))
     if block is None:
-        block = tone_block(freq, spec, amp=amp)
+        block = (tone_spectrum(freq, spec, amp=amp) if spec.spectral
+                 else tone_block(freq, spec, amp=amp))
     if value is not None:
         block = np.full(spec.length, value, np.float32)
     n: str | int = 2 if fixed_batch else "N"
@@ -96,7 +117,16 @@ def make_brain(
         helper.make_node("ReduceMean", [C.INPUT_NAME, "axes"], ["m"], keepdims=1),
         helper.make_node("Reshape", ["m", "shape"], ["m2"]),
     ]
-    if brightness:
+    if brightness and spec.spectral:  # floor + brightness * (tone - floor): black is silent
+        floor = np.float32(np.log(C.LOG_FLOOR))
+        inits[0] = numpy_helper.from_array(
+            (np.asarray(block, np.float32) - floor).reshape(1, -1), "tone")
+        inits.append(numpy_helper.from_array(np.full((1, 1), floor, np.float32), "floor"))
+        nodes += [
+            helper.make_node("Mul", ["m2", "tone"], ["mt"]),
+            helper.make_node("Add", ["mt", "floor"], [C.OUTPUT_NAME]),
+        ]
+    elif brightness:
         nodes.append(helper.make_node("Mul", ["m2", "tone"], [C.OUTPUT_NAME]))
     else:  # the output still depends on the input, so N flows through
         inits.append(numpy_helper.from_array(np.zeros((1, 1), np.float32), "zero"))
