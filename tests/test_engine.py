@@ -57,6 +57,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "nan": make_brain(d / "nan.onnx", value=math.nan),
         "huge": make_brain(d / "huge.onnx", value=1e6),
         "block": make_brain(d / "block.onnx", framing="block"),
+        "spectrum": make_brain(d / "spectrum.onnx", brightness=True,
+                               spec_overrides={"kind": "spectrum"}),
+        "spectrum_huge": make_brain(d / "spectrum_huge.onnx", value=1e6,
+                                    spec_overrides={"kind": "spectrum"}),
         "dir": d,
     }
 
@@ -78,17 +82,19 @@ def _liveframe_threads() -> list[str]:
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("mode", ["ola", "granular"])
-def test_live_equals_offline_at_the_brain_rate(jack_server, media, mode: str) -> None:
+@pytest.mark.parametrize(("brain", "mode"), [("brain", "ola"), ("brain", "granular"),
+                                             ("spectrum", "ola"), ("spectrum", "granular")])
+def test_live_equals_offline_at_the_brain_rate(jack_server, media, brain: str,
+                                               mode: str) -> None:
     from liveframe.offline.render import render_signal
 
     clip = media["clip24"]  # 24 fps source on a 30 fps brain: the clock mapping matters
-    eng = _engine(media["brain"], clip, mode=mode, seed=7)
+    eng = _engine(media[brain], clip, mode=mode, seed=7)
     outs = _collect(eng)
     eng.run(seconds=10)
     assert eng.source_ended
     live = np.concatenate(outs)
-    offline = render_signal(clip, Brain.load(media["brain"]), mode=mode, seed=7, trim=False)
+    offline = render_signal(clip, Brain.load(media[brain]), mode=mode, seed=7, trim=False)
     assert live.shape[0] == 30 * eng.hop  # 1 s of 24 fps video = 30 ticks
     np.testing.assert_array_equal(live, offline[: live.shape[0]])
     assert np.abs(live).max() > 0.05
@@ -172,7 +178,7 @@ def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("which", ["nan", "huge"])
+@pytest.mark.parametrize("which", ["nan", "huge", "spectrum_huge"])
 def test_broken_brain_never_blasts(jack_server, media, which: str) -> None:
     rec = media["dir"] / f"{which}.wav"
     eng = _engine(media[which], media["clip"], record=rec)
@@ -184,7 +190,7 @@ def test_broken_brain_never_blasts(jack_server, media, which: str) -> None:
     if which == "nan":
         assert np.abs(played).max() < 1e-3  # silence
         assert eng.stats()["nan_blocks"] > 0
-    else:
+    else:  # spectrum_huge: every bin at e^1e6 is clipped per bin, then limited
         assert eng.stats()["limited_blocks"] > 0
 
 

@@ -22,6 +22,8 @@ def brains(tmp_path: Path) -> dict[str, Brain]:
         "ctx": Brain.load(make_brain(tmp_path / "ctx.onnx", brightness=True,
                                      spec_overrides={"context": 2})),
         "block": Brain.load(make_brain(tmp_path / "blk.onnx", brightness=True, framing="block")),
+        "spectrum": Brain.load(make_brain(tmp_path / "sp.onnx", brightness=True,
+                                          spec_overrides={"kind": "spectrum"})),
     }
 
 
@@ -32,7 +34,7 @@ def pictures(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("mode", ["ola", "raw", "granular"])
-@pytest.mark.parametrize("name", ["a", "ctx", "block"])
+@pytest.mark.parametrize("name", ["a", "ctx", "block", "spectrum"])
 def test_batches_equal_single_ticks(brains, rng, mode: str, name: str) -> None:
     px = pictures(rng, 97)
     one = TickPipeline(brains[name], mode=mode, seed=3)

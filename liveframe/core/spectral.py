@@ -125,6 +125,19 @@ class Stft:
         seg = np.fft.irfft(np.asarray(spectrum) * self.shift, n=self.n_fft)
         return seg * (self.dual / self.norm)
 
+    def incoherent_gain(self) -> float:
+        """Gain that restores the level of frames whose phases do not agree across frames.
+
+        Coherent frames overlap-add to exactly the signal (``sum w * dual = 1``); frames
+        with unrelated phases add their powers, ``sum (w * dual)^2`` on average.
+        """
+        c = self.window * self.dual
+        p = np.zeros(self.a)
+        for off in range(0, self.n_fft, self.a):
+            seg = c[off:off + self.a] ** 2
+            p[: seg.shape[0]] += seg
+        return float(1.0 / np.sqrt(p.mean()))
+
     def invert_frames(self, spectra: npt.ArrayLike) -> F64:
         """Many spectra ``(n, bins)`` back to their dual-windowed segments ``(n, n_fft)``."""
         seg = np.fft.irfft(np.asarray(spectra) * self.shift, n=self.n_fft, axis=1)
@@ -300,7 +313,13 @@ class PvPhase(_Phase):
 
 
 class RandomPhase(_Phase):
-    """A fresh random phase for every bin of every frame."""
+    """A fresh random phase for every bin of every frame.
+
+    Overlapping frames with unrelated phases add in power, not in amplitude: the decoder
+    multiplies this method's frames by :meth:`Stft.incoherent_gain` to keep the level.
+    """
+
+    incoherent = True
 
     def __call__(self, mags: F64) -> F64:
         return self.random(mags.shape)
@@ -372,6 +391,8 @@ class SpectralDecoder:
         self.stft = stft_of(spec)
         self.phase_name = phase or spec.phase
         self.phase = make_phase(self.phase_name, self.stft, seed=seed, donor=donor)
+        self._gain = self.stft.incoherent_gain() if getattr(self.phase, "incoherent",
+                                                             False) else 1.0
         a = self.stft.a
         self.latency = ((self.frames - 1) * a) // 2 + spec.n_fft // 2
         # acc[0] is the next sample to emit; frame j of the coming tick starts at acc[j*a]
@@ -386,6 +407,8 @@ class SpectralDecoder:
         if zz.shape != (self.frames * self.bins,):
             raise ValueError(f"spectrum shape {zz.shape} must be ({self.frames * self.bins},)")
         mags = magnitudes(zz, self.spec.scale).reshape(self.frames, self.bins)
+        if self._gain != 1.0:
+            mags *= self._gain
         a, n = self.stft.a, self.spec.n_fft
         acc = self._acc
         phases = self.phase(mags)
