@@ -174,8 +174,8 @@ def test_a_spectrum_brain_plays_through_the_pipeline_in_every_mode(tmp_path: Pat
     white = np.full((45, 1, 64, 64), 255, np.uint8)
     for mode in C.MODES:
         p = TickPipeline(brain, mode=mode, seed=2)
-        grains = []
-        p.listeners.append(lambda t: grains.append(t.block.copy()))
+        grains: list[np.ndarray] = []
+        p.listeners.append(lambda t, keep=grains: keep.append(t.block.copy()))
         y = np.concatenate([p.step_batch(white), p.flush()])[p.latency:]
         assert rms_dbfs(y[SR // 2: SR]) > -20
         assert grains[-1].shape == (2 * H,) and np.any(grains[-1])

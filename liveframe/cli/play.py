@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from liveframe import constants as C
+from liveframe.cli.options import add_phase_argument
 from liveframe.cli.osc import add_osc_arguments, start_osc
 from liveframe.control.params import Controls
 from liveframe.core.brain import Brain, resolve_brain_path
@@ -61,6 +62,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats-json", default=None, metavar="FILE",
                         help="write underruns, ticks, latency on stop")
     parser.add_argument("--seed", type=int, default=0, help="granular seed")
+    add_phase_argument(parser)
     parser.add_argument("--gain", type=float, default=1.0, help="output gain (0..2)")
     parser.add_argument("--no-gui", action="store_true", help="no monitor window")
     parser.add_argument("--fullscreen", action="store_true", help="monitor full screen")
@@ -146,7 +148,7 @@ def _make_engine(args: argparse.Namespace, make_reader: Callable[[], Reader]) ->
         return Engine(brain, capture, controls=controls, mode=args.mode, device=args.device,
                       samplerate=args.samplerate, blocksize=args.blocksize,
                       latency=args.latency, margin=args.margin, record=args.record,
-                      seed=args.seed, realtime=not args.no_realtime)
+                      seed=args.seed, phase=args.phase, realtime=not args.no_realtime)
     except BaseException:
         capture.stop()
         raise

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liveframe.cli.options import add_phase_argument
 from liveframe.core.media import PTS_TOLERANCE
 from liveframe.errors import UsageError
 from liveframe.offline.pictures import BATCH
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "csound (the granular score through the real csound)",
     )
     parser.add_argument("--seed", type=int, default=0, help="granular random seed (default 0)")
+    add_phase_argument(parser)
     parser.add_argument(
         "--grain-density",
         type=float,
@@ -79,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     reader, container = open_input(Path(args.video), out)
     try:
         pipe = make_pipeline(load_brain(args.brain), mode=args.mode, seed=args.seed,
-                             density=args.grain_density, spread=args.grain_spread)
+                             density=args.grain_density, spread=args.grain_spread,
+                             phase=args.phase)
         est = reader.duration
         total = int(np.ceil(est * pipe.spec.fps - PTS_TOLERANCE)) if est else None
         with Progress(total, f"render {args.mode}", unit="ticks", enabled=not args.quiet) as prog:

@@ -133,6 +133,7 @@ class Engine:
         margin: int | None = None,
         record: str | os.PathLike[str] | None = None,
         seed: int = 0,
+        phase: str | None = None,
         adaptive: bool = True,
         realtime: bool = True,
     ) -> None:
@@ -153,7 +154,9 @@ class Engine:
         self.device: OutputDevice = find_output(device)
         self.samplerate = int(samplerate or self.device.samplerate)
         self.record_path = Path(record) if record is not None else None
-        self.pipeline = TickPipeline(brain, mode=mode, seed=seed,
+        if phase is not None and phase not in C.PHASES:
+            raise ParamError("phase", phase, f"must be one of {', '.join(C.PHASES)}")
+        self.pipeline = TickPipeline(brain, mode=mode, seed=seed, phase=phase,
                                      density=self.controls.density, spread=self.controls.spread)
         spec = brain.spec
         tick_dev = int(np.ceil(spec.hop * self.samplerate / spec.sample_rate)) + 64

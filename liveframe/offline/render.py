@@ -84,11 +84,17 @@ def check_mode(mode: str) -> None:
 
 
 def make_pipeline(brain: Brain, *, mode: str, seed: int = 0, density: float = 1.0,
-                  spread: float = 1.0) -> TickPipeline:
-    """The pipeline of a render mode (``csound`` plays a granular pipeline's grains)."""
+                  spread: float = 1.0, phase: str | None = None) -> TickPipeline:
+    """The pipeline of a render mode (``csound`` plays a granular pipeline's grains).
+
+    ``phase`` picks a spectrum brain's phase method (None: its spec's); a pcm brain
+    ignores it.
+    """
     check_mode(mode)
+    if phase is not None and phase not in C.PHASES:
+        raise UsageError(f"phase={phase!r} must be one of {', '.join(C.PHASES)}")
     return TickPipeline(brain, mode="granular" if mode == "csound" else mode, seed=seed,
-                        density=density, spread=spread)
+                        density=density, spread=spread, phase=phase)
 
 
 class _Trim:
@@ -113,6 +119,7 @@ def render_pictures(
     seed: int = 0,
     density: float = 1.0,
     spread: float = 1.0,
+    phase: str | None = None,
     n_out: int | None = None,
     trim: bool = True,
     progress: Progress | None = None,
@@ -127,6 +134,8 @@ def render_pictures(
     mode : {"ola", "raw", "granular", "csound"}
     seed, density, spread :
         Granular parameters (``granular`` and ``csound``).
+    phase : str, optional
+        A spectrum brain's phase method (default: its spec's).
     n_out : int, optional
         Cut or zero-pad the result to this many samples.
     trim : bool
@@ -138,7 +147,8 @@ def render_pictures(
     ndarray, shape (n_out,) or (ticks * hop + flush [- latency],), float32
         At the brain rate, before the output guard.
     """
-    pipe = make_pipeline(brain, mode=mode, seed=seed, density=density, spread=spread)
+    pipe = make_pipeline(brain, mode=mode, seed=seed, density=density, spread=spread,
+                         phase=phase)
     if mode == "csound":
         if not trim:
             raise ValueError("csound mode renders trimmed signals only")
@@ -161,6 +171,7 @@ def render_signal(
     seed: int = 0,
     density: float = 1.0,
     spread: float = 1.0,
+    phase: str | None = None,
     batch: int = BATCH,
     progress: Progress | None = None,
     trim: bool = True,
@@ -174,6 +185,8 @@ def render_signal(
     mode : {"ola", "raw", "granular", "csound"}
     seed, density, spread :
         Granular parameters (``granular`` and ``csound``).
+    phase : str, optional
+        A spectrum brain's phase method (default: its spec's).
     batch : int
         Ticks per inference call (does not change the result).
     trim : bool
@@ -192,7 +205,7 @@ def render_signal(
     stream = PictureStream(video, b.spec, batch=batch)
     with contextlib.closing(iter(stream)) as pictures:  # stops the decoder on error
         sig = render_pictures(b, pictures, mode=mode, seed=seed, density=density,
-                              spread=spread, trim=trim, progress=progress)
+                              spread=spread, phase=phase, trim=trim, progress=progress)
     if not trim:
         return sig
     return fit(sig, duration_samples(stream.end_time, b.spec.sample_rate))
@@ -255,6 +268,7 @@ def render(
     seed: int = 0,
     density: float = 1.0,
     spread: float = 1.0,
+    phase: str | None = None,
     batch: int = BATCH,
     progress: Progress | None = None,
 ) -> Path:
@@ -278,7 +292,7 @@ def render(
     reader, container = open_input(video, out)
     try:
         pipe = make_pipeline(load_brain(brain), mode=mode, seed=seed, density=density,
-                             spread=spread)
+                             spread=spread, phase=phase)
         return render_opened(reader, out, pipe, container, csound=mode == "csound",
                              batch=batch, progress=progress)
     finally:
