@@ -602,10 +602,13 @@ def _feed_pipeline(port: int, brain: Brain, mode: str, *, seconds: float) -> int
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["pcm", "spectrum"])
 @pytest.mark.parametrize("mode", ["ola", "granular"])
-def test_csound_plays_the_bridged_tone(tmp_path: Path, mode: str) -> None:
-    # 450 Hz: a whole number of cycles per hop (15), so the overlap-added tone is pure
-    brain = Brain.load(make_brain(tmp_path / "tone.onnx", freq=450.0, amp=0.3))
+def test_csound_plays_the_bridged_tone(tmp_path: Path, mode: str, kind: str) -> None:
+    # 450 Hz: a whole number of cycles per hop (15), so the overlap-added tone is pure; a
+    # spectrum brain sends its decoded hops (ola) or grains cut from them (granular)
+    brain = Brain.load(make_brain(tmp_path / "tone.onnx", freq=450.0, amp=0.3,
+                                  spec_overrides={"kind": kind}))
     sent = []
     x = run_csound_with(
         lambda port: sent.append(_feed_pipeline(port, brain, mode, seconds=1.2)), tmp_path)

@@ -21,6 +21,7 @@ from liveframe.offline import render as R
 from liveframe.offline import sinks as S
 from liveframe.offline.metrics import frame_artifact_db
 from liveframe.offline.pictures import PictureStream
+from liveframe.util.wav import read_wav
 from tests.helpers import count_opens, make_brain
 
 SR = 22050
@@ -46,6 +47,8 @@ def media(tmp_path_factory):
         "clip": _clip(d / "clip.mkv"),
         "tone": Brain.load(make_brain(d / "tone.onnx", freq=FREQ)),
         "tone_path": d / "tone.onnx",
+        "spectrum": Brain.load(make_brain(d / "spectone.onnx", freq=FREQ,
+                                          spec_overrides={"kind": "spectrum"})),
     }
 
 
@@ -89,13 +92,31 @@ def test_ola_is_the_steady_tone_and_raw_carries_frame_rate_modulation(media):
 
 
 @needs_csound
-def test_granular_through_csound_plays_the_same_grains(media):
-    g = R.render_signal(media["clip"], media["tone"], mode="granular", seed=3)
-    c = R.render_signal(media["clip"], media["tone"], mode="csound", seed=3)
+@pytest.mark.parametrize("brain", ["tone", "spectrum"])
+def test_granular_through_csound_plays_the_same_grains(media, brain):
+    g = R.render_signal(media["clip"], media[brain], mode="granular", seed=3)
+    c = R.render_signal(media["clip"], media[brain], mode="csound", seed=3)
     np.testing.assert_allclose(c, g, atol=2e-3)
     power = np.abs(np.fft.rfft(c)) ** 2
     f = np.fft.rfftfreq(c.shape[0], 1 / SR)
     assert power[(f > FREQ - 50) & (f < FREQ + 50)].sum() > 0.8 * power.sum()  # the tone
+
+
+def test_a_spectrum_brain_renders_its_tone_with_each_phase_method(media, tmp_path):
+    out = tmp_path / "s.wav"
+    for phase in ("rtpghi", "pv", "random", "steal"):
+        r = _cli("render", media["clip"], "-o", out, "--brain", media["dir"] / "spectone.onnx",
+                 "--phase", phase)
+        assert r.returncode == 0, r.stderr
+        sr, y = read_wav(out)
+        y = y[sr // 4: -sr // 4]
+        power = np.abs(np.fft.rfft(y)) ** 2
+        f = np.fft.rfftfreq(y.shape[0], 1 / sr)
+        share = power[(f > FREQ - 30) & (f < FREQ + 30)].sum() / power.sum()
+        assert share > (0.5 if phase in ("random", "steal") else 0.95), (phase, share)
+    r = _cli("render", media["clip"], "-o", out, "--brain", media["dir"] / "spectone.onnx",
+             "--phase", "nope")
+    assert r.returncode == 2 and "--phase" in r.stderr
 
 
 def test_any_frame_rate_goes_through_the_brain_clock(tmp_path):

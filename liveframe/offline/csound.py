@@ -144,10 +144,10 @@ def synthesize_csound(
             sco.write(
                 f"; liveframe granular score: seed {pipeline.seed}, density "
                 f"{pipeline.density}, spread {pipeline.spread}, hop {spec.hop}, "
-                f"block {spec.length}\n"
+                f"block {spec.frame.length}\n"
                 "; p4 gain  p5 table offset (samples)  p6 envelope (1 hann, 0 none)\n"
             )
-            writer = ScoreWriter(table, sco, sr=sr, length=spec.length)
+            writer = ScoreWriter(table, sco, sr=sr, length=spec.frame.length)
             pipeline.listeners.append(writer)
             try:
                 for px in pictures:
