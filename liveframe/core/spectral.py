@@ -15,10 +15,14 @@ overlap-added with the dual window; the hop that no later frame can touch is emi
 
 Phase methods (:data:`~liveframe.constants.PHASES`):
 
-- ``rtpghi``: real-time phase-gradient heap integration (Průša and Holighaus 2017), causal
-  variant (no look-ahead): the phase's time derivative comes from the log-magnitude's
-  frequency slope, its frequency derivative from the log-magnitude's backward time
-  difference (a Gaussian-window approximation, gamma = 0.25645 n_fft^2 for Hann). The heap
+- ``rtpghi``: real-time phase-gradient heap integration (Průša and Holighaus 2017), with
+  no look-ahead beyond the tick: the phase's time derivative comes from the
+  log-magnitude's frequency slope, its frequency derivative from the log-magnitude's time
+  difference (a Gaussian-window approximation, gamma = 0.25645 n_fft^2 for Hann), centred
+  between the frames of one tick (the brain gives them at once) and backward for a
+  tick's last frame. Measured against the fully causal variant (backward everywhere) on
+  true magnitudes: mel distance 1.07 against 1.19 dB on a free-phase film, 1.33 against
+  1.88 dB on glides with clicks (``benchmarks/bench_phase.py``). The heap
   is replaced by its vectorised equivalent for peaked spectra: every local maximum of the
   frame is integrated in time from its own previous phase, every other bin in frequency
   from the peak whose region it lies in (regions meet at the minima).
@@ -128,15 +132,12 @@ class Stft:
     def incoherent_gain(self) -> float:
         """Gain that restores the level of frames whose phases do not agree across frames.
 
-        Coherent frames overlap-add to exactly the signal (``sum w * dual = 1``); frames
-        with unrelated phases add their powers, ``sum (w * dual)^2`` on average.
+        Coherent frames overlap-add to exactly the signal. A frame with a random phase
+        spreads its energy (``sum w^2 x^2``) evenly over all ``n_fft`` samples instead of
+        under the window, and frames with unrelated phases add their powers: a signal of
+        power P comes out at ``P * mean(w^2) * sum(dual^2) / a``.
         """
-        c = self.window * self.dual
-        p = np.zeros(self.a)
-        for off in range(0, self.n_fft, self.a):
-            seg = c[off:off + self.a] ** 2
-            p[: seg.shape[0]] += seg
-        return float(1.0 / np.sqrt(p.mean()))
+        return float(np.sqrt(self.a / (np.mean(self.window**2) * np.sum(self.dual**2))))
 
     def invert_frames(self, spectra: npt.ArrayLike) -> F64:
         """Many spectra ``(n, bins)`` back to their dual-windowed segments ``(n, n_fft)``."""
@@ -262,8 +263,12 @@ class RtpghiPhase(_Phase):
         ext = np.concatenate([self.hist, s])  # frames -2, -1, 0 .. f-1
         tgrad = np.broadcast_to(self.omega, s.shape).copy()
         tgrad[:, 1:-1] += (0.5 * self.t_mul) * (s[:, 2:] - s[:, :-2])
-        # causal (backward, second order) time derivative of ln|X| -> the group delay
+        # time derivative of ln|X| -> the group delay: centred where the next frame is in
+        # this tick (the brain gave all of them at once: look-ahead for free), backward
+        # (second order) for the tick's last frame
         fgrad = (0.5 * self.f_mul) * (3 * s - 4 * ext[1:f + 1] + ext[:f])
+        if f > 1:
+            fgrad[:-1] = (0.5 * self.f_mul) * (s[1:] - ext[1:f])
         cum = np.zeros(s.shape)
         np.cumsum(0.5 * (fgrad[:, :-1] + fgrad[:, 1:]), axis=1, out=cum[:, 1:])
         peaks = _peaks(s, mask)
