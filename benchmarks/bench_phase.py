@@ -120,6 +120,39 @@ def cost(z: np.ndarray, ticks: int, rounds: int = 100) -> dict[str, tuple[float,
             for m, v in times.items()}
 
 
+def sweep(signals: list[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:
+    """The framing choice: n_fft and frames per tick, rtpghi on true magnitudes."""
+    from dataclasses import replace
+
+    lines = ["## Framing: n_fft and frames per tick (rtpghi, true magnitudes)", "",
+             "| n_fft | frames | STFT hop | outputs per tick | "
+             + " | ".join(f"{n.split(' (')[0]}: mel dB / env" for n, _, _ in signals)
+             + " | median ms per tick |", "|---" * (5 + len(signals)) + "|"]
+    for n_fft in (512, 1024, 2048):
+        for frames in (1, 3, 5, 7):
+            spec = replace(SPEC, n_fft=n_fft, frames=frames)
+            a = spec.hop // frames
+            if n_fft < 2 * a:
+                continue
+            cells = []
+            for _, _, x in signals:
+                ticks = x.shape[0] // H
+                y = decode(spectral_targets(x, spec, ticks), spec)
+                t = x[: y.shape[0]]
+                cells.append(f"{mel_distance_db(y, t, sr=SR):.2f} / {envelope_corr(y, t, sr=SR):.3f}")
+            dec = SpectralDecoder(spec)
+            z = spectral_targets(signals[0][2], spec, 200)
+            ts = []
+            for row in z:
+                t0 = time.perf_counter()
+                dec.process(row)
+                ts.append(time.perf_counter() - t0)
+            lines.append(f"| {n_fft} | {frames} | {a} | {spec.length} | " + " | ".join(cells)
+                         + f" | {np.median(ts) * 1e3:.3f} |")
+            print(lines[-1], flush=True)
+    return lines + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -162,6 +195,7 @@ def main() -> None:
                          f"{r['level_db']:+.2f} | {r['line_db']:.2f} ({r['true_line_db']:.2f}) |")
             print(lines[-1], flush=True)
         lines.append("")
+    lines += sweep(signals[:2])
     c = cost(signals[0][1], args.ticks)
     lines += ["## Cost per tick (SpectralDecoder.process, 3 frames)", "",
               "| method | median ms | p99 ms |", "|---|---|---|"]
