@@ -1,4 +1,4 @@
-"""``liveframe info``: a brain's spec, as JSON."""
+"""``liveframe info``: a brain's spec, as JSON (a spectrum brain's synthesis facts too)."""
 
 from __future__ import annotations
 
@@ -16,5 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     brain = Brain.load(resolve_brain_path(args.brain))
-    print(json.dumps(brain.spec.to_dict(), indent=2, sort_keys=True))
+    d = brain.spec.to_dict()
+    if brain.spec.spectral:
+        from liveframe.core.spectral import SpectralDecoder, synth_info
+
+        d["synthesis"] = {**synth_info(brain.spec),
+                          "latency_samples": SpectralDecoder(brain.spec).latency}
+    print(json.dumps(d, indent=2, sort_keys=True))
     return 0
