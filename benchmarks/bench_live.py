@@ -70,14 +70,16 @@ def _stop(p: subprocess.Popen[bytes]) -> None:
         p.wait()
 
 
-def _media(d: Path) -> tuple[Path, Path]:
+def _media(d: Path) -> tuple[Path, dict[str, Path]]:
     from liveframe.data.clips import write_clip
     from liveframe.data.toybrain import make_brain
 
     clip = write_clip(d / "clip.mkv", [(i / 30, np.full((240, 320), 30 + i * 3, np.uint8))
                                         for i in range(60)], fps=30)
-    brain = make_brain(d / "test-tone.onnx", brightness=True)
-    return clip, brain
+    brains = {"pcm": make_brain(d / "test-tone.onnx", brightness=True),
+              "spectrum": make_brain(d / "test-spectrum.onnx", brightness=True,
+                                     spec_overrides={"kind": "spectrum"})}
+    return clip, brains
 
 
 def play_run(brain: Path, clip: Path, seconds: float, margin: int | None,
@@ -157,7 +159,9 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
         f"PortAudio's JACK host API, blocksize 256 at 48 kHz; {hog_note}. "
         f"1-minute load average at the start: {load0} (2 cores: anything above ~2 means "
         "other jobs shared the machine; the hog alone adds 1). Clip played with `--loop`, "
-        "brightness-scaled test brain (grain framing, ola).",
+        f"brightness-scaled test brain ({args.kind}: "
+        + ("grain framing, ola" if args.kind == "pcm" else "n_fft 1024, 3 frames per tick, "
+           "rtpghi phase") + ").",
         "",
         f"### Main run: {seconds / 60:g} min, default margin ({m['initial_margin']} samples, "
         f"adaptive: {m['margin']} at the end), producer "
@@ -201,7 +205,7 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
                 f"{r['beyond_stream_median']:.1f} / {r['beyond_stream_p99']:.1f} ms |")
         lines.append("")
     lines += [
-        "### Producer cost per tick (inference + OLA synthesis + soxr 22050 -> 48000 Hz)",
+        "### Producer cost per tick (inference + synthesis + soxr 22050 -> 48000 Hz)",
         "",
         "300 ticks, offline (no hog), one onnxruntime thread.",
         "",
@@ -230,6 +234,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sweep-normal", action="store_true",
                     help="sweep the margins with a normal-priority producer too")
     ap.add_argument("--no-hog", action="store_true", help="do not keep the other core busy")
+    ap.add_argument("--kind", choices=("pcm", "spectrum"), default="pcm",
+                    help="the test brain of the runs: a brightness-scaled tone as pcm grains "
+                    "or as log-magnitude spectra (rtpghi)")
     ap.add_argument("--out", default=str(RESULTS))
     return ap.parse_args(argv)
 
@@ -248,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     try:
         with default_server(jack), tempfile.TemporaryDirectory() as td:
-            clip, test_brain = _media(Path(td))
+            clip, test_brains = _media(Path(td))
+            test_brain = test_brains[args.kind]
             main_run = play_run(test_brain, clip, seconds, None,
                                 realtime=not args.no_realtime)
             print(f"main run: {main_run}", flush=True)
@@ -262,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             if hog is not None:
                 _stop(hog)
                 hog = None
-            brains = [*available_brains().values(), test_brain]
+            brains = [*available_brains().values(), *test_brains.values()]
             costs = [(p.name, *producer_cost(p)) for p in brains]
             for c in costs:
                 print("producer", c, flush=True)
