@@ -1,6 +1,6 @@
 """The tick pipeline: how one brain tick becomes one hop of audio, written once.
 
-A tick is: the source's picture -> context stacking (:func:`~liveframe.core.media.with_context`)
+A tick is: the source's picture -> context stacking (:class:`~liveframe.core.context.ContextStack`)
 -> :meth:`Brain.run <liveframe.core.brain.Brain.run>` -> the synth of the current mode
 (:mod:`liveframe.core.synth`) -> exactly ``hop`` samples at the brain rate, before the
 safety chain. A brain, mode or source swap is crossfaded over one tick: the old path (its
@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from liveframe import constants as C
 from liveframe.core.brain import Brain
-from liveframe.core.media import with_context
+from liveframe.core.context import ContextStack
 from liveframe.core.spec import BrainSpec
 from liveframe.core.spectral import SpectralSynth
 from liveframe.core.synth import GrainPlacement, GranularSynth, make_synth
@@ -84,10 +84,10 @@ TickListener = Callable[[Tick], None]
 class _Path:
     """One brain with its synth and its context history: what a crossfade fades out."""
 
-    def __init__(self, brain: Brain, synth: object, hist: list[U8]) -> None:
+    def __init__(self, brain: Brain, synth: object, ctx: ContextStack | None = None) -> None:
         self.brain = brain
         self.synth = synth
-        self.hist = hist
+        self.ctx = ctx if ctx is not None else ContextStack(brain.spec.context)
 
 
 class TickPipeline:
@@ -125,7 +125,7 @@ class TickPipeline:
         self.density = float(density)
         self.spread = float(spread)
         self.mode = mode
-        self._path = _Path(brain, self._new_synth(brain.spec, mode), [])
+        self._path = _Path(brain, self._new_synth(brain.spec, mode))
         self._fade: _Path | None = None  # the old path, faded out during the next tick
         self._pending_brain: Brain | None = None
         self._pending_mode: str | None = None
@@ -253,7 +253,7 @@ class TickPipeline:
             self._frozen = pixels
         path = self._path
         t0 = time.perf_counter()
-        x = with_context(pixels, path.hist, self.spec.context)
+        x = path.ctx.stack(pixels)
         block = path.brain.run(x)[0]
         self.inference_s = time.perf_counter() - t0
         return self._synth_tick(pixels, block, out)
@@ -285,9 +285,9 @@ class TickPipeline:
             return out
         path = self._path
         spec = self.spec
-        x = np.empty((n - i, spec.in_channels, spec.height, spec.width), np.uint8)
+        x = np.empty((n - i, spec.in_channels, spec.height, spec.width), np.float32)
         for j in range(i, n):
-            with_context(pixels[j], path.hist, spec.context, out=x[j - i])
+            path.ctx.stack(pixels[j], out=x[j - i])
         t0 = time.perf_counter()
         blocks = path.brain.run(x)
         self.inference_s = time.perf_counter() - t0
@@ -310,20 +310,20 @@ class TickPipeline:
         if self._pending_brain is not None:
             brain, self._pending_brain = self._pending_brain, None
             self._fade = path
-            self._path = _Path(brain, self._new_synth(brain.spec, self.mode), [])
+            self._path = _Path(brain, self._new_synth(brain.spec, self.mode))
             log.info("brain %s: crossfading in", brain.name)
         elif self._pending_mode is not None:
             mode, self._pending_mode = self._pending_mode, None
             if mode != self.mode:
                 self._fade = path
                 self.mode = mode
-                self._path = _Path(path.brain, self._new_synth(self.spec, mode), list(path.hist))
+                self._path = _Path(path.brain, self._new_synth(self.spec, mode), path.ctx.copy())
         elif self._pending_source:
             self._pending_source = False
             self._fade = path
             self._old_frame = self.tick.frame.copy()
             self._frozen = None
-            self._path = _Path(path.brain, self._new_synth(self.spec, self.mode), [])
+            self._path = _Path(path.brain, self._new_synth(self.spec, self.mode))
 
     def _synth_tick(self, pixels: U8, block: F32, out: F32 | None) -> F32:
         tick = self.tick
@@ -336,7 +336,7 @@ class TickPipeline:
             self._fade = None
             opx = self._old_frame if self._old_frame is not None else pixels
             self._old_frame = None
-            xo = with_context(opx, old.hist, old.brain.spec.context)
+            xo = old.ctx.stack(opx)
             faded = old.synth.process(old.brain.run(xo)[0])  # type: ignore[attr-defined]
             out *= self._fade_in
             out += faded * self._fade_out

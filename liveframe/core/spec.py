@@ -26,8 +26,9 @@ output section:
                "n_fft": 1024, "window": "hann", "frames": 3, "phase": "rtpghi"}
 
 (:mod:`liveframe.core.spectral` says what the frames are and how they become audio).
-N is dynamic so offline render can batch. :meth:`Brain.load` refuses, in one line, a file whose spec is missing or disagrees
-with the model's shapes. The runtime needs onnxruntime only, never torch.
+N is dynamic so offline render can batch. :meth:`Brain.load` refuses, in one line, a file
+whose spec is missing or disagrees with the model's shapes. The runtime needs onnxruntime
+only, never torch.
 """
 from __future__ import annotations
 
