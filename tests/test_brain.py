@@ -135,3 +135,75 @@ def test_cli_info_finds_brains_by_name_from_any_folder(tmp_path):
     r = subprocess.run([sys.executable, "-m", "liveframe", "info", "nothere"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'nothere'" in r.stderr
+
+
+# -- crafted brains: refused in one line, nothing allocated or blocked ---------------------
+def _with_spec_text(tmp_path, text: str):
+    p = make_brain(tmp_path / "c.onnx")
+    model = onnx.load(str(p))
+    for m in model.metadata_props:
+        if m.key == "liveframe":
+            m.value = text
+    onnx.save(model, str(p))
+    return p
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[" * 20_000 + "]" * 20_000, "nests deeper"),
+    ("x" * 70_000, "at most 65536"),
+    ('{"fps": Infinity}', "Infinity is not a number"),
+])
+def test_crafted_spec_texts_are_refused(tmp_path, text, words):
+    with pytest.raises(BrainError, match=words):
+        Brain.load(_with_spec_text(tmp_path, text))
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda d: d.update(fps=1e400), "fps=inf must be a number in 1..1000"),
+    (lambda d: d.update(fps=31), "is not a whole number of samples"),
+    (lambda d: d.update(sample_rate=30_000_000_000), "sample_rate=30000000000"),
+    (lambda d: d["input"].update(width=65536, height=65536), "input.width=65536"),
+    (lambda d: d["input"].update(context=10**1000), "input.context="),
+    (lambda d: d.update(layers=[1e999]), "layers[]=inf"),
+    (lambda d: d.update(layers="abc"), "layers must be a list"),
+    (lambda d: d.update(provenance=[1]), "provenance must be a JSON object"),
+    (lambda d: d["output"].update(scale=float("nan")), "output.scale=nan"),
+    (lambda d: d.update(input=[1, 2]), "input and output must be JSON objects"),
+])
+def test_crafted_spec_values_are_refused_in_one_line(mutate, words):
+    d = BrainSpec().to_dict()
+    mutate(d)
+    with pytest.raises(BrainError) as e:
+        BrainSpec.from_dict(d, where="b.onnx")
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path, monkeypatch):
+    import os
+
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    with pytest.raises(BrainError, match="not a regular file"):
+        Brain.load(fifo)  # refused before it is opened: a FIFO would block forever
+    with pytest.raises(BrainError, match="not a regular file"):
+        Brain.load("/dev/zero")
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(BrainError, match="is empty"):
+        Brain.load(empty)
+    from liveframe.core import brain as B
+
+    monkeypatch.setattr(B, "MAX_BRAIN_BYTES", 1000)
+    with pytest.raises(BrainError, match="a brain is at most"):
+        Brain.load(make_brain(tmp_path / "big.onnx"))
+
+
+def test_a_fixed_batch_or_a_double_input_is_refused(tmp_path):
+    with pytest.raises(BrainError, match="batch is fixed at 2"):
+        Brain.load(make_brain(tmp_path / "f.onnx", fixed_batch=True))
+    p = make_brain(tmp_path / "d.onnx")
+    model = onnx.load(str(p))
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.DOUBLE
+    onnx.save(model, str(p))
+    with pytest.raises(BrainError, match="not float32"):
+        Brain.load(p)

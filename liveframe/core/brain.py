@@ -8,6 +8,7 @@ torch.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ from liveframe import constants as C
 from liveframe.core.shipped import shipped_folder
 from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
+
+
+MAX_BRAIN_BYTES = 256 << 20
+"""Largest brain file read: 256 MiB (the 2015 deepest net is 38 MB of float32 weights)."""
 
 
 def session_options(*, threads: int = 1) -> Any:
@@ -58,12 +63,30 @@ class Brain:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, threads: int = 1) -> Brain:
-        """Load and validate a brain file; a bad file is one :class:`BrainError` line."""
+        """Load and validate a brain file; a bad file is one :class:`BrainError` line.
+
+        Only a regular file of at most :data:`MAX_BRAIN_BYTES` is read (a FIFO or a device
+        is refused before it is opened, so nothing blocks or grows without bound); the
+        spec is validated before the model is run, and the model is run once with a batch
+        of two before the brain is handed out.
+        """
         p = Path(path)
-        if not p.exists():
-            raise BrainError(f"{p}: no such brain file (see brains/ or `make brains`)")
-        if p.is_dir():
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise BrainError(f"{p}: no such brain file (see brains/ or `make brains`)") from None
+        except OSError as e:
+            raise BrainError(f"{p}: cannot read it ({e.strerror})") from None
+        if stat.S_ISDIR(st.st_mode):
             raise BrainError(f"{p}: is a directory, not a brain file")
+        if not stat.S_ISREG(st.st_mode):
+            raise BrainError(f"{p}: is not a regular file (a pipe or a device?); give a .onnx "
+                             "file")
+        if st.st_size > MAX_BRAIN_BYTES:
+            raise BrainError(f"{p}: is {st.st_size / 2**20:.0f} MiB; a brain is at most "
+                             f"{MAX_BRAIN_BYTES >> 20} MiB")
+        if st.st_size == 0:
+            raise BrainError(f"{p}: is empty, not an ONNX brain")
         try:
             import onnx
 
@@ -89,10 +112,17 @@ class Brain:
         except Exception as e:
             raise BrainError(f"{p}: onnxruntime cannot run it ({str(e).splitlines()[0]})") from None
         brain = cls(session, spec, p)
-        # One run proves the declared shapes, before a performer depends on it.
-        out = brain.run(np.zeros((1, *spec.input_shape), np.float32))
-        if out.shape != (1, spec.length):
-            raise BrainError(f"{p}: model outputs {out.shape[1:]}, spec says ({spec.length},)")
+        # One run of a batch of two proves the declared shapes, before a performer (or a
+        # batched render) depends on them.
+        try:
+            y = session.run([brain._output],
+                            {brain._input: np.zeros((2, *spec.input_shape), np.float32)})[0]
+        except Exception as e:
+            raise BrainError(f"{p}: the model fails on a batch of pictures "
+                             f"({str(e).splitlines()[0][:120]})") from None
+        if np.shape(y) != (2, spec.length):
+            raise BrainError(f"{p}: model outputs {np.shape(y)} for 2 pictures, the spec says "
+                             f"(2, {spec.length}); export with a dynamic batch N")
         return brain
 
     def run(self, frames: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
@@ -145,8 +175,10 @@ def _check_shapes(model: Any, spec: BrainSpec, p: Path) -> None:
             f"{p}: model input shape {ishape} does not match the spec [N, {want_in[0]}, "
             f"{want_in[1]}, {want_in[2]}] (channels*(context+1), height, width)"
         )
-    if ishape[0] not in (None, 0) and ishape[0] != 1:
+    if ishape[0] not in (None, 0):
         raise BrainError(f"{p}: model input batch is fixed at {ishape[0]}; export with dynamic N")
+    if inputs[0].type.tensor_type.elem_type != 1:  # TensorProto.FLOAT
+        raise BrainError(f"{p}: model input is not float32; a brain eats float32 pictures")
     if len(oshape) != 2 or oshape[1] != spec.length:
         raise BrainError(
             f"{p}: model output shape {oshape} does not match the spec [N, {spec.length}] "

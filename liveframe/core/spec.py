@@ -33,6 +33,7 @@ only, never torch.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,19 +219,25 @@ class BrainSpec:
                     "frames": _bounded_int(out["frames"], "output.frames", 1, 64),
                     "phase": _choice(out.get("phase", C.PHASES[0]), C.PHASES, "output.phase"),
                 }
+            layers = d.get("layers", ())
+            if not isinstance(layers, (list, tuple)) or len(layers) > 64:
+                raise ValueError("layers must be a list of at most 64 sizes")
+            provenance = d.get("provenance", {})
+            if not isinstance(provenance, dict):
+                raise ValueError("provenance must be a JSON object")
             spec = cls(
-                width=_positive_int(inp["width"], "input.width"),
-                height=_positive_int(inp["height"], "input.height"),
-                channels=_choice(int(inp["channels"]), (1, 3), "input.channels"),
-                context=_nonneg_int(inp.get("context", 0), "input.context"),
+                width=_bounded_int(inp["width"], "input.width", 1, MAX_SIDE),
+                height=_bounded_int(inp["height"], "input.height", 1, MAX_SIDE),
+                channels=_choice(inp["channels"], (1, 3), "input.channels"),
+                context=_bounded_int(inp.get("context", 0), "input.context", 0, MAX_CONTEXT),
                 kind=kind,
                 framing=_choice(out["framing"], C.FRAMINGS, "output.framing"),
-                sample_rate=_positive_int(d["sample_rate"], "sample_rate"),
-                fps=_positive_float(d["fps"], "fps"),
-                scale=_positive_float(out.get("scale", 1.0), "output.scale"),
-                arch=str(d.get("arch", "custom")),
-                layers=tuple(int(x) for x in d.get("layers", ())),
-                provenance=dict(d.get("provenance", {})),
+                sample_rate=_bounded_int(d["sample_rate"], "sample_rate", 1000, 384000),
+                fps=_bounded_float(d["fps"], "fps", 1.0, 1000.0),
+                scale=_bounded_float(out.get("scale", 1.0), "output.scale", 1e-12, 1e12),
+                arch=str(d.get("arch", "custom"))[:100],
+                layers=tuple(_bounded_int(x, "layers[]", 1, 1 << 20) for x in layers),
+                provenance=dict(provenance),
                 **extra,
             )
             if spec.spectral:
@@ -241,16 +248,23 @@ class BrainSpec:
                 raise ValueError(f"output.length={out['length']} but {what} needs {spec.length}")
         except KeyError as e:
             raise BrainError(f"{where}: spec lacks the field {e.args[0]!r}") from None
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError, AttributeError) as e:
             raise BrainError(f"{where}: bad spec: {e}") from None
         return spec
 
     @classmethod
     def from_json(cls, text: str, *, where: str = "spec") -> BrainSpec:
+        if len(text) > MAX_SPEC_CHARS:
+            raise BrainError(f"{where}: spec is {len(text)} characters; a brain's spec is "
+                             f"at most {MAX_SPEC_CHARS}")
+        if _nesting(text) > 8:
+            raise BrainError(f"{where}: spec nests deeper than a brain's spec does")
         try:
-            d = json.loads(text)
+            d = json.loads(text, parse_constant=_refuse_constant)
         except json.JSONDecodeError as e:
             raise BrainError(f"{where}: spec is not valid JSON ({e.msg})") from None
+        except ValueError as e:
+            raise BrainError(f"{where}: spec is not valid JSON ({e})") from None
         if not isinstance(d, dict):
             raise BrainError(f"{where}: spec is not a JSON object")
         return cls.from_dict(d, where=where)
@@ -262,6 +276,51 @@ def hop_length(sample_rate: int, fps: float) -> int:
     if abs(hop - round(hop)) > 1e-9 or hop < 1:
         raise ValueError(f"sample_rate={sample_rate} / fps={fps} is not a whole number of samples")
     return int(round(hop))
+
+
+MAX_SIDE = 1024
+"""Largest input width or height a spec may declare (the instrument sees 64x64)."""
+
+MAX_CONTEXT = 64
+"""Most context pictures a spec may declare."""
+
+MAX_SPEC_CHARS = 1 << 16
+"""Longest spec text read (a real spec is about 1 KB; provenance included, a few)."""
+
+
+def _nesting(text: str) -> int:
+    """Deepest bracket nesting of a JSON text, counted without parsing (strings skipped)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a spec may hold")
+
+
+def _bounded_float(v: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"{name}={v!r} must be a number in {lo:g}..{hi:g}")
+    f = float(v)
+    if not (np.isfinite(f) and lo <= f <= hi):
+        raise ValueError(f"{name}={v!r} must be a number in {lo:g}..{hi:g}")
+    return f
 
 
 def _check_spectral(spec: BrainSpec) -> None:
@@ -280,12 +339,15 @@ def _check_spectral(spec: BrainSpec) -> None:
 
 
 def _bounded_int(v: Any, name: str, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-        raise ValueError(f"{name}={v!r} must be an integer in {lo}..{hi}")
-    i = int(v)
-    if i != v or not lo <= i <= hi:
-        raise ValueError(f"{name}={v!r} must be an integer in {lo}..{hi}")
-    return i
+    shown = repr(v) if len(repr(v)) <= 24 else repr(v)[:20] + "..."
+    why = f"{name}={shown} must be an integer in {lo}..{hi}"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(why)
+    if isinstance(v, float) and (not math.isfinite(v) or v != int(v)):
+        raise ValueError(why)
+    if not lo <= v <= hi:
+        raise ValueError(why)
+    return int(v)
 
 
 def _positive_int(v: Any, name: str) -> int:
