@@ -20,7 +20,6 @@ from liveframe.core.shipped import shipped_folder
 from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
 
-
 MAX_BRAIN_BYTES = 256 << 20
 """Largest brain file read: 256 MiB (the 2015 deepest net is 38 MB of float32 weights)."""
 
