@@ -457,3 +457,19 @@ def test_csound_score_holds_the_granular_synths_grains_from_the_first_tick(tmp_p
     played = _play_score(score.getvalue(), read_wav(tmp_path / "t.wav")[1], sig.shape[0])
     assert np.abs(sig).max() > 0.1 and writer.end <= sig.shape[0]
     np.testing.assert_allclose(played, sig, atol=1e-5)
+
+
+def test_a_clip_that_starts_late_renders_its_own_duration_in_place(media, tmp_path):
+    # a stream cut from a longer one: its clock starts at 3600 s
+    late = tmp_path / "late.mkv"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(media["clip"]), "-c", "copy",
+                    "-output_ts_offset", "3600", str(late)], check=True, timeout=60)
+    sig = R.render_signal(late, media["tone"])
+    assert sig.shape == (round(SECONDS * SR),)
+    np.testing.assert_array_equal(sig, R.render_signal(media["clip"], media["tone"]))
+    out = tmp_path / "late-out.mkv"
+    R.render(late, out, brain=media["tone"])
+    with av.open(str(out)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        starts = [float(s.start_time * s.time_base) for s in (v, a)]
+    assert abs(starts[0] - 3600) < 0.05 and abs(starts[1] - starts[0]) < 0.05

@@ -213,6 +213,14 @@ class MediaReader:
         return None
 
     @property
+    def start_time(self) -> float:
+        """Seconds of the file's clock where the file starts: the container's start time
+        when positive (a stream cut from a longer one, ``-output_ts_offset``), else 0.
+        Tick 0 of the brain clock is there."""
+        st = self.container.start_time
+        return max(st / 1_000_000, 0.0) if st is not None else 0.0
+
+    @property
     def frame_rate(self) -> float | None:
         if self.video is None:
             return None
@@ -532,8 +540,9 @@ class ClockedFrames:
         off). Without it the audio is not decoded.
     sample_rate : int
         Rate of the samples given to ``on_audio``.
-    origin : float
-        Seconds of the file's clock at tick 0 (subtracted from every picture's time).
+    origin : float, optional
+        Seconds of the file's clock at tick 0 (subtracted from every picture's time);
+        default: the file's :attr:`MediaReader.start_time`.
 
     Attributes
     ----------
@@ -551,14 +560,14 @@ class ClockedFrames:
         on_packet: Callable[[Any], None] | None = None,
         on_audio: Callable[[float, F32], None] | None = None,
         sample_rate: int = C.SAMPLE_RATE,
-        origin: float = 0.0,
+        origin: float | None = None,
     ) -> None:
         self.reader = reader
         self.scale = Scaler(size, channels)
         self.on_packet = on_packet
         self.on_audio = on_audio
         self.sample_rate = sample_rate
-        self.origin = float(origin)
+        self.origin = float(reader.start_time if origin is None else origin)
         self.clock = BrainClock(fps=fps)
         self.frames = 0
 

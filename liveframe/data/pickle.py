@@ -149,8 +149,7 @@ def _open_all(videos: Sequence[Path]) -> list[float | None]:
 
 def _origin(reader: Any) -> float:
     """Time (s) of tick 0: the container's start time when positive, else 0."""
-    st = reader.container.start_time
-    return max(st / 1_000_000, 0.0) if st is not None else 0.0
+    return float(reader.start_time)
 
 
 def _pickle_video(path: Path, writer: DatasetWriter, *, fps: float, sr: int, frame: Framing,

@@ -335,7 +335,8 @@ def render_opened(
                     return ResampledSink(tmp, video, sr=sr, rate=rate, fmt=fmt, codec=codec,
                                          muxed=muxed)
                 if packets is not None:
-                    return MuxSink(tmp, template, packets, sr=sr, fmt=fmt, codec=codec)
+                    return MuxSink(tmp, template, packets, sr=sr, fmt=fmt, codec=codec,
+                                   origin=reader.start_time)
                 if muxed:
                     return MuxSink.reading(tmp, video, sr=sr, fmt=fmt, codec=codec)
                 return AudioSink(tmp, sr=sr, fmt=fmt, codec=codec)

@@ -173,11 +173,11 @@ class _FrameQueue:
     arrive: the file does not depend on how the render was paced.
     """
 
-    def __init__(self, stream: Any, sr: int) -> None:
+    def __init__(self, stream: Any, sr: int, start: int = 0) -> None:
         self.fmt = stream.codec_context.format.name
         self.sr = sr
         self.buf = np.zeros(0, np.float32)
-        self.pts = 0
+        self.pts = start
         self.final = False
 
     def add(self, x: F32) -> None:
@@ -255,6 +255,10 @@ class MuxSink(AudioSink):
         That stream's packets, in demux order.
     sr, fmt, codec :
         The soundtrack's rate, the container format and the audio codec.
+    origin : float
+        Seconds of the video's clock where its first picture (the signal's sample 0)
+        is: the input's start time, so a clip cut from a longer stream keeps its sound
+        under its pictures.
     """
 
     LEAD = 0.5
@@ -269,6 +273,7 @@ class MuxSink(AudioSink):
         fmt: str,
         codec: str,
         source: Any = None,
+        origin: float = 0.0,
     ) -> None:
         import av
 
@@ -284,11 +289,11 @@ class MuxSink(AudioSink):
         tb = template.time_base
         # packet times as int ratios: the same floats as float(dts * time_base)
         self.tb = (tb.numerator, tb.denominator) if tb else None
-        self.frames = _FrameQueue(self.ast, sr)
+        self.frames = _FrameQueue(self.ast, sr, start=round(origin * sr))
         self.packets = packets
         self.waiting: Any = None  # a video packet whose audio is not there yet
         self.video_done = False
-        self.audio_t = 0.0
+        self.audio_t = float(origin)
 
     def _audio_until(self, t: float | None) -> bool:
         """Encode audio to ``t + LEAD`` (to the end for None); False: wait for more signal."""
@@ -343,7 +348,10 @@ class MuxSink(AudioSink):
                     f"{vin.codec_context.name}; write .mkv (or .mp4) to copy it"
                 )
             packets = PacketFeed(inp.demux(vin))
-            return cls(path, vin, packets, sr=sr, fmt=fmt, codec=codec, source=inp)
+            st = inp.start_time
+            origin = max(st / 1_000_000, 0.0) if st is not None else 0.0
+            return cls(path, vin, packets, sr=sr, fmt=fmt, codec=codec, source=inp,
+                       origin=origin)
         except BaseException:
             inp.close()
             raise
