@@ -22,7 +22,9 @@ Phase methods (:data:`~liveframe.constants.PHASES`):
   between the frames of one tick (the brain gives them at once) and backward for a
   tick's last frame. Measured against the fully causal variant (backward everywhere) on
   true magnitudes: mel distance 1.07 against 1.19 dB on a free-phase film, 1.33 against
-  1.88 dB on glides with clicks (``benchmarks/bench_phase.py``). The heap
+  1.88 dB on glides with clicks (``benchmarks/bench_phase.py``, before the flat-region
+  rule below). Regions of the spectrum too smooth to be a partial (a brain's blurred
+  prediction, :data:`FLAT_CURVATURE`) are played as noise, not locked into clicks. The heap
   is replaced by its vectorised equivalent for peaked spectra: every local maximum of the
   frame is integrated in time from its own previous phase, every other bin in frequency
   from the peak whose region it lies in (regions meet at the minima).
@@ -215,8 +217,33 @@ def _owners(s: F64, peaks: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     return owner_of[region].reshape(rows, n)
 
 
+FLAT_CURVATURE = -0.6
+"""A peak whose log-magnitude curves less than this (nepers per bin squared) is no partial:
+a Hann main lobe curves by -1.1 to -1.4, noise by about as much, but a brain's blurred,
+smooth prediction hardly at all. Locked to one phase, such a region is a click at every
+frame (90 Hz at the defaults: a smooth flat spectrum *is* the STFT of a pulse train), so
+its bins get random phases, at the incoherent gain, like noise. Measured on a free-phase
+film's brain (``benchmarks/bench_phase.py`` and the brain card): its frame-rate line fell
+from 6.8 to 2.5 dB over its neighbourhood; on true magnitudes, which are rough, the mel
+distance rose from 0.99 to 1.30 dB (film) and 1.33 to 2.01 dB (glides and clicks)."""
+
+
 class _Phase:
-    """Base of the phase methods: a tick's frames of magnitudes in, their phases out."""
+    """Base of the phase methods: a tick's frames of magnitudes in, their phases out.
+
+    ``noisy`` (after each call): the bins given a random phase as noise, which the decoder
+    plays at :meth:`Stft.incoherent_gain`.
+    """
+
+    noisy: npt.NDArray[np.bool_] | None = None
+
+    def flat_regions(self, s: F64, owner: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Bins whose peak is flat (:data:`FLAT_CURVATURE`): noise, not a partial."""
+        c = np.zeros(s.shape)
+        c[:, 1:-1] = s[:, :-2] - 2 * s[:, 1:-1] + s[:, 2:]
+        flat = c.reshape(-1)[owner] > FLAT_CURVATURE
+        self.noisy = flat
+        return flat
 
     def __init__(self, stft: Stft, rng: np.random.Generator) -> None:
         self.stft = stft
@@ -273,16 +300,18 @@ class RtpghiPhase(_Phase):
         np.cumsum(0.5 * (fgrad[:, :-1] + fgrad[:, 1:]), axis=1, out=cum[:, 1:])
         peaks = _peaks(s, mask)
         owner = _owners(s, peaks)
-        phase = self.random(s.shape)
+        rnd = self.random(s.shape)
+        phase = rnd.copy()
         flat = phase.reshape(-1)
         cflat = cum.reshape(-1)
         rel = cum - cflat[owner]  # frequency integral from each bin's peak
         prev, tprev = self.prev, self.tgrad_prev
+        coherent = mask & ~self.flat_regions(s, owner)
         for j in range(f):
             pk = np.flatnonzero(peaks[j])
             # a peak: integrated in time from its own previous phase (trapezoid)
             flat[j * self.bins + pk] = prev[pk] + 0.5 * (tprev[pk] + tgrad[j, pk])
-            row = np.where(mask[j], flat[owner[j]] + rel[j], phase[j])
+            row = np.where(coherent[j], flat[owner[j]] + rel[j], rnd[j])
             phase[j] = row
             prev, tprev = row, tgrad[j]
         self.hist = ext[-2:]
@@ -304,13 +333,15 @@ class PvPhase(_Phase):
         ok = den < 0
         delta[:, 1:-1] = np.where(ok, 0.5 * (s[:, :-2] - s[:, 2:]) / np.where(ok, den, -1.0), 0)
         adv = self.omega + (2 * np.pi * self.stft.a / self.stft.n_fft) * delta
-        phase = self.random(s.shape)
+        rnd = self.random(s.shape)
+        phase = rnd.copy()
         flat = phase.reshape(-1)
         prev = self.prev
+        coherent = mask & ~self.flat_regions(s, owner)
         for j in range(s.shape[0]):
             pk = np.flatnonzero(peaks[j])
             flat[j * self.bins + pk] = prev[pk] + adv[j, pk]
-            row = np.where(mask[j], flat[owner[j]], phase[j])
+            row = np.where(coherent[j], flat[owner[j]], rnd[j])
             phase[j] = row
             prev = row
         self.prev = prev
@@ -398,6 +429,7 @@ class SpectralDecoder:
         self.phase = make_phase(self.phase_name, self.stft, seed=seed, donor=donor)
         self._gain = self.stft.incoherent_gain() if getattr(self.phase, "incoherent",
                                                              False) else 1.0
+        self._noise_gain = self.stft.incoherent_gain()
         a = self.stft.a
         self.latency = ((self.frames - 1) * a) // 2 + spec.n_fft // 2
         # acc[0] is the next sample to emit; frame j of the coming tick starts at acc[j*a]
@@ -417,6 +449,9 @@ class SpectralDecoder:
         a, n = self.stft.a, self.spec.n_fft
         acc = self._acc
         phases = self.phase(mags)
+        noisy = self.phase.noisy
+        if noisy is not None and self._noise_gain != 1.0:
+            mags[noisy] *= self._noise_gain
         if mags.any():
             segs = self.stft.invert_frames(mags * np.exp(1j * phases))
             for j in range(self.frames):
