@@ -1,0 +1,248 @@
+"""The free-phase film (issue 13): a spectral brain against waveform brains, side by side.
+
+    .venv/bin/python -m benchmarks.bench_freefilm [--train-seconds 180] [--test-seconds 60]
+        [--epochs N] [--threads N] [--work DIR] [--out benchmarks/results/freefilm.md]
+
+Two films from :mod:`liveframe.data.freefilm` (sound not phase-locked to the frames): one
+to train on (seed ``--train-seed``), another, a different film, to test on (seed
+``--test-seed``). Everything after the films runs through the project's own commands, as a
+user would, each a subprocess of this venv's ``liveframe``:
+
+1. ``liveframe pickle`` (default options: grain framing) and ``liveframe pickle
+   --framing block`` (the 2015 framing) of the training film;
+2. ``liveframe train``: the spectral brain (``--kind spectrum``, nothing else), the
+   waveform brain with its defaults (``--kind pcm``), and the 2015 recipe on the block
+   dataset (``--arch shallow --loss mse``); ``--epochs`` and ``--threads`` only when given;
+3. ``liveframe export`` of each, and ``liveframe eval --json`` on the held-out film.
+
+The table: each brain's ``level_db`` (output RMS minus the true soundtrack's), envelope
+correlation, mel distance and frame-rate line; the last row is the true soundtrack's own
+frame-rate line (eval's ``reference``). Where ``eval`` does not give ``level_db`` the
+harness renders the brain (``liveframe render``) and measures it the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULT = REPO / "benchmarks" / "results" / "freefilm.md"
+BIN = Path(sys.executable).parent
+COLUMNS = ("level_db", "envelope_corr", "mel_distance_db", "frame_artifact_db")
+TARGETS = {"level_db": "within ±3", "envelope_corr": ">= 0.9", "mel_distance_db": "<= 5",
+           "frame_artifact_db": "within 3 of the true"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One brain of the table: its name, dataset framing, train flags and eval mode."""
+
+    name: str
+    framing: str
+    flags: tuple[str, ...]
+    mode: str
+
+
+RECIPES = (
+    Recipe("spectrum brain (default flags)", "grain", ("--kind", "spectrum"), "ola"),
+    Recipe("waveform brain (default pcm flags)", "grain", ("--kind", "pcm"), "ola"),
+    Recipe("waveform brain, 2015 recipe", "block",
+           ("--kind", "pcm", "--arch", "shallow", "--loss", "mse"), "raw"),
+)
+
+
+def liveframe(*args: str, log: Path) -> str:
+    """Run ``liveframe ARGS`` (this venv's), appending its command and output to ``log``;
+    its stdout is returned, a failure raises with the command and the tail of the output."""
+    cmd = [str(BIN / "liveframe"), *args]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    with log.open("a") as f:
+        f.write(f"$ {shlex.join(cmd)}  # {time.monotonic() - t0:.0f} s, rc {p.returncode}\n")
+        f.write(p.stderr[-4000:] + "\n")
+    if p.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed (rc {p.returncode}):\n{p.stderr[-2000:]}")
+    print(f"  {shlex.join(args)}: {time.monotonic() - t0:.0f} s", flush=True)
+    return p.stdout
+
+
+def options(command: str) -> str:
+    """``liveframe COMMAND --help``: which flags this checkout has."""
+    p = subprocess.run([str(BIN / "liveframe"), command, "--help"], capture_output=True,
+                       text=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    return p.stdout
+
+
+def rendered_rms(brain: Path, film: Path, mode: str, work: Path, log: Path) -> float:
+    """RMS of ``liveframe render --mode MODE`` of ``film`` through ``brain`` (a .flac)."""
+    from liveframe.core.media import MediaReader
+
+    out = work / f"{brain.stem}-{mode}.mkv"
+    liveframe("render", str(film), "--brain", str(brain), "--mode", mode, "-o", str(out),
+              "--quiet", log=log)
+    with MediaReader(out, need_audio=True) as r:
+        _, x = r.read_audio()
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+
+
+def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
+    """Write (or reuse) the training and the test film: {name: (path, true RMS)}."""
+    from liveframe.data.freefilm import write_free_film
+
+    out = {}
+    for name, seconds, seed in (("train", a.train_seconds, a.train_seed),
+                                ("test", a.test_seconds, a.test_seed)):
+        path = work / f"free-{name}-{seed}-{seconds:g}s.mkv"
+        t0 = time.monotonic()
+        film = write_free_film(path, seconds, seed=seed)
+        print(f"  film {name}: {seconds:g} s, seed {seed}, RMS {film.rms:.4f}, "
+              f"{film.silent_ticks} silent ticks ({time.monotonic() - t0:.0f} s)", flush=True)
+        out[name] = (path, film.rms)
+    return out
+
+
+def train_flags(recipe: Recipe, a: argparse.Namespace, have: str) -> list[str]:
+    """The recipe's flags, less ``--kind`` where train has none (then pcm is all there is),
+    plus ``--epochs``/``--threads`` when given."""
+    flags = list(recipe.flags)
+    if "--kind" not in have:
+        if "spectrum" in flags:
+            raise RuntimeError("liveframe train has no --kind: no spectral brain to train yet")
+        i = flags.index("--kind")
+        del flags[i : i + 2]
+    if a.epochs:
+        flags += ["--epochs", str(a.epochs)]
+    if a.threads and "--threads" in have:
+        flags += ["--threads", str(a.threads)]
+    return flags
+
+
+def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Films, datasets, brains, evals: one row per recipe, and the test film's reference."""
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "commands.log"
+    f = films(work, a)
+    (train, _), (test, true_rms) = f["train"], f["test"]
+    have = options("train")
+    recipes = [r for r in RECIPES if a.only is None or r.name.split()[0] in a.only]
+    rows, reference = [], {}
+    datasets: dict[str, Path] = {}
+    for r in recipes:
+        if r.framing not in datasets:
+            ds = datasets[r.framing] = work / f"train-{r.framing}.npz"
+            extra = [] if r.framing == "grain" else ["--framing", r.framing]
+            liveframe("pickle", str(train), "-o", str(ds), "-q", *extra, log=log)
+        tag = "-".join(w for w in r.flags if not w.startswith("--"))
+        ckpt, brain = work / f"{tag}.pt", work / f"{tag}.onnx"
+        flags = train_flags(r, a, have)
+        ckpt.unlink(missing_ok=True)  # a fresh run, never a resume
+        t0 = time.monotonic()
+        liveframe("train", str(datasets[r.framing]), "-o", str(ckpt), "--quiet", *flags, log=log)
+        train_s = time.monotonic() - t0
+        liveframe("export", str(ckpt), "-o", str(brain), log=log)
+        res = json.loads(liveframe("eval", str(brain), str(test), "--json", "--modes", r.mode,
+                                   log=log))
+        m = dict(res["modes"][r.mode])
+        if "level_db" not in m:
+            m["level_db"] = 20 * np.log10(
+                max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
+        reference = res["reference"]
+        epochs = json_epochs(ckpt)
+        rows.append(dict(name=r.name, command=f"liveframe train DATA{' ' if flags else ''}"
+                         f"{shlex.join(flags)}" + ("" if r.framing == "grain"
+                                                   else " (pickle --framing block)"),
+                         mode=r.mode, train_s=train_s, epochs=epochs, **m))
+        print(table(rows, reference), flush=True)
+    return rows, reference
+
+
+def json_epochs(ckpt: Path) -> str:
+    """Epochs the checkpoint ran (or '?' where it does not say)."""
+    try:
+        import torch
+
+        c = torch.load(ckpt, map_location="cpu", weights_only=False)
+        for k in ("epoch", "epochs"):
+            if isinstance(c, dict) and k in c:
+                return str(c[k])
+        hist = c.get("history") if isinstance(c, dict) else None
+        return str(len(hist)) if hist else "?"
+    except Exception:  # a figure for the table only
+        return "?"
+
+
+def table(rows: list[dict], reference: dict) -> str:
+    head = ("| brain | train flags | eval mode | epochs | level_db | envelope_corr | "
+            "mel_distance_db | frame_artifact_db |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | `{r['command']}` | {r['mode']} | {r['epochs']} | "
+                     f"{r['level_db']:+.1f} | {r['envelope_corr']:.3f} | "
+                     f"{r['mel_distance_db']:.2f} | {r['frame_artifact_db']:.2f} |")
+    if reference:
+        lines.append(f"| true soundtrack (`reference`) | | | | 0 | 1 | 0 | "
+                     f"{reference.get('frame_artifact_db', float('nan')):.2f} |")
+    lines.append("| target (spectrum brain) | | | | " + " | ".join(TARGETS[c] for c in COLUMNS)
+                 + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_freefilm",
+                                 description=__doc__.splitlines()[0])
+    ap.add_argument("--train-seconds", type=float, default=180.0)
+    ap.add_argument("--test-seconds", type=float, default=60.0)
+    ap.add_argument("--train-seed", type=int, default=2026)
+    ap.add_argument("--test-seed", type=int, default=2027)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="cap every brain's epochs (default: train's own default)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for train")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated first words of the brains: spectrum,waveform")
+    ap.add_argument("--work", default="/tmp/lf-freefilm", help="films, datasets and brains")
+    ap.add_argument("--out", default=str(RESULT))
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    a = ap.parse_args(argv)
+    a.only = None if a.only is None else a.only.split(",")
+    t0 = time.monotonic()
+    rows, reference = run(a)
+    cmd = ["python", "-m", "benchmarks.bench_freefilm"] + [
+        x for x in (argv if argv is not None else sys.argv[1:]) if x != "--no-write"]
+    text = "\n".join([
+        "## The free-phase film: a spectral brain against waveform brains", "",
+        f"Trained on {a.train_seconds:g} s of a free-phase film (`liveframe.data.freefilm`, "
+        f"seed {a.train_seed}: tones gliding with the objects' heights, noise bands with "
+        "their positions, nothing a multiple of the frame rate), tested on "
+        f"{a.test_seconds:g} s of another (seed {a.test_seed}). Pickled, trained, exported "
+        "and evaluated with the `liveframe` commands; `level_db` is the output RMS minus the "
+        "true soundtrack's; the last rows give the true soundtrack's own frame-rate line and "
+        "the issue's targets.", "",
+        table(rows, reference), "",
+        "Training times (s): " + ", ".join(f"{r['name']} {r['train_s']:.0f}" for r in rows)
+        + f"; whole run {time.monotonic() - t0:.0f} s on {platform.node()}, "
+        f"{os.cpu_count()} cores.", "",
+        "Reproduce:", "", f"    {shlex.join(cmd)}", ""])
+    print(text)
+    if not a.no_write:
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
