@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_dataset(ds, a.frames)
         print(f"dataset: {a.frames} frames in {time.perf_counter() - t0:.1f} s", flush=True)
-        cfg = TrainConfig(arch="shallow", epochs=a.epochs, batch_size=a.batch_size,
+        cfg = TrainConfig(kind="pcm", arch="shallow", epochs=a.epochs, batch_size=a.batch_size,
                           patience=a.epochs + 1, seed=0)
         t0 = time.perf_counter()
 

@@ -34,7 +34,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("export")
     ds = make_learnable_dataset(d / "ds.npz")
     ck = d / "ck.pt"
-    train(ds, ck, TrainConfig(layers="I,16,L", epochs=6, batch_size=64, lr=3e-3),
+    train(ds, ck, TrainConfig(kind="pcm", layers="I,16,L", epochs=6, batch_size=64, lr=3e-3),
           threads=1, quiet=True)
     return ck
 
@@ -67,7 +67,8 @@ def test_export_parity_spec_and_sound(checkpoint, tmp_path):
 def test_export_context_and_block_framing(tmp_path):
     ds = make_learnable_dataset(tmp_path / "ds.npz", framing="block", ticks=300)
     ck = tmp_path / "ck.pt"
-    train(ds, ck, TrainConfig(layers="I,8,L", epochs=1, context=2), threads=1, quiet=True)
+    train(ds, ck, TrainConfig(kind="pcm", layers="I,8,L", epochs=1, context=2), threads=1,
+          quiet=True)
     brain = Brain.load(export_checkpoint(ck, tmp_path / "ctx.onnx"))
     assert brain.spec.context == 2 and brain.spec.framing == "block"
     assert brain.spec.input_shape == (3, SIZE, SIZE) and brain.spec.length == 735

@@ -77,6 +77,11 @@ def test_levels_and_filterbank():
     assert (fb.sum(axis=1) > 0).all()  # no empty band
     centres = np.argmax(fb, axis=1)
     assert (np.diff(centres) >= 0).all()
+    # level_db: output RMS minus true RMS, over the common length
+    assert M.level_db(tone(amp=0.15), tone(amp=0.3)) == pytest.approx(-6.02, abs=0.01)
+    assert M.level_db(tone(), tone()) == 0.0
+    longer = np.concatenate([tone(), np.ones(SR, np.float32)])
+    assert M.level_db(longer, tone()) == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +109,14 @@ def test_eval_json_and_plot(clip):
     modes = res["modes"]
     assert set(modes) == {"raw", "ola", "granular"} | ({"csound"} if csound_available() else set())
     for v in modes.values():
-        assert set(v) == {"mel_distance_db", "envelope_corr", "frame_artifact_db",
-                          "black_level_dbfs"}
+        assert set(v) == {"level_db", "mel_distance_db", "envelope_corr",
+                          "frame_artifact_db", "black_level_dbfs"}
+    assert res["kind"] == "pcm"
+    # the true soundtrack: a 0.3 sine is -13.5 dBFS, its frame-rate line in the reference
+    assert res["reference"]["rms_dbfs"] == pytest.approx(-13.5, abs=0.1)
+    assert set(res["reference"]) == {"frame_artifact_db", "rms_dbfs"}
+    # ola plays the true soundtrack's level; level_db is output minus true RMS, in dB
+    assert modes["ola"]["level_db"] == pytest.approx(0.0, abs=0.3)
     # the brain plays the true soundtrack: ola reproduces it, raw does not
     assert modes["ola"]["mel_distance_db"] < 1.0
     assert modes["raw"]["mel_distance_db"] > modes["ola"]["mel_distance_db"] + 2

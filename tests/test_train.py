@@ -52,7 +52,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def cfg(**kw: object) -> TrainConfig:
-    base = dict(layers=TINY, epochs=4, batch_size=64, lr=3e-3, seed=0, patience=50)
+    base = dict(kind="pcm", layers=TINY, epochs=4, batch_size=64, lr=3e-3, seed=0, patience=50)
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -149,7 +149,7 @@ def test_checkpoint_survives_a_kill_and_resume_continues(dataset, tmp_path):
     """A real SIGKILL mid-training: the checkpoint on disk is whole, and --resume goes on."""
     ck = tmp_path / "ck.pt"
     cmd = [sys.executable, "-m", "liveframe", "train", str(dataset), "-o", str(ck),
-           "--layers", "I,256,L", "--epochs", "100000", "--patience", "100000",
+           "--kind", "pcm", "--layers", "I,256,L", "--epochs", "100000", "--patience", "100000",
            "--batch-size", "8", "--threads", "1", "--quiet"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -181,8 +181,8 @@ def test_checkpoint_survives_a_kill_and_resume_continues(dataset, tmp_path):
 
 def test_cli_train_writes_checkpoint_atomically(dataset, tmp_path, capsys):
     ck = tmp_path / "ck.pt"
-    rc = main(["train", str(dataset), "-o", str(ck), "--layers", TINY, "--epochs", "2",
-               "--batch-size", "64", "--threads", "1"])
+    rc = main(["train", str(dataset), "-o", str(ck), "--kind", "pcm", "--layers", TINY,
+               "--epochs", "2", "--batch-size", "64", "--threads", "1"])
     assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt"], "no temporary left"
     err = capsys.readouterr().err
@@ -245,8 +245,8 @@ def test_bad_input_is_one_line(dataset, tmp_path, capsys, args, message):
 def test_existing_checkpoint_is_not_clobbered_and_resume_refuses_other_options(
         dataset, tmp_path, capsys):
     ck = tmp_path / "ck.pt"
-    assert main(["train", str(dataset), "-o", str(ck), "--layers", TINY, "--epochs", "1",
-                 "--threads", "1", "--quiet"]) == 0
+    assert main(["train", str(dataset), "-o", str(ck), "--kind", "pcm", "--layers", TINY,
+                 "--epochs", "1", "--threads", "1", "--quiet"]) == 0
     before = ck.read_bytes()
     assert main(["train", str(dataset), "-o", str(ck), "--quiet"]) == 2
     assert "pass --resume" in capsys.readouterr().err
@@ -309,7 +309,9 @@ def test_cosine_schedule_anneals_the_learning_rate_to_zero_at_the_last_epoch(dat
     [
         (dict(epochs=0), "epochs=0 must be 1 or more"),
         (dict(val_fraction=0.9), "val_fraction=0.9 must be in (0, 0.5]"),
-        (dict(loss="l3"), "loss='l3' must be one of mse, l1"),
+        (dict(loss="l3"), "loss='l3' must be one of mse, l1 for a pcm brain"),
+        (dict(loss="logmag"), "loss='logmag' must be one of mse, l1 for a pcm brain"),
+        (dict(kind="wav"), "kind='wav' must be one of pcm, spectrum"),
         (dict(arch="huge", layers=None), "arch='huge' is unknown"),
         (dict(layers="64,x,L"), "layers='64,x,L' has 'x', which is not a size"),
     ],

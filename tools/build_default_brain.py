@@ -243,7 +243,7 @@ def build(
         timings_path.write_text(json.dumps(timings))
         if ckpt.exists():
             ckpt.unlink()  # a fresh run, never a silent resume of an older one
-        _run([py, "-m", "liveframe", "train", data, "-o", ckpt, "--layers", layers,
+        _run([py, "-m", "liveframe", "train", data, "-o", ckpt, "--kind", "pcm", "--layers", layers,
               "--loss", LOSS, "--epochs", epochs, "--batch-size", BATCH, "--patience", PATIENCE,
               "--lr-schedule", LR_SCHEDULE,
               "--context", context, "--seed", TRAIN_SEED, "--threads", THREADS])  # fmt: skip

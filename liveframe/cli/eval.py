@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from liveframe.cli.options import add_phase_argument
 from liveframe.cli.render import check_grain_options
 from liveframe.core.brain import resolve_brain_path
 from liveframe.errors import MediaError, UsageError
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grain-density", type=float, default=1.0)
     parser.add_argument("--grain-spread", type=float, default=1.0)
+    add_phase_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise MediaError(f"{p}: cannot write the plot there")
     res = evaluate(resolve_brain_path(args.brain), args.video, modes=modes, seed=args.seed,
-                   density=args.grain_density, spread=args.grain_spread, plot=args.plot)
+                   density=args.grain_density, spread=args.grain_spread, phase=args.phase,
+                   plot=args.plot)
     if args.json:
         json.dump(res, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -6,14 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
+from liveframe import constants as C
 from liveframe.errors import ParamError, UsageError
-from liveframe.train import ARCHS, require_torch
+from liveframe.train import ARCHS, DEFAULT_ARCH, require_torch
 
 log = logging.getLogger(__name__)
 
-CONFIG_OPTIONS = ("arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
-                  "val_fraction", "patience", "seed", "weight_decay", "lr_schedule",
-                  "lr_patience", "lr_factor")
+CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
+                  "sc_weight", "val_fraction", "patience", "seed", "weight_decay",
+                  "lr_schedule", "lr_patience", "lr_factor")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
 FLAGS = {"out": "-o"}
@@ -30,8 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="CHECKPOINT",
                         help="checkpoint file, rewritten atomically after every epoch")
     g = parser.add_argument_group("net")
+    g.add_argument("--kind", default=None, choices=C.KINDS,
+                   help="what the brain outputs: spectrum (log-magnitude STFT frames, played "
+                        "with real-time phase: learns real soundtracks) or pcm (audio blocks, "
+                        "the 2015 brains) (default spectrum)")
     g.add_argument("--arch", default=None, metavar="NAME",
-                   help=f"2015 topology: {', '.join(ARCHS)} (default shallow)")
+                   help=f"topology: {', '.join(ARCHS)} (default "
+                        f"{DEFAULT_ARCH['spectrum']} for spectrum, {DEFAULT_ARCH['pcm']} "
+                        "for pcm)")
     g.add_argument("--layers", default=None, metavar="SIZES",
                    help="any dense topology, e.g. 4096,500,L (first the input size "
                         "channels*(context+1)*height*width or I, last the output length or L)")
@@ -39,9 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="previous frames fed with the current one (default 0)")
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 50)")
-    g.add_argument("--batch-size", type=int, default=None, help="frames per step (default 256)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="frames per step (default 64 for spectrum, 256 for pcm)")
     g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
-    g.add_argument("--loss", default=None, choices=("mse", "l1"), help="loss (default mse)")
+    g.add_argument("--loss", default=None, choices=("logmag", "mse", "l1"),
+                   help="loss: logmag (spectrum: MSE of log-magnitudes plus --sc-weight times "
+                        "the spectral convergence; the spectrum default), mse (the pcm "
+                        "default) or l1")
+    g.add_argument("--sc-weight", type=float, default=None, metavar="W",
+                   help="weight of the spectral-convergence term of --loss logmag "
+                        "(default 0.1; other losses ignore it)")
     g.add_argument("--weight-decay", type=float, default=None, metavar="W",
                    help="decoupled weight decay (AdamW; default 0: plain Adam)")
     g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),

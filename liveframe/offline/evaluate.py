@@ -4,7 +4,10 @@ The video is decoded once on the brain clock; one tick pipeline per mode plays t
 pictures (:func:`~liveframe.offline.render.render_pictures`), and once more on black
 pictures for the black level. Each rendered signal is what ``liveframe render`` writes
 (guarded at the brain rate), measured against the true soundtrack with
-:mod:`liveframe.offline.metrics`. :func:`write_plot` draws the spectrograms side by side.
+:mod:`liveframe.offline.metrics`. Both kinds of brain go through the same pipeline (a
+spectrum brain's magnitudes are synthesised with its phase method, or ``phase``); the
+true soundtrack is the video's own, decoded at the brain's rate, whatever the kind.
+:func:`write_plot` draws the spectrograms side by side.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from liveframe.offline.metrics import (
     TOP_DB,
     envelope_corr,
     frame_artifact_db,
+    level_db,
     log_mel,
     mel_distance_db,
     rms_dbfs,
@@ -47,7 +51,7 @@ log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
-COLUMNS = ("mel_distance_db", "envelope_corr", "frame_artifact_db", "black_level_dbfs")
+COLUMNS = ("level_db", "mel_distance_db", "envelope_corr", "frame_artifact_db", "black_level_dbfs")
 """The figures of each mode, in the order the table shows them."""
 
 
@@ -59,6 +63,7 @@ def evaluate(
     seed: int = 0,
     density: float = 1.0,
     spread: float = 1.0,
+    phase: str | None = None,
     plot: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -73,6 +78,8 @@ def evaluate(
         Default: every render mode (``csound`` only when it is installed).
     seed, density, spread :
         Granular parameters.
+    phase : str, optional
+        A spectrum brain's phase method (default: its spec's; a pcm brain ignores it).
     plot : path-like, optional
         A ``.png`` to draw the true and rendered spectrograms into (:func:`write_plot`).
     progress : Progress, optional
@@ -81,9 +88,11 @@ def evaluate(
     Returns
     -------
     dict
-        ``{"modes": {MODE: {"mel_distance_db", "envelope_corr", "frame_artifact_db",
-        "black_level_dbfs"}}, "reference": {"frame_artifact_db": ... of the true
-        soundtrack}, "brain", "video", "seconds", "sample_rate", "fps"}``
+        ``{"modes": {MODE: {"level_db", "mel_distance_db", "envelope_corr",
+        "frame_artifact_db", "black_level_dbfs"}}, "reference": {"frame_artifact_db",
+        "rms_dbfs" of the true soundtrack}, "brain", "kind", "video", "seconds",
+        "sample_rate", "fps"}``. ``level_db`` is the output's RMS level minus the true
+        soundtrack's (dB; 0 when as loud).
     """
     b = load_brain(brain)
     spec = b.spec
@@ -112,14 +121,16 @@ def evaluate(
 
     def play(mode: str, batches: list[U8]) -> F32:
         sig = render_pictures(b, batches, mode=mode, seed=seed, density=density,
-                              spread=spread, n_out=n_out)
+                              spread=spread, phase=phase, n_out=n_out)
         return guard(sig, sr=sr, block=spec.hop)
 
+    true_dbfs = rms_dbfs(true)
     results: dict[str, dict[str, float]] = {}
     rendered: dict[str, F32] = {}
     for m in modes:
         sig = rendered[m] = play(m, pictures)
         results[m] = {
+            "level_db": round(level_db(sig, true), 2),
             "mel_distance_db": round(mel_distance_db(sig, true, sr=sr), 3),
             "envelope_corr": round(envelope_corr(sig, true, sr=sr, fps=spec.fps), 4),
             "frame_artifact_db": round(frame_artifact_db(sig, sr=sr, fps=spec.fps), 2),
@@ -129,22 +140,31 @@ def evaluate(
         write_plot(plot, true, rendered, sr=sr)
     return {
         "brain": str(b.path) if b.path else b.name,
+        "kind": spec.kind,
         "video": str(video),
         "seconds": round(n_out / sr, 3),
         "sample_rate": sr,
         "fps": spec.fps,
         "modes": results,
-        "reference": {"frame_artifact_db": round(frame_artifact_db(true, sr=sr, fps=spec.fps), 2)},
+        "reference": {"frame_artifact_db": round(frame_artifact_db(true, sr=sr, fps=spec.fps), 2),
+                      "rms_dbfs": round(true_dbfs, 2)},
     }
 
 
 def format_table(res: dict[str, Any]) -> str:
-    """:func:`evaluate`'s result as a table, one mode a line, the true soundtrack last."""
-    lines = [f"{res['brain']} on {res['video']} ({res['seconds']} s)",
+    """:func:`evaluate`'s result as a table, one mode a line, the true soundtrack last.
+
+    The true soundtrack's line shows its frame-rate line and its level (0 dB by definition
+    of ``level_db``; its RMS in dBFS is in the title).
+    """
+    ref = res["reference"]
+    lines = [f"{res['brain']} ({res.get('kind', 'pcm')}) on {res['video']} "
+             f"({res['seconds']} s, true soundtrack {ref.get('rms_dbfs', '?')} dBFS)",
              f"{'mode':<10}" + "".join(f"{c:>19}" for c in COLUMNS)]
     for m, v in res["modes"].items():
         lines.append(f"{m:<10}" + "".join(f"{v[c]:>19}" for c in COLUMNS))
-    lines.append(f"{'(true)':<10}{'':>19}{'':>19}{res['reference']['frame_artifact_db']:>19}")
+    true_row = {"level_db": 0.0, "frame_artifact_db": ref["frame_artifact_db"]}
+    lines.append(f"{'(true)':<10}" + "".join(f"{true_row.get(c, ''):>19}" for c in COLUMNS))
     return "\n".join(lines)
 
 

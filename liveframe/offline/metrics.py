@@ -22,6 +22,8 @@ All in numpy (no scipy, librosa or matplotlib). Signals are mono float32 at ``sr
   power per bin) keeps silence and perfectly steady signals at 0 dB.
 - :func:`rms_dbfs`: RMS level (dBFS, floored at -150); of the output for an all-black
   input it is the black level, what the instrument plays in the dark.
+- :func:`level_db`: the rendered soundtrack's RMS level minus the true one's (dB): 0 when
+  the brain plays as loud as the film, -40 when it whispers.
 
 :mod:`liveframe.offline.evaluate` renders a brain in each mode and takes these numbers.
 """
@@ -215,3 +217,9 @@ def rms_dbfs(x: F32) -> float:
         return FLOOR_DBFS
     rms = float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
     return max(FLOOR_DBFS, 20 * np.log10(rms)) if rms > 0 else FLOOR_DBFS
+
+
+def level_db(rendered: F32, true: F32) -> float:
+    """``rms_dbfs(rendered) - rms_dbfs(true)`` over their common length, in dB."""
+    r, t = _align(rendered, true)
+    return rms_dbfs(r) - rms_dbfs(t)

@@ -3,9 +3,10 @@
 ::
 
     {"format": "liveframe-checkpoint", "version": 1,
-     "config":  training hyper-parameters as run (arch, layers, context, epochs, ...),
-     "spec":    the brain's spec (BrainSpec.to_dict(): geometry, framing, rates, scale,
-                arch, layers, provenance incl. the dataset's path and fingerprint),
+     "config":  training hyper-parameters as run (kind, arch, layers, context, loss, ...),
+     "spec":    the brain's spec (BrainSpec.to_dict(): kind, geometry, framing, rates,
+                scale, a spectrum brain's STFT fields, arch, layers, provenance incl. the
+                dataset's path and fingerprint),
      "split":   {"val": [[start, stop], ...], "guard": ticks},
      "epoch":   epochs completed, "history": [{"epoch", "train", "val", "seconds"}, ...],
      "best_val", "best_epoch", "bad_epochs", "stopped",
@@ -63,7 +64,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     """The spec and the best weights of a checkpoint, as an eval-mode net."""
     spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
-    model = DenseBrain(spec.layers)
+    model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in ck["best_model"] else None)
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

@@ -1,4 +1,8 @@
-"""The dataset side of training: the spec a dataset implies, the validation split, batches.
+"""The dataset side of training: the spec a dataset implies, the targets, the split, batches.
+
+One dataset serves both kinds of brain: a ``pcm`` brain learns its audio targets as they
+are; a ``spectrum`` brain learns the log-magnitude STFT frames of the soundtrack that its
+grains (or blocks) put back together, source by source (:func:`spectrum_targets`).
 
 Needs torch (the ``[train]`` extra).
 """
@@ -11,13 +15,43 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from liveframe.core.spec import BrainSpec
+from liveframe.core.spec import BrainSpec, Framing
+from liveframe.core.spectral import spectral_targets
 from liveframe.data.dataset import Dataset
-from liveframe.errors import DatasetError
+from liveframe.errors import BrainError, DatasetError
+
+F32 = npt.NDArray[np.float32]
 
 
-def spec_from_dataset(ds: Dataset, *, context: int, where: str) -> BrainSpec:
-    """The brain geometry and clock a dataset implies (scale, arch and layers come later)."""
+def spec_from_dataset(ds: Dataset, *, context: int, where: str,
+                      kind: str = "pcm") -> BrainSpec:
+    """The brain geometry and clock a dataset implies (scale, arch and layers come later).
+
+    Parameters
+    ----------
+    ds : Dataset
+    context : int
+    where : str
+        The dataset's name, for error messages.
+    kind : {"pcm", "spectrum"}
+        ``pcm``: the brain plays the dataset's framing; ``spectrum``: grain framing and the
+        STFT defaults of :mod:`liveframe.constants` (whatever the dataset's framing).
+    """
+    pcm = _pcm_spec(ds, context=context, where=where)
+    if kind == "pcm":
+        return pcm
+    try:
+        spec = BrainSpec(width=pcm.width, height=pcm.height, channels=pcm.channels,
+                         context=pcm.context, kind=kind, framing="grain",
+                         sample_rate=pcm.sample_rate, fps=pcm.fps)
+        return BrainSpec.from_dict(spec.to_dict(), where=where)
+    except BrainError as e:
+        raise DatasetError(f"{where}: a {kind} brain cannot learn this dataset "
+                           f"({str(e).removeprefix(where + ': ')})") from None
+
+
+def _pcm_spec(ds: Dataset, *, context: int, where: str) -> BrainSpec:
+    """The pcm spec of the dataset's own framing, its targets' shape checked."""
     m = ds.meta
     try:
         spec = BrainSpec(
@@ -39,6 +73,47 @@ def spec_from_dataset(ds: Dataset, *, context: int, where: str) -> BrainSpec:
             f"{spec.sample_rate} Hz / {spec.fps:g} fps needs {spec.length}"
         )
     return spec
+
+
+def soundtrack(targets: F32, frame: Framing) -> F32:
+    """The continuous soundtrack of one source's consecutive targets; sample 0 = tick 0.
+
+    ``grain``: the Hann grains overlap-added at ``hop`` (periodic Hann at half overlap sums
+    to one), the hop before tick 0 dropped (only tick 0's rising half covers it; the last
+    hop, under the last tick's falling half only, fades out); ``block``: the blocks end to
+    end.
+
+    Parameters
+    ----------
+    targets : ndarray, shape (ticks, frame.length), float32
+    frame : Framing
+
+    Returns
+    -------
+    ndarray, shape (ticks * hop,), float32
+    """
+    ticks, hop = targets.shape[0], frame.hop
+    if not frame.windowed:
+        return np.ascontiguousarray(targets, np.float32).reshape(-1)
+    acc = np.zeros((ticks + 1) * hop, np.float32)
+    acc[: ticks * hop] += targets[:, :hop].reshape(-1)  # first halves: [k*hop - hop, k*hop)
+    acc[hop:] += targets[:, hop:].reshape(-1)  # second halves: [k*hop, k*hop + hop)
+    return acc[hop:]
+
+
+def spectrum_targets(ds: Dataset, spec: BrainSpec) -> F32:
+    """Log-magnitude targets ``(T, frames * bins)`` float32 of a dataset, source by source.
+
+    Each source's soundtrack is rebuilt from its targets (:func:`soundtrack`) and analysed
+    with :func:`liveframe.core.spectral.spectral_targets`; frames that reach past either
+    end of a source see silence there, never the next source.
+    """
+    frame = Framing(str(ds.meta["framing"]), spec.hop)
+    out = np.empty((len(ds), spec.length), np.float32)
+    for s, e in ds.segments:
+        if e > s:
+            out[s:e] = spectral_targets(soundtrack(ds.targets[s:e], frame), spec, e - s)
+    return out
 
 
 def split_validation(

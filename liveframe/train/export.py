@@ -1,10 +1,13 @@
 """A checkpoint's best weights as an ONNX brain (``liveframe export CHECKPOINT -o BRAIN``).
 
 The spec comes from the checkpoint (written there by ``liveframe train``): nothing is
-declared twice. The scale stays in ``spec.scale`` (the graph outputs normalised audio and
-:meth:`liveframe.core.brain.Brain.run` multiplies by the scale). Before anything is written the
-ONNX model and the torch net run on the same random batch; if they differ by more than the
-tolerance (1e-4) the export is refused and nothing appears on disk. The file is written
+declared twice, a ``spectrum`` checkpoint gives a spectrum brain. A pcm brain's scale stays
+in ``spec.scale`` (the graph outputs normalised audio and
+:meth:`liveframe.core.brain.Brain.run` multiplies by the scale); a spectrum brain's graph
+outputs its log-magnitudes as they are (the decoder applies the scale, 1 when trained).
+Before anything is written the ONNX model and the torch net run on the same random batch;
+if they differ by more than the tolerance (1e-4) the export is refused and nothing appears
+on disk. The file is written
 under a temporary name, loaded back with :meth:`Brain.load`, and only then renamed.
 
 Importable without torch; torch is imported when an export runs.
@@ -57,7 +60,8 @@ def export_checkpoint(
         The ``.onnx`` brain; written atomically, only after the parity check passes.
     tolerance : float
         Largest absolute difference allowed between onnxruntime and torch, both on the
-        graph's output and on the played audio (output times ``spec.scale``).
+        graph's output and on what :meth:`Brain.run` gives (pcm: output times
+        ``spec.scale``; spectrum: the output).
     batch : int
         Size of the random parity batch (uniform frames in [0, 1], seeded).
 
@@ -128,7 +132,8 @@ def export_checkpoint(
     sess = ort.InferenceSession(data, sess_options=session_options(threads=1),
                                 providers=["CPUExecutionProvider"])
     got = sess.run([C.OUTPUT_NAME], {C.INPUT_NAME: x})[0]
-    diff = _max_diff(got, ref, spec.scale)
+    gain = 1.0 if spec.spectral else spec.scale
+    diff = _max_diff(got, ref, gain)
     if not diff <= tolerance:  # NaN compares false: refused too
         raise ExportError(
             f"{checkpoint}: onnxruntime and torch differ by {diff:.3g} (> {tolerance:g}) on "
@@ -141,7 +146,7 @@ def export_checkpoint(
         f.flush()
         brain = Brain.load(tmp)  # the runtime's own check, before the name appears
         played = brain.run(x)
-        if not _max_abs(played - ref * np.float32(spec.scale)) <= tolerance:
+        if not _max_abs(played - ref * np.float32(gain)) <= tolerance:
             raise ExportError(f"{checkpoint}: Brain.run of the exported file does not "
                               f"reproduce torch; not writing {out_p}")
     return out_p
@@ -155,7 +160,7 @@ def _max_abs(a: Any) -> float:
 
 
 def _max_diff(got: Any, ref: Any, scale: float) -> float:
-    """Largest difference on the raw output and on the played audio (NaN if any is NaN)."""
+    """Largest difference on the raw output and on it times ``scale`` (NaN if any is NaN)."""
     if np.shape(got) != np.shape(ref):
         return float("inf")
     if not (np.all(np.isfinite(got)) and np.all(np.isfinite(ref))):

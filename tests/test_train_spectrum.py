@@ -1,0 +1,296 @@
+"""Spectrum brains: their targets, their loss, training, resume, export, render and eval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveframe import constants as C
+from liveframe.cli import main
+from liveframe.core.brain import Brain
+from liveframe.core.spec import BrainSpec, Framing
+from liveframe.core.spectral import decode, spectral_targets
+from liveframe.core.synth import hann
+from liveframe.data.clips import write_clip
+from liveframe.data.dataset import load_dataset, save_dataset
+from liveframe.offline import metrics as M
+from liveframe.offline.evaluate import evaluate
+from liveframe.util.wav import read_wav
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from liveframe.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from liveframe.train.data import (  # noqa: E402
+    soundtrack,
+    spec_from_dataset,
+    spectrum_targets,
+    split_validation,
+)
+from liveframe.train.export import export_checkpoint  # noqa: E402
+from liveframe.train.model import DenseBrain, init_output_bias  # noqa: E402
+from liveframe.train.trainer import Loss, TrainConfig, train  # noqa: E402
+from tests.test_train import SIZE, make_learnable_dataset  # noqa: E402
+
+HOP = C.HOP
+BIN_HZ = C.SAMPLE_RATE / C.N_FFT
+SPEC = BrainSpec(kind="spectrum", width=SIZE, height=SIZE)
+
+
+def cfg(**kw: object) -> TrainConfig:
+    base = dict(kind="spectrum", layers="I,64,L", epochs=12, batch_size=64, lr=3e-3,
+                seed=0, patience=50)
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def make_spectral_dataset(path, *, ticks: int = 600, sources: int = 2, seed: int = 0):
+    """Frames of one brightness each, gliding smoothly; the soundtrack is a 441 Hz tone
+    (not a multiple of the frame rate) whose amplitude follows the brightness, cut into
+    grains as ``liveframe pickle`` cuts them. A tick's spectra span its neighbours, so the
+    brightness must glide for the sound around a tick to follow its picture."""
+    rng = np.random.default_rng(seed)
+    per = ticks // sources
+    frames, targets = [], []
+    for _ in range(sources):
+        knots = rng.random(per // 15 + 2)
+        b = np.interp(np.arange(per * HOP) / HOP, np.arange(knots.shape[0]) * 15, knots)
+        t = np.arange(per * HOP) / C.SAMPLE_RATE
+        targets.append(grains_of(0.05 * b * np.sin(2 * np.pi * 441 * t)))
+        frames.append((b[::HOP] * 255).astype(np.uint8))
+    px = np.broadcast_to(np.concatenate(frames)[:, None, None, None],
+                         (per * sources, 1, SIZE, SIZE))
+    meta = dict(sample_rate=22050, fps=30, framing="grain", hop=HOP, length=2 * HOP,
+                channels=1, width=SIZE, height=SIZE)
+    return save_dataset(path, px.copy(), np.concatenate(targets).astype(np.float32),
+                        boundaries=np.arange(sources + 1) * per, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory):
+    return make_spectral_dataset(tmp_path_factory.mktemp("ds") / "ds.npz")
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory: pytest.TempPathFactory):
+    ck = tmp_path_factory.mktemp("spectrum") / "ck.pt"
+    res = train(dataset, ck, cfg(), threads=1, quiet=True)
+    return ck, res
+
+
+def grains_of(x: np.ndarray) -> np.ndarray:
+    """The dataset targets of a soundtrack ``x`` (sample 0 = tick 0), as pickle cuts them."""
+    ticks = x.shape[0] // HOP
+    padded = np.pad(x, (HOP, HOP))
+    w = hann(2 * HOP)
+    return np.stack([padded[k * HOP:k * HOP + 2 * HOP] * w for k in range(ticks)])
+
+
+def test_soundtrack_is_rebuilt_from_grains_and_blocks(rng):
+    x = (0.1 * rng.standard_normal(20 * HOP)).astype(np.float32)
+    got = soundtrack(grains_of(x).astype(np.float32), Framing("grain", HOP))
+    assert got.shape == x.shape
+    # every sample but the last half grain's is covered by two windows that sum to one
+    np.testing.assert_allclose(got[:-HOP], x[:-HOP], atol=1e-6)
+    blocks = x.reshape(20, HOP)
+    np.testing.assert_array_equal(soundtrack(blocks, Framing("block", HOP)), x)
+
+
+def test_spectrum_targets_follow_each_source_and_never_cross_into_the_next(rng, tmp_path):
+    t = np.arange(30 * HOP) / C.SAMPLE_RATE
+    f = 48 * C.SAMPLE_RATE / C.N_FFT  # on bin 48 (1034 Hz)
+    a = (0.2 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+    b = (0.05 * rng.standard_normal(30 * HOP)).astype(np.float32)
+    targets = np.concatenate([grains_of(a), grains_of(b)]).astype(np.float32)
+    frames = np.zeros((60, 1, SIZE, SIZE), np.uint8)
+    meta = dict(sample_rate=22050, fps=30, framing="grain", hop=HOP, length=2 * HOP,
+                channels=1, width=SIZE, height=SIZE)
+    ds = load_dataset(save_dataset(tmp_path / "two.npz", frames, targets,
+                                   boundaries=np.array([0, 30, 60]), meta=meta))
+    spec = spec_from_dataset(ds, context=0, where="two.npz", kind="spectrum")
+    assert spec.spectral and spec.framing == "grain" and spec.length == 3 * 513
+    assert (spec.n_fft, spec.frames, spec.phase, spec.scale) == (
+        C.N_FFT, C.SPECTRAL_FRAMES, C.PHASES[0], 1.0)
+    got = spectrum_targets(ds, spec)
+    assert got.shape == (60, spec.length) and got.dtype == np.float32
+    # the targets of each source alone: its first ticks see silence before it, not the
+    # other source; only its last two ticks reach its last half grain (one window)
+    for lo, x in ((0, a), (30, b)):
+        want = spectral_targets(x, spec, 30)
+        np.testing.assert_allclose(got[lo:lo + 28], want[:28], atol=2e-3)
+    # the tone's ticks peak in its bin, at its amplitude
+    assert got[5].reshape(3, 513).argmax(axis=1).tolist() == [48, 48, 48]
+    assert np.exp(got[5].max()) == pytest.approx(0.2, rel=1e-3)
+
+
+def test_logmag_loss_is_mse_plus_spectral_convergence():
+    y = torch.log(torch.rand(4, 20) + 0.01)
+    loss = Loss("logmag", sc_weight=0.5)
+    assert float(loss(y, y)) == 0.0
+    # twice the magnitudes: MSE ln(2)^2, spectral convergence exactly 1
+    doubled = y + float(np.log(2))
+    assert float(loss(doubled, y)) == pytest.approx(np.log(2) ** 2 + 0.5, rel=1e-5)
+    # the validation total over many batches is the loss of the whole set
+    sums = loss.sums(doubled[:2], y[:2]) + loss.sums(doubled[2:], y[2:])
+    assert loss.total(sums, 4, 20) == pytest.approx(float(loss(doubled, y)), rel=1e-6)
+    # a wild output is clipped before the exp: finite, with a gradient through the MSE
+    wild = torch.full_like(y, 1e4, requires_grad=True)
+    value = loss(wild, y)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(wild.grad).all()
+    assert float(Loss("mse", sc_weight=0.5)(doubled, y)) == pytest.approx(np.log(2) ** 2)
+
+
+def test_spectrum_training_learns_and_saves_its_spec(trained):
+    ck_path, res = trained
+    vals = [h["val"] for h in res.history]
+    # the output bias starts at the targets' mean log-magnitude (mostly the floor, -11.5,
+    # here): the first epoch is already far under what a zero start costs (MSE over 100)
+    assert vals[0] < 1, vals
+    assert res.best_val < 0.6 * vals[0], vals
+    ck = load_checkpoint(ck_path)
+    out = ck["spec"]["output"]
+    assert out["kind"] == "spectrum" and out["length"] == 3 * 513 and out["scale"] == 1.0
+    assert (out["n_fft"], out["frames"], out["phase"]) == (C.N_FFT, C.SPECTRAL_FRAMES,
+                                                           C.PHASES[0])
+    assert ck["config"]["kind"] == "spectrum" and ck["config"]["loss"] == "logmag"
+    assert ck["spec"]["provenance"]["loss"] == "logmag"
+    assert ck["spec"]["layers"] == [SIZE * SIZE, 64, 3 * 513]
+    # the soft ceiling: 6 dB over the loudest training target (a 0.05 tone: about -3)
+    ds = load_dataset(ck["spec"]["provenance"]["data"])
+    train_idx, _, _ = split_validation(ds.segments, 0.1, guard=1)
+    loudest = spectrum_targets(ds, BrainSpec.from_dict(ck["spec"]))[train_idx].max()
+    assert float(ck["best_model"]["ceiling"]) == pytest.approx(loudest + np.log(2), abs=1e-6)
+    assert -3.5 < loudest < -2.5
+
+
+def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
+    res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
+    ck = load_checkpoint(res.checkpoint)
+    assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
+    assert ck["spec"]["arch"] == "spectral" and ck["spec"]["layers"] == [SIZE * SIZE, 1024,
+                                                                        1539]
+    assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"
+
+
+def test_export_load_and_render_a_spectrum_brain(trained, tmp_path):
+    ck_path, _ = trained
+    out = export_checkpoint(ck_path, tmp_path / "spec.onnx")
+    brain = Brain.load(out)
+    assert brain.spec.spectral and brain.spec.length == 1539 and brain.spec.scale == 1.0
+    # it learned the dataset: the 441 Hz tone at 0.05 times the brightness
+    levels = []
+    for value in (250, 128, 76):
+        z = brain.run(np.full((20, 1, SIZE, SIZE), value, np.uint8))
+        assert np.all(np.abs(z[0].reshape(3, 513).argmax(axis=1) - 441 / BIN_HZ) <= 1)
+        levels.append(M.rms_dbfs(decode(z, brain.spec)[HOP * 4:]))
+    want = 20 * np.log10(0.05 / np.sqrt(2) * np.array([250, 128, 76]) / 255)
+    np.testing.assert_allclose(levels, want, atol=2.0)
+    # pictures like none it was trained on never play louder than its ceiling
+    odd = np.random.default_rng(1).random((64, 1, SIZE, SIZE), dtype=np.float32)
+    odd[::2] = (odd[::2] > 0.5) * 1.0
+    ceiling = float(load_checkpoint(ck_path)["best_model"]["ceiling"])
+    assert brain.run(odd).max() <= ceiling
+
+    # `liveframe render` through the tick pipeline: a bright second, then a dimmer one
+    frames = [(i / 30, np.full((32, 32), 250 if i < 30 else 76, np.uint8)) for i in range(60)]
+    sr = C.SAMPLE_RATE
+    n = np.arange(2 * sr)
+    amp = np.where(n < sr, 250, 76) / 255 * 0.05
+    clip = write_clip(tmp_path / "clip.mkv", frames, sr=sr,
+                      audio=amp * np.sin(2 * np.pi * 441 * n / sr))
+    wav = tmp_path / "out.wav"
+    assert main(["render", str(clip), "-o", str(wav), "--brain", str(out)]) == 0
+    rate, y = read_wav(wav)
+    first, second = y[rate // 4:3 * rate // 4], y[5 * rate // 4:7 * rate // 4]
+    assert M.rms_dbfs(first) == pytest.approx(want[0], abs=2.0)
+    assert M.rms_dbfs(second) == pytest.approx(want[2], abs=2.0)
+
+    # eval knows the kind, and gives each mode's level against the true soundtrack
+    res = evaluate(brain, clip, modes=("ola", "granular"))
+    assert res["kind"] == "spectrum"
+    assert res["reference"]["rms_dbfs"] == pytest.approx(M.rms_dbfs(amp * np.sin(
+        2 * np.pi * 441 * n / sr)), abs=0.2)
+    for m, v in res["modes"].items():
+        assert -3 < v["level_db"] < 3, (m, v)  # the brain plays the film about as loud
+    assert res["modes"]["ola"]["envelope_corr"] > 0.8, res["modes"]
+
+
+def test_spectrum_resume_continues_as_if_never_interrupted(dataset, tmp_path):
+    full = train(dataset, tmp_path / "full.pt", cfg(epochs=3), threads=1, quiet=True)
+    train(dataset, tmp_path / "part.pt", cfg(epochs=2), threads=1, quiet=True)
+    # the kind comes back from the checkpoint: a plain config resumes a spectrum run
+    more = train(dataset, tmp_path / "part.pt", TrainConfig(epochs=3), resume=True,
+                 explicit=("epochs",), threads=1, quiet=True)
+    assert [(h["train"], h["val"]) for h in more.history] == [
+        (h["train"], h["val"]) for h in full.history]
+    ck = load_checkpoint(tmp_path / "part.pt")
+    assert ck["spec"]["output"]["kind"] == "spectrum" and ck["config"]["layers"] == [
+        SIZE * SIZE, 64, 1539]
+
+
+def test_resume_refuses_another_kind_in_one_line(dataset, tmp_path, capsys):
+    spec_ck, pcm_ck = tmp_path / "s.pt", tmp_path / "p.pt"
+    assert main(["train", str(dataset), "-o", str(spec_ck), "--layers", "I,16,L",
+                 "--epochs", "1", "--threads", "1", "--quiet"]) == 0
+    assert main(["train", str(dataset), "-o", str(pcm_ck), "--kind", "pcm", "--layers",
+                 "I,16,L", "--epochs", "1", "--threads", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    before = spec_ck.read_bytes()
+    assert main(["train", str(dataset), "-o", str(spec_ck), "--resume", "--kind", "pcm",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("liveframe train: --kind 'pcm' disagrees with the checkpoint")
+    assert "(spectrum)" in err and "\n" not in err and "Traceback" not in err, err
+    assert spec_ck.read_bytes() == before
+    # a pcm checkpoint resumes as pcm without --kind, even one saved before the field
+    ck = load_checkpoint(pcm_ck)
+    del ck["config"]["kind"]
+    save_checkpoint(ck, pcm_ck)
+    assert main(["train", str(dataset), "-o", str(pcm_ck), "--resume", "--epochs", "2",
+                 "--threads", "1", "--quiet"]) == 0
+    after = load_checkpoint(pcm_ck)
+    assert after["epoch"] == 2 and after["config"]["kind"] == "pcm"
+    assert after["config"]["batch_size"] == 256 and after["config"]["loss"] == "mse"
+    assert after["spec"]["output"]["kind"] == "pcm" and after["spec"]["output"]["length"] == 1470
+    assert main(["train", str(dataset), "-o", str(pcm_ck), "--resume", "--kind", "spectrum",
+                 "--quiet"]) == 2
+    assert "--kind 'spectrum' disagrees" in capsys.readouterr().err
+
+
+def test_block_datasets_train_spectrum_brains_too(tmp_path):
+    ds = make_learnable_dataset(tmp_path / "block.npz", framing="block", ticks=300)
+    res = train(ds, tmp_path / "ck.pt", cfg(epochs=1, layers="I,8,L", context=1),
+                threads=1, quiet=True)
+    spec = BrainSpec.from_dict(load_checkpoint(res.checkpoint)["spec"])
+    assert spec.spectral and spec.framing == "grain" and spec.context == 1
+    assert spec.length == 1539
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kind", "pcm", "--loss", "logmag"], "--loss 'logmag' must be one of mse, l1 for a pcm"),
+    (["--sc-weight", "-1"], "--sc-weight -1.0 must be 0 or more"),
+])
+def test_bad_spectrum_options_are_one_line(dataset, tmp_path, capsys, args, message):
+    rc = main(["train", str(dataset), "-o", str(tmp_path / "ck.pt"), *args, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("liveframe train: ") and message in err, err
+    assert "\n" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "ck.pt").exists()
+
+
+def test_soft_ceiling_bounds_a_runaway_output_and_is_the_identity_under_it():
+    model = DenseBrain((4, 3), ceiling=-2.0)
+    with torch.no_grad():
+        model.linears[-1].weight.zero_()
+        model.linears[-1].bias.copy_(torch.tensor([100.0, -2.0, -12.0]))
+        out = model(torch.zeros(1, 4))[0]
+    assert float(out[0]) == pytest.approx(-2.0, abs=1e-6)  # 100 would be e^100 loud
+    assert float(out[1]) == pytest.approx(-2.0 - np.log(2), abs=1e-6)
+    assert float(out[2]) == pytest.approx(-12.0, abs=1e-4)  # quiet bins untouched
+    # the bias starts where the ceiling maps it onto the targets' mean
+    init_output_bias(model, torch.tensor([-2.5, -6.0, -11.0]))
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.zeros(1, 4))[0].numpy(), [-2.5, -6.0, -11.0],
+                                   atol=1e-5)
+    assert "ceiling" in model.state_dict() and "ceiling" not in DenseBrain((4, 3)).state_dict()
