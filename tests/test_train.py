@@ -19,7 +19,8 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
 from liveframe.train.checkpoint import load_checkpoint  # noqa: E402
-from liveframe.train.data import context_index, split_validation  # noqa: E402
+from liveframe.core.context import ContextStack, context_plan  # noqa: E402
+from liveframe.train.data import Batches, split_validation  # noqa: E402
 from liveframe.train.trainer import TrainConfig, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,14 +109,24 @@ def test_checkpoint_split_matches_the_dataset(dataset, tmp_path):
     assert prov["train_ticks"] + prov["val_ticks"] + 6 * len(stretches) == 600
 
 
-def test_context_frames_come_from_previous_ticks_of_the_same_source():
-    idx = context_index([(0, 5), (5, 9)], 2)
-    assert idx.shape == (9, 3)
-    assert idx[0].tolist() == [0, 0, 0]
-    assert idx[4].tolist() == [2, 3, 4]
-    assert idx[5].tolist() == [5, 5, 5], "clamped at the source start, never the other source"
-    assert idx[6].tolist() == [5, 5, 6]
-    assert idx[8].tolist() == [6, 7, 8]
+def test_training_batches_see_the_context_the_pipeline_plays() -> None:
+    # a 10 fps source then a 30 fps one on the 30 fps clock, as pickle stores them
+    rng = np.random.default_rng(0)
+    slow = [rng.integers(0, 256, (1, 8, 8), dtype=np.uint8) for _ in range(6)]
+    fast = [rng.integers(0, 256, (1, 8, 8), dtype=np.uint8) for _ in range(7)]
+    frames = np.stack([p for p in slow for _ in range(3)] + fast)
+    segments = [(0, 18), (18, 25)]
+    data = Batches(frames, np.zeros((25, 4), np.float32), context_plan(frames, segments, 2))
+    x, _ = data.get(torch.arange(25))
+    for lo, hi in segments:
+        stack = ContextStack(2)  # what TickPipeline feeds the brain, source by source
+        for k in range(lo, hi):
+            want = stack.stack(frames[k]).reshape(-1)
+            np.testing.assert_allclose(x[k].numpy(), want, atol=1e-6)
+    # the slow source's held pictures still see motion; the fast one's first tick does not
+    # reach into the slow source
+    assert not np.allclose(x[4, -64:].numpy(), x[4, -128:-64].numpy())
+    np.testing.assert_array_equal(x[18, :64].numpy(), x[18, -64:].numpy())
 
 
 def test_same_seed_same_losses(dataset, tmp_path):

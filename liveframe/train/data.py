@@ -165,20 +165,6 @@ def split_validation(
             stretches)
 
 
-def context_index(segments: list[tuple[int, int]], context: int) -> npt.NDArray[np.int64]:
-    """``[T, context + 1]`` tick indices of each sample's frames, oldest first, current last.
-
-    Context frames are the previous ticks of the same source, clamped at its first tick.
-    """
-    total = segments[-1][1] if segments else 0
-    idx = np.empty((total, context + 1), np.int64)
-    back = np.arange(-context, 1, dtype=np.int64)
-    for s, e in segments:
-        t = np.arange(s, e, dtype=np.int64)[:, None] + back[None, :]
-        idx[s:e] = np.maximum(t, s)
-    return idx
-
-
 def fingerprint(ds: Dataset) -> str:
     """A content hash of a dataset (frames, targets, boundaries), to refuse a wrong resume."""
     h = hashlib.blake2b(digest_size=16)
@@ -190,28 +176,41 @@ def fingerprint(ds: Dataset) -> str:
 class Batches:
     """Frames kept as uint8 in one tensor; each batch is gathered and converted to float32.
 
+    The context pictures follow :func:`liveframe.core.context.context_plan`, the rule the
+    tick pipeline plays by (pictures at fixed time offsets, interpolated between the
+    distinct pictures of a source slower than the brain clock), so a brain is trained on
+    exactly what it will see.
+
     Parameters
     ----------
     frames : uint8 [T, C, H, W]
     targets : float32 [T, L], already divided by the scale
-    ctx : int64 [T, K]
+    plan : (a, b, w), each [T, context], optional
+        From :func:`~liveframe.core.context.context_plan`; None for no context.
     """
 
     def __init__(self, frames: npt.NDArray[np.uint8], targets: npt.NDArray[np.float32],
-                 ctx: npt.NDArray[np.int64]) -> None:
+                 plan: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                             npt.NDArray[np.float32]] | None = None) -> None:
         t = frames.shape[0]
         self.frames = torch.from_numpy(np.ascontiguousarray(frames.reshape(t, -1)))
         self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
-        self.ctx = torch.from_numpy(ctx)
-        self.k = ctx.shape[1]
         self.plane = self.frames.shape[1]
+        self.context = 0 if plan is None else int(plan[0].shape[1])
+        if self.context:
+            a, b, w = plan  # type: ignore[misc]
+            self.a, self.b = torch.from_numpy(a), torch.from_numpy(b)
+            self.w = torch.from_numpy(np.ascontiguousarray(w, np.float32))
 
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x [B, K*C*H*W] float32 in [0, 1], y [B, L])`` for ticks ``idx``."""
-        if self.k == 1:
-            raw = self.frames.index_select(0, idx)
-        else:
-            raw = self.frames.index_select(0, self.ctx.index_select(0, idx).reshape(-1))
-            raw = raw.reshape(idx.shape[0], self.k * self.plane)
-        x = raw.to(torch.float32).mul_(1.0 / 255.0)
-        return x, self.targets.index_select(0, idx)
+        """``(x [B, (context+1)*C*H*W] float32 in [0, 1], y [B, L])`` for ticks ``idx``."""
+        cur = self.frames.index_select(0, idx).to(torch.float32).mul_(1.0 / 255.0)
+        if self.context:
+            n, k = idx.shape[0], self.context
+            fa = self.frames.index_select(0, self.a.index_select(0, idx).reshape(-1))
+            fb = self.frames.index_select(0, self.b.index_select(0, idx).reshape(-1))
+            w = self.w.index_select(0, idx).reshape(-1, 1)
+            ctx = fa.to(torch.float32).mul_(w) + fb.to(torch.float32).mul_(1.0 - w)
+            ctx = ctx.mul_(1.0 / 255.0).reshape(n, k * self.plane)
+            cur = torch.cat([ctx, cur], dim=1)
+        return cur, self.targets.index_select(0, idx)

@@ -28,6 +28,7 @@ import torch
 
 from liveframe import constants as C
 from liveframe.core.spectral import LOG_MAX
+from liveframe.core.context import context_plan
 from liveframe.data.dataset import load_dataset
 from liveframe.errors import DatasetError, LiveframeError, ParamError
 from liveframe.train import DEFAULT_ARCH, check_output_file
@@ -40,7 +41,6 @@ from liveframe.train.checkpoint import (
 )
 from liveframe.train.data import (
     Batches,
-    context_index,
     fingerprint,
     spec_from_dataset,
     spectrum_targets,
@@ -325,7 +325,8 @@ def train(
         scale = rms if math.isfinite(rms) and rms > 1e-12 else 1.0
     if scale != 1.0:
         ds.targets *= np.float32(1.0 / scale)  # in place: the dataset is ours, and can be big
-    data = Batches(ds.frames, ds.targets, context_index(segments, config.context))
+    plan = context_plan(ds.frames, segments, config.context) if config.context else None
+    data = Batches(ds.frames, ds.targets, plan)
     train_idx = torch.from_numpy(train_idx_np)
     val_idx = torch.from_numpy(val_idx_np)
 
