@@ -18,8 +18,8 @@ from liveframe.errors import ParamError
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-from liveframe.train.checkpoint import load_checkpoint  # noqa: E402
 from liveframe.core.context import ContextStack, context_plan  # noqa: E402
+from liveframe.train.checkpoint import load_checkpoint  # noqa: E402
 from liveframe.train.data import Batches, split_validation  # noqa: E402
 from liveframe.train.trainer import TrainConfig, train  # noqa: E402
 

@@ -27,8 +27,8 @@ import numpy.typing as npt
 import torch
 
 from liveframe import constants as C
-from liveframe.core.spectral import LOG_MAX
 from liveframe.core.context import context_plan
+from liveframe.core.spectral import LOG_MAX
 from liveframe.data.dataset import load_dataset
 from liveframe.errors import DatasetError, LiveframeError, ParamError
 from liveframe.train import DEFAULT_ARCH, check_output_file
