@@ -17,7 +17,7 @@ TEST_DEBS    := libportaudio2 jackd2 csound puredata-core liblo-tools ffmpeg
 PYTEST := QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 QUICK  := not jack and not gui and not torch and not slow
 
-.PHONY: demo test test-quick bench brains debs-runtime debs-test lint clean
+.PHONY: demo test test-quick bench brains brains-shapes debs-runtime debs-test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,10 @@ bench: debs-test $(VENV)/.dev
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks
 
 brains: $(VENV)/.dev
-	$(BIN)/python tools/build_default_brain.py
+	$(BIN)/python tools/build_shapes_brain.py
+
+brains-shapes: $(VENV)/.dev
+	$(BIN)/python tools/build_shapes_brain.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check liveframe tests tools benchmarks

@@ -149,7 +149,7 @@ def test_eval_bad_input_one_line(clip, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
-DEFAULT_BRAIN = shipped_file("brains/default.onnx")
+DEFAULT_BRAIN = shipped_file("brains/shapes.onnx")
 
 
 @pytest.mark.skipif(not (DEFAULT_BRAIN.exists() and shipped_file(DEMO_CLIP).exists()),

@@ -1,21 +1,24 @@
-"""Build the shipped default brain and the demo clip from nothing (``make brains``).
+"""Build the shapes brain and its demo clip from nothing (``make brains-shapes``).
+
+The shapes brain was the shipped default until the real-world brain of issue 14
+(``tools/build_brains.py``); it is kept as ``brains/shapes.onnx``.
 
 Steps, each with the project's own command line, all seeded:
 
 1. ``tools/make_film.py``: the training film (120 minutes, seed 2015) into ``build/brains/``;
 2. ``liveframe pickle film.mkv -o data.npz --calibrate-silence 30``;
-3. ``liveframe train data.npz -o default.pt --layers I,256,L --context 1 --loss l1
+3. ``liveframe train data.npz -o shapes.pt --layers I,256,L --context 1 --loss l1
    --lr-schedule cosine --epochs 60 ... --seed 0 --threads 2``;
-4. ``tools/export_onnx.py default.pt -o build/brains/default.onnx``;
+4. ``tools/export_onnx.py shapes.pt -o build/brains/shapes.onnx``;
 5. measure the brain as a performer meets it (black, white and grey screens, a bright disc
    at several heights, as a 640x480 camera would show them, through :class:`Brain` and
    :class:`OlaSynth`), refuse to ship it when black is not quiet or pitch does not follow
-   height, then copy it to ``brains/default.onnx`` and write ``brains/default.md``;
+   height, then copy it to ``brains/shapes.onnx`` and write ``brains/shapes.md``;
 6. the demo clip ``brains/demo.mkv`` (18 s, seed 30, the same generator), and
    ``liveframe eval`` of the shipped brain on it and on a held-out minute (60 s, seed 31,
    written beside the build; raw and ola), recorded in the card.
 
-``python tools/build_default_brain.py [--seconds S] [--epochs N] [--out-dir DIR]``: the
+``python tools/build_shapes_brain.py [--seconds S] [--epochs N] [--out-dir DIR]``: the
 options exist for quick trials; the defaults are what ``make brains`` ships.
 """
 
@@ -47,11 +50,11 @@ from liveframe.core.media import preprocess, with_context
 from liveframe.core.synth import OlaSynth
 from liveframe.util.files import atomic_write
 
-log = logging.getLogger("build_default_brain")
+log = logging.getLogger("build_shapes_brain")
 
 BRAINS = REPO / "brains"
 """The checkout's brains folder: `make brains` rebuilds the files shipped from it."""
-DEFAULT_BRAIN = BRAINS / "default.onnx"
+DEFAULT_BRAIN = BRAINS / "shapes.onnx"
 DEMO_CLIP = BRAINS / "demo.mkv"
 
 FILM_SECONDS = 7200.0
@@ -67,7 +70,7 @@ DEMO_SECONDS = 18.0
 DEMO_SEED = 30
 HELD_OUT_SECONDS = 60.0
 HELD_OUT_SEED = 31
-"""A minute of film no brain saw (tests/test_default_brain.py checks issue 3 on it too)."""
+"""A minute of film no brain saw (tests/test_shapes_brain.py checks issue 3 on it too)."""
 CALIBRATE_SECONDS = 30.0
 LAYERS = "I,256,L"
 CONTEXT = 1
@@ -226,7 +229,7 @@ def build(
     out_dir.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     film, data = out_dir / "film.mkv", out_dir / "data.npz"
-    ckpt, onnx_out = out_dir / "default.pt", out_dir / "default.onnx"
+    ckpt, onnx_out = out_dir / "shapes.pt", out_dir / "shapes.onnx"
     timings_path = out_dir / "timings.json"
     timings: dict[str, float] = {}
     if reuse and ckpt.exists() and timings_path.exists():
@@ -257,7 +260,7 @@ def build(
         log.info("%s", line)
     problems = check(m)
     if problems:
-        raise SystemExit(f"build_default_brain: not shipping {onnx_out}: " + "; ".join(problems))
+        raise SystemExit(f"build_shapes_brain: not shipping {onnx_out}: " + "; ".join(problems))
     if install:
         _install(onnx_out, DEFAULT_BRAIN)
         demo = make_film.make_film(
@@ -269,16 +272,16 @@ def build(
                                        seed=HELD_OUT_SEED)
         m["eval_held_out"] = evaluate_clip(held_out, "the held-out minute", out_dir)
         card = model_card(Brain.load(DEFAULT_BRAIN), m)
-        with atomic_write(BRAINS / "default.md", "w") as (f, _):
+        with atomic_write(BRAINS / "shapes.md", "w") as (f, _):
             f.write(card)
         log.info("wrote %s (%.1f MB), %s (%.2f MB) and %s", DEFAULT_BRAIN,
                  DEFAULT_BRAIN.stat().st_size / 1e6, DEMO_CLIP,
-                 DEMO_CLIP.stat().st_size / 1e6, BRAINS / "default.md")  # fmt: skip
+                 DEMO_CLIP.stat().st_size / 1e6, BRAINS / "shapes.md")  # fmt: skip
     return m
 
 
 def evaluate_demo(work: Path | None = None) -> dict[str, Any]:
-    """``liveframe eval brains/default.onnx brains/demo.mkv --modes raw,ola``, as a dict."""
+    """``liveframe eval brains/shapes.onnx brains/demo.mkv --modes raw,ola``, as a dict."""
     return evaluate_clip(DEMO_CLIP, "the demo clip", work)
 
 
@@ -299,7 +302,7 @@ def true_grain_figures(clip: Path, work: Path) -> dict[str, float]:
 
 
 def evaluate_clip(clip: Path, name: str, work: Path | None = None) -> dict[str, Any]:
-    """``liveframe eval brains/default.onnx CLIP --modes raw,ola``, as a dict, with the true
+    """``liveframe eval brains/shapes.onnx CLIP --modes raw,ola``, as a dict, with the true
     grains' figures (:func:`true_grain_figures`) under ``"true_grains"`` when ``work`` (a
     folder for the temporary dataset) is given."""
     from liveframe.offline.evaluate import evaluate
@@ -366,7 +369,7 @@ def model_card(brain: Brain, m: dict[str, Any]) -> str:
         if np.isfinite(m[key])
     ).rstrip(",")
     curve = "\n".join(f"| {e} | {t:.4f} | {v:.4f} |" for e, t, v in m["history"])
-    return f"""# default: the shipped brain
+    return f"""# shapes: the first shipped brain (default until issue 14)
 
 A brain that makes a clean, playable response to shapes in front of a camera: black is
 silent, a bright shape sings, higher on screen is higher in pitch, bigger and brighter is
@@ -439,7 +442,7 @@ through `Brain` and `OlaSynth`, RMS after overlap-add (the first tick trimmed):
 {rows}
 
 A dim disc (grey 90 of 255) at height 0.5 plays {m["dim_db"]:.1f} dBFS, a small one (radius
-0.05) {m["small_db"]:.1f} dBFS. `tests/test_default_brain.py` checks the shipped file:
+0.05) {m["small_db"]:.1f} dBFS. `tests/test_shapes_brain.py` checks the shipped file:
 black below {BLACK_LIMIT_DB:g} dBFS, a bright disc above {LOUD_LIMIT_DB:g} dBFS, pitch rising
 with height.
 {_eval_section(m)}
@@ -450,7 +453,7 @@ what it saw; it plays whatever its weights make of it, so start from a dark back
 
     make brains
 
-(`tools/build_default_brain.py`: film, `liveframe pickle`, `liveframe train`, export,
+(`tools/build_shapes_brain.py`: film, `liveframe pickle`, `liveframe train`, export,
 measurement, this card, and the demo clip `brains/demo.mkv`, {DEMO_SECONDS:g} s, seed
 {DEMO_SEED}, opening with a disc rising from bottom to top.) Seeded throughout (film,
 training order and initial weights): the same machine and thread count give the same
@@ -507,7 +510,7 @@ def _eval_section(m: dict[str, Any]) -> str:
     gap = _gap(res)
     text = f"""
 On the demo clip ({res["seconds"]:g} s, with its true soundtrack), from
-`liveframe eval brains/default.onnx brains/demo.mkv --modes raw,ola --json`:
+`liveframe eval brains/shapes.onnx brains/demo.mkv --modes raw,ola --json`:
 
 {head}
 {_eval_rows(res)}
@@ -561,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         "export, measure and install it",
     )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="build_default_brain: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="build_shapes_brain: %(message)s")
     build(
         out_dir=args.out_dir,
         seconds=args.seconds,

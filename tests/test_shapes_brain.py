@@ -21,7 +21,7 @@ from liveframe.core.pipeline import TickPipeline
 from liveframe.core.shipped import DEMO_CLIP, shipped_file
 
 CAMERA = (640, 480)
-DEFAULT_BRAIN = shipped_file("brains/default.onnx")
+DEFAULT_BRAIN = shipped_file("brains/shapes.onnx")
 DEMO = shipped_file(DEMO_CLIP)
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 TICKS = 36
@@ -66,7 +66,7 @@ def test_shipped_brain_is_a_grain_brain_of_reasonable_size(brain):
     assert (s.width, s.height, s.channels, s.framing) == (64, 64, 1, "grain")
     assert (s.sample_rate, s.fps) == (C.SAMPLE_RATE, C.FPS)
     assert DEFAULT_BRAIN.stat().st_size < 20e6
-    assert DEFAULT_BRAIN.with_name("default.md").read_text().count("make brains") >= 1
+    assert DEFAULT_BRAIN.with_name("shapes.md").read_text().count("make brains") >= 1
 
 
 @pytest.mark.parametrize("shape", [CAMERA[::-1], (64, 64)])
@@ -112,7 +112,7 @@ def test_demo_clip_has_pictures_and_sound():
 
 
 def _tool(name: str):
-    """A script of tools/ as a module (``make_film``, ``build_default_brain``)."""
+    """A script of tools/ as a module (``make_film``, ``build_shapes_brain``)."""
     import importlib.util
     import sys
 
@@ -203,7 +203,7 @@ def test_ola_lowers_frame_artifact_20db_on_a_held_out_minute(tmp_path):
     # the film of the model card's held-out section: a film the brain never saw (the
     # training film is seed 2015, the demo seed 30), long enough that no single event
     # decides frame_artifact_db
-    build = _tool("build_default_brain")
+    build = _tool("build_shapes_brain")
     film = _make_film_module().make_film(tmp_path / "held-out.mkv",
                                          seconds=build.HELD_OUT_SECONDS,
                                          seed=build.HELD_OUT_SEED)
