@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["compare", "train", "pickle", "render", "live", "osc", "monitor"]
+ORDER = ["compare", "freefilm", "realfootage", "phase", "train", "pickle", "render", "live", "osc", "monitor"]
 
 HEADER = """# Benchmarks
 
