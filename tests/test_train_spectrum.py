@@ -294,3 +294,19 @@ def test_soft_ceiling_bounds_a_runaway_output_and_is_the_identity_under_it():
         np.testing.assert_allclose(model(torch.zeros(1, 4))[0].numpy(), [-2.5, -6.0, -11.0],
                                    atol=1e-5)
     assert "ceiling" in model.state_dict() and "ceiling" not in DenseBrain((4, 3)).state_dict()
+
+
+def test_a_spectrum_brain_with_context_sees_motion_planes() -> None:
+    import torch
+
+    from liveframe.train.model import MOTION_GAIN, DenseBrain
+
+    net = DenseBrain((2 * 16, 8, 5), motion_channels=1)
+    still = torch.full((1, 2, 4, 4), 0.5)
+    moved = still.clone()
+    moved[0, 1, 0, 0] = 0.75  # the current picture changed in one pixel
+    m = net.motion(moved)
+    assert m.shape == moved.shape
+    assert float(m[0, 0, 0, 0]) == pytest.approx(0.25 * MOTION_GAIN)
+    assert not net.motion(still)[0, 0].any()  # nothing moved: the motion plane is dark
+    torch.testing.assert_close(m[0, 1], moved[0, 1])  # the current picture as it is

@@ -64,7 +64,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     """The spec and the best weights of a checkpoint, as an eval-mode net."""
     spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
-    model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in ck["best_model"] else None)
+    best = ck["best_model"]
+    model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
+                       motion_channels=spec.channels if "motion_gain" in best else 0)
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

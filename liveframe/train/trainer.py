@@ -334,7 +334,11 @@ def train(
     ceiling = None
     if spec.spectral:
         ceiling = _max_of(ds.targets, train_idx_np) + CEILING_MARGIN
-    model = DenseBrain(sizes, ceiling=ceiling)
+    # a spectrum brain with context sees motion planes (DenseBrain.motion); a resumed run
+    # keeps what its checkpoint had
+    motion = (spec.spectral and config.context > 0) if ck is None else (
+        "motion_gain" in ck["model"])
+    model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0)
     if spec.spectral:
         init_output_bias(model, _mean_row(ds.targets, train_idx_np))
     # AdamW: decoupled weight decay (Loshchilov & Hutter); with weight_decay 0 it is Adam
