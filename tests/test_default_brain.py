@@ -104,6 +104,10 @@ def test_moving_scene_is_audible(brain: Brain, tmp_path: Path) -> None:
     assert -35.0 <= level <= -12.0, f"median level {level:.1f} dBFS"
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 14, not met by the shipped brain: a still textured picture plays about -31 dBFS "
+    "against -27 moving (the teacher: -38 against -27); its level follows texture more "
+    "than motion (brains/default.md)"))
 def test_still_picture_settles_within_a_second(brain: Brain, tmp_path: Path) -> None:
     sr = brain.spec.sample_rate
     pics = _moving(FPS, 2.0)
@@ -116,9 +120,9 @@ def test_still_picture_settles_within_a_second(brain: Brain, tmp_path: Path) -> 
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "build/default/default.onnx (best epoch 17, sha256 f70bac22c8a20e73...) plays centroids "
-    "658.7, 773.4, 733.9, 753.4, 668.8 Hz bottom to top (the teacher: 368, 434, 652, 875, "
-    "1203 Hz): it does not hear where the movement is"))
+    "issue 14, not met by the shipped brain: it plays centroids of about 560-645 Hz in no "
+    "order bottom to top (the teacher, docs/VOICE.md: 368, 434, 652, 875, 1203 Hz): it hears "
+    "that something moves, not where (brains/default.md)"))
 def test_register_follows_height(brain: Brain, tmp_path: Path) -> None:
     sr = brain.spec.sample_rate
     heights = (170, 133, 96, 59, 22)  # pixels from the top: bottom of the picture first
