@@ -100,13 +100,18 @@ def test_installed_command_plays_the_demo_from_another_folder(
                  "from liveframe.core.shipped import DEMO_CLIP, shipped_file;"
                  "print(shipped_file(DEMO_CLIP))"], cwd=tmp_path, env=_env()).stdout.strip()
     assert Path(clip).resolve().is_relative_to(installed.resolve())
-    _run([liveframe, "render", clip, "-o", "demo.wav", "--brain", "default"], cwd=tmp_path,
+    # the bundled synthetic clip (shapes on black) is the shapes brain's; the real-world
+    # default plays it too, quietly (mostly black pictures are near silence)
+    _run([liveframe, "render", clip, "-o", "demo.wav", "--brain", "shapes"], cwd=tmp_path,
          env=_env())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.wav"]
     sr, audio = read_wav(tmp_path / "demo.wav")
     seconds = audio.shape[0] / sr
     assert 17 < seconds < 19.5, seconds  # the 18 s demo clip
     assert np.isfinite(audio).all() and 0.01 < float(np.sqrt(np.mean(audio ** 2))) < 1
+    _run([liveframe, "render", clip, "-o", "default.wav"], cwd=tmp_path, env=_env())
+    sr, audio = read_wav(tmp_path / "default.wav")
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 0.01  # audible where shapes move
 
 
 def test_wheel_holds_every_module_and_shipped_file(wheel: Path) -> None:
