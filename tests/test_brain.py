@@ -207,3 +207,10 @@ def test_a_fixed_batch_or_a_double_input_is_refused(tmp_path):
     onnx.save(model, str(p))
     with pytest.raises(BrainError, match="not float32"):
         Brain.load(p)
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
+    p = make_brain(tmp_path / "t.onnx")
+    r = subprocess.run(f"{sys.executable} -m liveframe info {p} | head -1", shell=True,
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == "{" and "Traceback" not in r.stderr, r.stderr
