@@ -301,7 +301,7 @@ def test_a_spectrum_brain_with_context_sees_motion_planes() -> None:
 
     from liveframe.train.model import MOTION_GAIN, DenseBrain
 
-    net = DenseBrain((2 * 16, 8, 5), motion_channels=1)
+    net = DenseBrain((2 * 16, 8, 5), motion_channels=1, conv_shape=(2, 4, 4))
     still = torch.full((1, 2, 4, 4), 0.5)
     moved = still.clone()
     moved[0, 1, 0, 0] = 0.75  # the current picture changed in one pixel
@@ -310,3 +310,7 @@ def test_a_spectrum_brain_with_context_sees_motion_planes() -> None:
     assert float(m[0, 0, 0, 0]) == pytest.approx(0.25 * MOTION_GAIN)
     assert not net.motion(still)[0, 0].any()  # nothing moved: the motion plane is dark
     torch.testing.assert_close(m[0, 1], moved[0, 1])  # the current picture as it is
+    # a flat training batch is the same input as the exported graph's [N, planes, H, W]
+    torch.testing.assert_close(net(moved.reshape(1, -1)), net(moved))
+    conv = DenseBrain((2 * 16, 8, 5), motion_channels=1, conv_shape=(2, 4, 4), conv=True)
+    torch.testing.assert_close(conv(moved.reshape(1, -1)), conv(moved))

@@ -21,9 +21,11 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "wide": (2048, 1000, 1000),
     "kungfury": (2000, 1500, 1000),
     "spectral": (1024,),
+    "conv": (512,),
 }
 """Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), and of
-the spectrum brains' default (4096-1024-1539 at 64x64 grey and the STFT defaults).
+the spectrum brains' default (4096-1024-1539 at 64x64 grey and the STFT defaults), and
+``conv``: a convolutional front end (16, 32, 32 planes, 64x64 -> 8x8) before 512 hidden units.
 
 The input size follows the frame geometry and context, the output size the framing (pcm)
 or ``frames * bins`` (spectrum).

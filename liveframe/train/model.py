@@ -109,6 +109,16 @@ CEILING_MARGIN = float(np.log(2.0))
 """A spectrum brain's soft ceiling: this much (6 dB) over its loudest training target."""
 
 
+def conv_front(channels: int) -> nn.Module:
+    """Three strided convolutions (16, 32, 32 planes; 64x64 -> 8x8): what is where, with
+    the picture's layout kept for the dense layers (height must become register)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
+    )
+
+
 class DenseBrain(nn.Module):
     """Flatten, then Linear-ReLU blocks and a linear output layer (and a soft ceiling).
 
@@ -128,11 +138,26 @@ class DenseBrain(nn.Module):
     motion_channels : int
         Planes per picture when the context pictures are replaced by motion planes
         (:meth:`motion`: a spectrum brain with context); 0: the pictures as they are.
+        Needs ``conv_shape`` (the input's planes, height, width) to find the pictures in a
+        flat training batch.
+    conv_shape : (channels, height, width), optional
+        The input's shape (planes, height, width).
+    conv : bool
+        The ``conv`` preset: a small convolutional front end (:func:`conv_front`) before
+        the dense layers, whose first size becomes the front end's output.
     """
 
     def __init__(self, sizes: Sequence[int], *, ceiling: float | None = None,
-                 motion_channels: int = 0) -> None:
+                 motion_channels: int = 0,
+                 conv_shape: tuple[int, int, int] | None = None, conv: bool = False) -> None:
         super().__init__()
+        self.in_shape = tuple(conv_shape) if conv_shape is not None else None
+        self.front: nn.Module | None = None
+        if conv and conv_shape is not None:
+            self.front = conv_front(conv_shape[0])
+            with torch.no_grad():
+                flat = int(self.front(torch.zeros(1, *conv_shape)).numel())
+            sizes = (flat, *tuple(sizes)[1:])
         self.motion_channels = int(motion_channels)
         if self.motion_channels:
             self.register_buffer("motion_gain", torch.tensor(MOTION_GAIN))
@@ -151,8 +176,12 @@ class DenseBrain(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``[N, C, H, W]`` -> ``[N, out_size]``."""
+        if self.in_shape is not None:  # training batches come flat
+            frames = frames.reshape(frames.shape[0], *self.in_shape)
         if self.motion_channels:
             frames = self.motion(frames)
+        if self.front is not None:
+            frames = self.front(frames)
         out = self.net(frames)
         if self.ceiling is not None:
             out = self.ceiling - nn.functional.softplus(self.ceiling - out)

@@ -338,7 +338,9 @@ def train(
     # keeps what its checkpoint had
     motion = (spec.spectral and config.context > 0) if ck is None else (
         "motion_gain" in ck["model"])
-    model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0)
+    conv = arch == "conv" if ck is None else "front.0.weight" in ck["model"]
+    model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0,
+                       conv_shape=spec.input_shape, conv=conv)
     if spec.spectral:
         init_output_bias(model, _mean_row(ds.targets, train_idx_np))
     # AdamW: decoupled weight decay (Loshchilov & Hutter); with weight_decay 0 it is Adam
