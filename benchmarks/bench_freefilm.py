@@ -160,7 +160,7 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
             m["level_db"] = 20 * np.log10(
                 max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
         reference = res["reference"]
-        epochs = json_epochs(ckpt)
+        epochs = checkpoint_epochs(ckpt)
         rows.append(dict(name=r.name, command=f"liveframe train DATA{' ' if flags else ''}"
                          f"{shlex.join(flags)}" + ("" if r.framing == "grain"
                                                    else " (pickle --framing block)"),
@@ -169,7 +169,7 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
     return rows, reference
 
 
-def json_epochs(ckpt: Path) -> str:
+def checkpoint_epochs(ckpt: Path) -> str:
     """Epochs the checkpoint ran (or '?' where it does not say)."""
     try:
         import torch

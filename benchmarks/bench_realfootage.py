@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_freefilm import checkpoint_epochs
+
 REPO = Path(__file__).resolve().parent.parent
 RESULT = REPO / "benchmarks" / "results" / "realfootage.md"
 REALWORLD = REPO.parent / "shared" / "tools" / "realworld.py"
@@ -249,7 +251,7 @@ def build(a: argparse.Namespace, work: Path, log: Path
         t0 = time.monotonic()
         liveframe("train", str(datasets[r.framing]), "-o", str(ckpt), "--quiet",
                   *train_flags(r, a, have), log=log)
-        facts[r.name] = dict(train_s=time.monotonic() - t0, epochs=epochs_of(ckpt),
+        facts[r.name] = dict(train_s=time.monotonic() - t0, epochs=checkpoint_epochs(ckpt),
                              flags=train_flags(r, a, have))
         liveframe("export", str(ckpt), "-o", str(brain), log=log)
         brains[r.name] = brain
@@ -316,21 +318,6 @@ def phase_table(res: list[dict]) -> str:
         lines.append(f"| {r['brain']} | {r['phase']} | {r['clip']} | {r['level']:+.1f} | "
                      f"{r['mel']:.2f} | {r['env']:.3f} | {r['line']:.2f} |")
     return "\n".join(lines)
-
-
-def epochs_of(ckpt: Path) -> str:
-    """Epochs the checkpoint ran (or '?' where it does not say)."""
-    try:
-        import torch
-
-        c = torch.load(ckpt, map_location="cpu", weights_only=False)
-        for k in ("epoch", "epochs"):
-            if isinstance(c, dict) and k in c:
-                return str(c[k])
-        hist = c.get("history") if isinstance(c, dict) else None
-        return str(len(hist)) if hist else "?"
-    except Exception:  # a figure for the table only
-        return "?"
 
 
 def table(rows: list[dict], truth: dict) -> str:

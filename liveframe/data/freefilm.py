@@ -39,6 +39,7 @@ import numpy.typing as npt
 from liveframe import constants as C
 from liveframe.data.clips import write_clip
 from liveframe.errors import ParamError
+from liveframe.util.files import atomic_path
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -409,13 +410,8 @@ def write_free_film(path: str | os.PathLike[str], seconds: float, *, seed: int,
     seen = sum(visible(o, t, aspect=size[0] / size[1]) for o in objs)
     frames = ((k / fps, pic) for k, pic in
               enumerate(pictures(objs, ticks, fps=fps, size=size, seed=seed)))
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         write_clip(tmp, frames, audio=audio, sr=sr, fps=fps, size=size)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     a64 = audio.astype(np.float64)
     return FreeFilm(path, ticks / fps, ticks, float(np.sqrt(np.mean(a64**2))) if a64.size
                     else 0.0, float(np.max(np.abs(a64))) if a64.size else 0.0,
