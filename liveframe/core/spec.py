@@ -350,27 +350,6 @@ def _bounded_int(v: Any, name: str, lo: int, hi: int) -> int:
     return int(v)
 
 
-def _positive_int(v: Any, name: str) -> int:
-    i = int(v)
-    if i <= 0 or i != v:
-        raise ValueError(f"{name}={v!r} must be a positive integer")
-    return i
-
-
-def _nonneg_int(v: Any, name: str) -> int:
-    i = int(v)
-    if i < 0 or i != v:
-        raise ValueError(f"{name}={v!r} must be a non-negative integer")
-    return i
-
-
-def _positive_float(v: Any, name: str) -> float:
-    f = float(v)
-    if not np.isfinite(f) or f <= 0:
-        raise ValueError(f"{name}={v!r} must be a positive number")
-    return f
-
-
 def _choice(v: Any, choices: tuple[Any, ...], name: str) -> Any:
     if v not in choices:
         raise ValueError(f"{name}={v!r} must be one of {', '.join(map(str, choices))}")

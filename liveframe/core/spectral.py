@@ -126,11 +126,6 @@ class Stft:
         mag = np.abs(np.fft.rfft(self.frames_of(x, centers), axis=1)) * self.norm
         return np.log(np.maximum(mag, C.LOG_FLOOR)).astype(np.float32)
 
-    def invert_frame(self, spectrum: npt.ArrayLike) -> F64:
-        """One normalised, centred spectrum back to its dual-windowed segment."""
-        seg = np.fft.irfft(np.asarray(spectrum) * self.shift, n=self.n_fft)
-        return seg * (self.dual / self.norm)
-
     def incoherent_gain(self) -> float:
         """Gain that restores the level of frames whose phases do not agree across frames.
 
