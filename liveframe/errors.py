@@ -35,6 +35,10 @@ class ToolMissingError(LiveframeError):
     """An external program (csound, jackd, ...) that is not installed."""
 
 
+class OutputError(LiveframeError):
+    """An output that cannot be written: a missing or read-only folder, a full disk."""
+
+
 class UsageError(LiveframeError):
     """A bad command-line value."""
 

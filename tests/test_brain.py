@@ -128,8 +128,8 @@ def test_brain_names_look_in_working_folder_first_then_shipped(tmp_path, monkeyp
 def test_cli_info_finds_brains_by_name_from_any_folder(tmp_path):
     (tmp_path / "brains").mkdir()
     make_brain(tmp_path / "brains" / "blocky.onnx", framing="block")
-    r = subprocess.run([sys.executable, "-m", "liveframe", "info", "blocky"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "liveframe", "info", "--json", "blocky"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["output"]["framing"] == "block"
     r = subprocess.run([sys.executable, "-m", "liveframe", "info", "nothere"], cwd=tmp_path,

@@ -87,7 +87,7 @@ def test_cli_and_tool_export(checkpoint, tmp_path, capsys):
     assert "parity" in r.stderr
     Brain.load(tmp_path / "tool.onnx")
     capsys.readouterr()
-    assert main(["info", str(tmp_path / "tool.onnx")]) == 0
+    assert main(["info", "--json", str(tmp_path / "tool.onnx")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["output"]["scale"] == load_checkpoint(checkpoint)["spec"]["output"]["scale"]
 

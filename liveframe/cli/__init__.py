@@ -19,11 +19,14 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from liveframe import __version__
-from liveframe.errors import LiveframeError
+from liveframe.errors import LiveframeError, UsageError
+from liveframe.util.files import disk_error, is_disk_error
 
 # name -> (module in liveframe.cli, one-line help). One table, nothing declared twice.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,8 +42,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one :class:`UsageError` line naming the flag
+    (argparse's own prints the whole usage first, a dozen lines for ``play``)."""
+
+    def error(self, message: str) -> NoReturn:
+        msg = " ".join(message.split())
+        m = re.match(r"argument (\S+): (.*)$", msg)
+        if m:  # in the project's words: "--fps 0 must be ...", the flag first
+            flag, why = m.group(1).split("/")[-1], m.group(2)
+            own = not why.startswith(("invalid", "expected", "ambiguous", "one of", "not "))
+            msg = f"{flag} {why}" if own else f"{flag}: {why}"
+        raise UsageError(f"{msg} (see `{self.prog} --help`)")
+
+
 def _top_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="liveframe",
         description="A real-time audiovisual instrument: video frames in, sound out.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -58,7 +75,7 @@ def build_parser(command: str) -> tuple[argparse.ArgumentParser, object]:
     """The parser of one subcommand, and its module."""
     module_name, help_ = COMMANDS[command]
     module = importlib.import_module(f"liveframe.cli.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"liveframe {command}", description=help_)
+    parser = OneLineParser(prog=f"liveframe {command}", description=help_)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     add = getattr(module, f"add_{command}_arguments", None) or module.add_arguments
     add(parser)
@@ -70,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     top = _top_parser()
     # Split at the first non-option word: that is the command.
     i = next((j for j, a in enumerate(argv) if not a.startswith("-")), len(argv))
-    top_args = top.parse_args(argv[: i + 1])
+    try:
+        top_args = top.parse_args(argv[: i + 1])
+    except UsageError as e:
+        print(f"liveframe: {e}", file=sys.stderr)
+        return e.exit_status
     if top_args.command is None:
         top.print_help()
         return 2
@@ -88,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner = getattr(module, f"run_{command}", None) or module.run  # type: ignore[attr-defined]
         return int(runner(args) or 0)
     except LiveframeError as e:
-        print(f"liveframe {command}: {e}", file=sys.stderr)
+        print(f"liveframe {command}: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt:
         print(f"liveframe {command}: interrupted", file=sys.stderr)
@@ -98,6 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # pointed at /dev/null so the interpreter's final flush cannot raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        if not is_disk_error(e):
+            raise
+        # a full disk or a failing one met where no writer named its file: still one line
+        # (every writer removes its temporary on the way out)
+        print(f"liveframe {command}: {_one_line(str(disk_error(e.filename or '?', e)))}",
+              file=sys.stderr)
+        return 2
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line (a message that quotes a tool's output may hold newlines)."""
+    return " ".join(text.split()) if "\n" in text else text
 
 
 if __name__ == "__main__":

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from liveframe.cli.options import add_phase_argument
+from liveframe.cli.options import add_grain_arguments, add_phase_argument
 from liveframe.cli.render import check_grain_options
 from liveframe.core.brain import resolve_brain_path
-from liveframe.errors import MediaError, UsageError
+from liveframe.errors import UsageError
 from liveframe.offline.csound import csound_available, csound_executable
 from liveframe.offline.evaluate import evaluate, format_table
 from liveframe.offline.render import RENDER_MODES
+from liveframe.util.files import check_outputs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,30 +26,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", default=None,
                         help="comma-separated modes (default raw,ola,granular,csound; csound "
                         "only when installed)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grain-density", type=float, default=1.0)
-    parser.add_argument("--grain-spread", type=float, default=1.0)
+    add_grain_arguments(parser)
     add_phase_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     check_grain_options(args)
     modes = None
-    if args.modes:
+    if args.modes is not None:
         modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        if not modes:
+            raise UsageError(f"--modes {args.modes!r} names no mode; give one or more of "
+                             f"{', '.join(RENDER_MODES)}, separated by commas")
         for m in modes:
             if m not in RENDER_MODES:
                 raise UsageError(f"--modes: {m!r} must be one of {', '.join(RENDER_MODES)}")
         if "csound" in modes and not csound_available():
             csound_executable()  # its one line says how to install it
-    if args.plot:
-        p = Path(args.plot)
-        if p.suffix.lower() != ".png":
-            raise UsageError(f"{p}: --plot writes a .png")
-        parent = p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise MediaError(f"{p}: cannot write the plot there")
-    res = evaluate(resolve_brain_path(args.brain), args.video, modes=modes, seed=args.seed,
+    if args.plot and Path(args.plot).suffix.lower() != ".png":
+        raise UsageError(f"--plot {args.plot}: must be a .png file")
+    brain = resolve_brain_path(args.brain)
+    check_outputs({"--plot": args.plot}, [args.video, brain])
+    res = evaluate(brain, args.video, modes=modes, seed=args.seed,
                    density=args.grain_density, spread=args.grain_spread, phase=args.phase,
                    plot=args.plot)
     if args.json:

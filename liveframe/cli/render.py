@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from liveframe.cli.options import add_phase_argument
-from liveframe.core.media import PTS_TOLERANCE
+from liveframe.cli.options import add_grain_arguments, add_phase_argument, bounded_int
+from liveframe.core.brain import resolve_brain_path
+from liveframe.core.media import PTS_TOLERANCE, check_clip
 from liveframe.errors import UsageError
 from liveframe.offline.pictures import BATCH
 from liveframe.offline.render import (
@@ -19,9 +20,13 @@ from liveframe.offline.render import (
     open_input,
     render_opened,
 )
+from liveframe.util.files import check_outputs
 from liveframe.util.progress import Progress
 
 log = logging.getLogger(__name__)
+
+MAX_BATCH = 4096
+"""Most frames per inference call (a batch of 64x64 grey frames is 16 KB each)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,43 +49,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthesis: raw (2015 concatenation), ola (default), granular, "
         "csound (the granular score through the real csound)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="granular random seed (default 0)")
+    add_grain_arguments(parser)
     add_phase_argument(parser)
-    parser.add_argument(
-        "--grain-density",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="scales the children per grain, 0..4 (default 1)",
-    )
-    parser.add_argument(
-        "--grain-spread",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="scales the onset jitter, 0..4 (default 1)",
-    )
-    parser.add_argument("--batch", type=int, default=BATCH,
-                        help=f"frames per inference call (default {BATCH})")
+    parser.add_argument("--batch", type=bounded_int(1, MAX_BATCH), default=BATCH,
+                        help=f"frames per inference call, 1..{MAX_BATCH} (default {BATCH})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def check_grain_options(args: argparse.Namespace) -> None:
-    """``--grain-density`` and ``--grain-spread`` are numbers >= 0 (render and eval)."""
+    """``--grain-density`` and ``--grain-spread`` are numbers in 0..4 (render and eval;
+    the parser checks them too, this guards callers that build a Namespace)."""
     for name in ("grain_density", "grain_spread"):
         v = getattr(args, name)
-        if not np.isfinite(v) or v < 0:
-            raise UsageError(f"--{name.replace('_', '-')}={v} must be a number >= 0")
+        if not np.isfinite(v) or not 0 <= v <= 4:
+            raise UsageError(f"--{name.replace('_', '-')} {v} must be a finite number in [0, 4]")
 
 
 def run(args: argparse.Namespace) -> int:
     check_grain_options(args)
-    if args.batch <= 0:
-        raise UsageError(f"--batch={args.batch} must be a positive integer")
     out = Path(args.output)
+    brain = None if args.brain is None else resolve_brain_path(args.brain)
+    check_outputs({"-o": out}, [args.video, brain])
+    check_clip(args.video, still=True)  # before the progress bar: a clip with no picture
     reader, container = open_input(Path(args.video), out)
     try:
-        pipe = make_pipeline(load_brain(args.brain), mode=args.mode, seed=args.seed,
+        pipe = make_pipeline(load_brain(brain), mode=args.mode, seed=args.seed,
                              density=args.grain_density, spread=args.grain_spread,
                              phase=args.phase)
         est = reader.duration

@@ -7,8 +7,12 @@ import logging
 from pathlib import Path
 
 from liveframe import constants as C
+from liveframe.cli.options import bounded_float, bounded_int, seed_arg
+from liveframe.core.spec import MAX_CONTEXT
+from liveframe.data.dataset import check_dataset
 from liveframe.errors import ParamError, UsageError
 from liveframe.train import ARCHS, DEFAULT_ARCH, require_torch
+from liveframe.util.files import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +46,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--layers", default=None, metavar="SIZES",
                    help="any dense topology, e.g. 4096,500,L (first the input size "
                         "channels*(context+1)*height*width or I, last the output length or L)")
-    g.add_argument("--context", type=int, default=None, metavar="N",
+    g.add_argument("--context", type=bounded_int(0, MAX_CONTEXT), default=None, metavar="N",
                    help="previous frames fed with the current one (default 0)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 50)")
-    g.add_argument("--batch-size", type=int, default=None,
+    g.add_argument("--epochs", type=bounded_int(1, 100_000), default=None,
+                   help="maximum epochs, 1..100000 (default 50)")
+    g.add_argument("--batch-size", type=bounded_int(1, 65536), default=None,
                    help="frames per step (default 64 for spectrum, 256 for pcm)")
-    g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    g.add_argument("--lr", type=bounded_float(0.0, 10.0, lo_open=True), default=None,
+                   help="Adam learning rate, in (0, 10] (default 1e-3)")
     g.add_argument("--loss", default=None, choices=("logmag", "mse", "l1"),
                    help="loss: logmag (spectrum: MSE of log-magnitudes plus --sc-weight times "
                         "the spectral convergence; the spectrum default), mse (the pcm "
                         "default) or l1")
-    g.add_argument("--sc-weight", type=float, default=None, metavar="W",
+    g.add_argument("--sc-weight", type=bounded_float(0.0, 1000.0), default=None, metavar="W",
                    help="weight of the spectral-convergence term of --loss logmag "
                         "(default 0.1; other losses ignore it)")
-    g.add_argument("--weight-decay", type=float, default=None, metavar="W",
+    g.add_argument("--weight-decay", type=bounded_float(0.0, 10.0), default=None, metavar="W",
                    help="decoupled weight decay (AdamW; default 0: plain Adam)")
     g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
                    help="learning rate over the epochs: constant, or cosine annealing to zero "
                         "at --epochs (default constant)")
-    g.add_argument("--lr-patience", type=int, default=None, metavar="N",
+    g.add_argument("--lr-patience", type=bounded_int(0, 100_000), default=None, metavar="N",
                    help="multiply the learning rate by --lr-factor after N epochs without a "
                         "better validation loss (default 0: constant rate)")
-    g.add_argument("--lr-factor", type=float, default=None, metavar="F",
+    g.add_argument("--lr-factor", type=bounded_float(0.0, 1.0, lo_open=True, hi_open=True),
+                   default=None, metavar="F",
                    help="learning-rate drop on a plateau (default 0.3)")
-    g.add_argument("--val-fraction", type=float, default=None,
+    g.add_argument("--val-fraction", type=bounded_float(0.0, 0.5, lo_open=True), default=None,
                    help="share of each source held out, in contiguous stretches (default 0.1)")
-    g.add_argument("--patience", type=int, default=None,
+    g.add_argument("--patience", type=bounded_int(1, 100_000), default=None,
                    help="stop after this many epochs without a better validation loss "
                         "(default 5)")
-    g.add_argument("--seed", type=int, default=None, help="seed: same seed, same run (default 0)")
+    g.add_argument("--seed", type=seed_arg, default=None,
+                   help="seed: same seed, same run, 0..2**32-1 (default 0)")
     g.add_argument("--resume", action="store_true",
                    help="continue the checkpoint at -o (e.g. after a kill); --epochs and "
                         "--patience may be raised")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=bounded_int(1, 1024), default=None,
                    help="torch threads (default: all cores this process may use)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    require_torch("training", load=False)
+    check_outputs({"-o": args.output}, [args.dataset])
+    check_dataset(args.dataset)  # at once, before torch loads
     require_torch("training")
     from liveframe.train.trainer import TrainConfig, train
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,19 +146,80 @@ class Scaler:
         return px.copy()  # (C, H, W), C-contiguous, owning its memory
 
 
+def check_source_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a regular, non-empty file that can be read, checked without opening it
+    (a FIFO would block an open, a device would stream forever).
+
+    Raises
+    ------
+    MediaError
+        One line naming the file and what it is instead.
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise MediaError(f"{p}: no such file") from None
+    except OSError as e:
+        raise MediaError(f"{p}: cannot read it ({e.strerror or e})") from None
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise MediaError(f"{p}: is a directory, not a video file")
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise MediaError(f"{p}: is a pipe or socket, not a video file; save the stream to a "
+                         "file first")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        hint = (" for a camera use `liveframe live --camera " + str(p) + "`"
+                if p.name.startswith("video") else " give a video file")
+        raise MediaError(f"{p}: is a device, not a video file;{hint}")
+    if not stat.S_ISREG(mode):
+        raise MediaError(f"{p}: is not a regular file")
+    if st.st_size == 0:
+        raise MediaError(f"{p}: file is empty")
+    if not os.access(p, os.R_OK):
+        raise MediaError(f"{p}: cannot read it (permission denied)")
+    return p
+
+
 def _open(path: Path) -> Any:
     import av
 
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if path.is_dir():
-        raise MediaError(f"{path}: is a directory, not a video file")
-    if path.stat().st_size == 0:
-        raise MediaError(f"{path}: file is empty")
+    check_source_file(path)
     try:
         return av.open(str(path), "r")
     except av.error.FFmpegError as e:
         raise MediaError(f"{path}: not a readable video file ({_ffmsg(e)})") from None
+
+
+STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe",
+                 "gif_pipe", "ppm_pipe", "pgm_pipe", "pgmyuv_pipe", "qoi_pipe", "svg_pipe")
+"""FFmpeg demuxers of still pictures (``container.format.name``, comma-separated names)."""
+
+
+def check_clip(path: str | os.PathLike[str], *, still: bool = False) -> None:
+    """Refuse, before playing, a file that is no clip: not a regular file, no video
+    stream, a still picture, or no picture that decodes.
+
+    A still picture (``.png``, ``.jpg``) would play one tick and stop: a clip of it is one
+    ffmpeg line away, and the message gives it. ``still=True`` lets one through (render
+    makes one tick of it).
+
+    Raises
+    ------
+    MediaError
+        One line naming the file.
+    """
+    with MediaReader(path, need_video=True, threads=False) as r:
+        names = set(str(r.container.format.name).split(","))
+        if not still and names & set(STILL_FORMATS):
+            raise MediaError(
+                f"{r.path}: is a still picture, not a clip; make one that holds it, e.g. "
+                f"`ffmpeg -loop 1 -i {r.path} -t 60 -r 30 still.mkv`")
+        for kind, _, _ in r.demux(audio=False):
+            if kind == "video":
+                return
+    raise MediaError(f"{r.path}: no picture in it could be decoded (corrupt or empty video "
+                     "stream)")
 
 
 def _ffmsg(e: Exception) -> str:

@@ -43,6 +43,7 @@ from liveframe.core.context import ContextStack
 from liveframe.core.media import BrainClock, MediaReader
 from liveframe.data.clips import write_clip
 from liveframe.errors import MediaError, ParamError
+from liveframe.util.files import atomic_path
 
 F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -1013,12 +1014,8 @@ def make_reel(reel: Reel, sources: list[Source] | None = None,
     rng = np.random.default_rng(reel.seed)
     times, pics, fps = render_reel(rng, srcs, reel.duration, reel.rate, size)
     audio, _ = reel_sound(times, pics, seed=int(rng.integers(1 << 31)))
-    tmp = reel.path.with_name("." + reel.path.name)
-    try:
+    with atomic_path(reel.path) as tmp:  # named for this process: swept if it is killed
         write_clip(tmp, zip(times.tolist(), pics), audio=audio, sr=C.SAMPLE_RATE, fps=fps)
-        tmp.replace(reel.path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return reel.path
 
 

@@ -22,7 +22,7 @@ import io
 import json
 import os
 import shutil
-import tempfile
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe.errors import DatasetError
-from liveframe.util.files import atomic_write
+from liveframe.util.files import atomic_write, disk_error, is_disk_error, temp_dir
 
 FORMAT = "liveframe-dataset"
 VERSION = 1
@@ -112,10 +112,15 @@ class DatasetWriter:
             raise DatasetError(f"{self.path}: folder {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise DatasetError(f"{self.path}: folder {parent} is not writable")
-        # the ticks stream to raw files in a scratch folder beside the output
-        self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp", dir=parent))
-        self._frames = open(self._tmpdir / "frames.raw", "wb")
-        self._targets = open(self._tmpdir / "targets.raw", "wb")
+        # the ticks stream to raw files in a scratch folder beside the output, named for
+        # this process (a later run removes it if this one is killed)
+        self._tmpdir = temp_dir(self.path)
+        try:
+            self._frames = open(self._tmpdir / "frames.raw", "wb")  # noqa: SIM115
+            self._targets = open(self._tmpdir / "targets.raw", "wb")  # noqa: SIM115
+        except OSError as e:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            raise disk_error(self.path, e) if is_disk_error(e) else e from None
         self.count = 0
         self._boundaries = [0]
         self._source_start = 0
@@ -127,8 +132,12 @@ class DatasetWriter:
             raise ValueError(f"frame {frame.shape} {frame.dtype} must be {self.frame_shape} uint8")
         if target.shape != (self.length,):
             raise ValueError(f"target {target.shape} must be ({self.length},)")
-        self._frames.write(np.ascontiguousarray(frame).tobytes())
-        self._targets.write(np.ascontiguousarray(target, dtype=np.float32).tobytes())
+        try:
+            self._frames.write(np.ascontiguousarray(frame).tobytes())
+            self._targets.write(np.ascontiguousarray(target, dtype=np.float32).tobytes())
+        except OSError as e:
+            self.abort()
+            raise disk_error(self.path, e) if is_disk_error(e) else e from None
         self.count += 1
 
     def end_source(self, **info: Any) -> None:
@@ -148,8 +157,12 @@ class DatasetWriter:
         """
         if self._closed:
             return self.path
-        self._frames.close()
-        self._targets.close()
+        try:
+            self._frames.close()
+            self._targets.close()
+        except OSError as e:  # the last buffered ticks did not fit
+            self.abort()
+            raise disk_error(self.path, e) if is_disk_error(e) else e from None
         if self._source_start != self.count:
             self.end_source(kind="unnamed")
         if self.count == 0:
@@ -186,8 +199,11 @@ class DatasetWriter:
 
     def abort(self) -> None:
         """Remove everything written so far; the output path is left untouched."""
-        self._frames.close()
-        self._targets.close()
+        for f in (self._frames, self._targets):
+            try:
+                f.close()
+            except OSError:  # a full disk fails the last flush: the data goes anyway
+                pass
         shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._closed = True
 
@@ -231,27 +247,158 @@ def save_dataset(
 
 
 def load_dataset(path: str | os.PathLike[str]) -> Dataset:
-    """Read a dataset; a missing or inconsistent file is one :class:`DatasetError` line."""
-    p = Path(path)
-    if not p.is_file():
-        raise DatasetError(f"{p}: no such dataset (make one with `liveframe pickle`)")
+    """Read a dataset; a missing, foreign or inconsistent file is one :class:`DatasetError`
+    line (nothing in the file is trusted: arrays, meta and boundaries are all checked)."""
+    p = _dataset_file(path)
     try:
         with np.load(p, allow_pickle=False) as z:
+            missing = [k for k in ("frames", "targets", "boundaries", "meta") if k not in z]
+            if missing:
+                raise DatasetError(f"{p}: not a liveframe dataset (no {', '.join(missing)} "
+                                   "array; make one with `liveframe pickle`)")
             frames = z["frames"]
             targets = z["targets"]
             boundaries = z["boundaries"]
-            meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise DatasetError(f"{p}: not a liveframe dataset ({type(e).__name__}: {e})") from None
+            meta = _meta(p, z["meta"])
+    except DatasetError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"{p}: not a liveframe dataset ({_why(e)}); make one with "
+                           "`liveframe pickle`") from None
+    if frames.dtype != np.uint8 or frames.ndim != 4:
+        raise DatasetError(f"{p}: frames are {frames.dtype} {frames.shape}, a dataset's are "
+                           "uint8 [ticks, channels, height, width]")
+    if targets.dtype != np.float32 or targets.ndim != 2:
+        raise DatasetError(f"{p}: targets are {targets.dtype} {targets.shape}, a dataset's are "
+                           "float32 [ticks, samples]")
+    if boundaries.dtype.kind not in "iu" or boundaries.ndim != 1 or boundaries.size < 2:
+        raise DatasetError(f"{p}: boundaries are {boundaries.dtype} {boundaries.shape}, a "
+                           "dataset's are whole numbers [sources + 1]")
+    b = boundaries.astype(np.int64)
+    if (len(frames) != len(targets) or b[0] != 0 or b[-1] != len(frames)
+            or np.any(np.diff(b) < 0)):
+        raise DatasetError(f"{p}: inconsistent dataset ({len(frames)} frames, "
+                           f"{len(targets)} targets, boundaries {_short(b)}); make it again "
+                           "with `liveframe pickle`")
+    if len(frames) == 0:
+        raise DatasetError(f"{p}: holds no ticks")
+    return Dataset(frames, targets, b, meta)
+
+
+def check_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checks of :func:`load_dataset` that need no array read: the file, its arrays'
+    types and shapes (from their headers), the meta and the boundaries. Returns the meta.
+
+    ``liveframe train`` runs it before importing torch, so a bad dataset is refused at once.
+    """
+    p = _dataset_file(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = set(z.namelist())
+            missing = [k for k in ("frames", "targets", "boundaries", "meta")
+                       if f"{k}.npy" not in names]
+            if missing:
+                raise DatasetError(f"{p}: not a liveframe dataset (no {', '.join(missing)} "
+                                   "array; make one with `liveframe pickle`)")
+            heads = {}
+            for k in ("frames", "targets"):
+                with z.open(f"{k}.npy") as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                    heads[k] = (shape, dtype)
+        with np.load(p, allow_pickle=False) as z:
+            meta = _meta(p, z["meta"])
+            b = z["boundaries"]
+    except DatasetError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"{p}: not a liveframe dataset ({_why(e)}); make one with "
+                           "`liveframe pickle`") from None
+    (fs, fd), (ts, td) = heads["frames"], heads["targets"]
+    if fd != np.uint8 or len(fs) != 4:
+        raise DatasetError(f"{p}: frames are {fd} {fs}, a dataset's are "
+                           "uint8 [ticks, channels, height, width]")
+    if td != np.float32 or len(ts) != 2:
+        raise DatasetError(f"{p}: targets are {td} {ts}, a dataset's are float32 "
+                           "[ticks, samples]")
+    if b.dtype.kind not in "iu" or b.ndim != 1 or b.size < 2:
+        raise DatasetError(f"{p}: boundaries are {b.dtype} {b.shape}, a dataset's are whole "
+                           "numbers [sources + 1]")
+    b = b.astype(np.int64)
+    if fs[0] != ts[0] or b[0] != 0 or b[-1] != fs[0] or np.any(np.diff(b) < 0):
+        raise DatasetError(f"{p}: inconsistent dataset ({fs[0]} frames, {ts[0]} targets, "
+                           f"boundaries {_short(b)}); make it again with `liveframe pickle`")
+    return meta
+
+
+def _dataset_file(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise DatasetError(f"{p}: no such dataset (make one with `liveframe pickle`)") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DatasetError(f"{p}: is not a regular file; give a dataset .npz made by "
+                           "`liveframe pickle`")
+    if st.st_size == 0:
+        raise DatasetError(f"{p}: is empty, not a dataset (make one with `liveframe pickle`)")
+    try:
+        is_zip = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise DatasetError(f"{p}: cannot read it ({e.strerror or e})") from None
+    if not is_zip:
+        raise DatasetError(f"{p}: not a liveframe dataset (not an .npz archive); make one "
+                           "with `liveframe pickle`")
+    return p
+
+
+def _why(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "allow_pickle" in msg or "pickled" in msg:
+        msg = "it holds Python objects, not plain arrays"
+    return msg[:120]
+
+
+def _short(b: npt.NDArray[np.int64]) -> str:
+    s = ", ".join(str(int(x)) for x in b[:6])
+    return f"[{s}{', ...' if b.size > 6 else ''}]"
+
+
+def _meta(p: Path, arr: npt.NDArray[Any]) -> dict[str, Any]:
+    """The ``meta`` array as a dict, checked: a liveframe dataset of a version we read."""
+    if arr.dtype.kind != "U" or arr.ndim != 0:
+        raise DatasetError(f"{p}: meta is {arr.dtype} {arr.shape}, not a JSON string")
+    try:
+        meta = json.loads(str(arr))
+    except ValueError as e:
+        raise DatasetError(f"{p}: meta is not JSON ({_why(e)})") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{p}: meta is a JSON {type(meta).__name__}, not an object")
     if meta.get("format") != FORMAT:
         raise DatasetError(f"{p}: not a liveframe dataset (format {meta.get('format')!r})")
-    if len(frames) != len(targets) or boundaries[-1] != len(frames):
-        raise DatasetError(f"{p}: inconsistent dataset ({len(frames)} frames, "
-                           f"{len(targets)} targets, boundaries end at {boundaries[-1]})")
-    return Dataset(frames, targets, boundaries, meta)
+    v = meta.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise DatasetError(f"{p}: dataset version {v!r} is not a version number")
+    if v > VERSION:
+        raise DatasetError(f"{p}: dataset version {v} is newer than this liveframe reads "
+                           f"({VERSION}); upgrade liveframe")
+    for key, kind in (("sample_rate", (int, float)), ("fps", (int, float)),
+                      ("framing", str), ("channels", int), ("width", int), ("height", int),
+                      ("sources", list)):
+        if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
+            raise DatasetError(f"{p}: meta {key}={meta[key]!r} has the wrong type")
+    if any(not isinstance(s, dict) for s in meta.get("sources", [])):
+        raise DatasetError(f"{p}: meta sources must be objects")
+    return meta
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A dataset's ``meta`` alone, without reading its frames and targets."""
-    with np.load(Path(path), allow_pickle=False) as z:
-        return dict(json.loads(str(z["meta"])))
+    p = _dataset_file(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return _meta(p, z["meta"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise DatasetError(f"{p}: not a liveframe dataset ({_why(e)})") from None

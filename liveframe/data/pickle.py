@@ -138,12 +138,13 @@ def _open_all(videos: Sequence[Path]) -> list[float | None]:
 
     Returns each file's duration in seconds (None if unknown), for the progress bar.
     """
-    from liveframe.core.media import MediaReader
+    from liveframe.core.media import MediaReader, check_clip
 
     durations = []
     for v in videos:
         with MediaReader(v, need_video=True, need_audio=True) as r:
             durations.append(r.duration)
+        check_clip(v)  # a picture decodes (and it is no still picture)
     return durations
 
 

@@ -30,6 +30,7 @@ from liveframe.offline.metrics import (
     TOP_DB,
     envelope_corr,
     frame_artifact_db,
+    hz_to_mel,
     level_db,
     log_mel,
     mel_distance_db,
@@ -43,7 +44,7 @@ from liveframe.offline.render import (
     load_brain,
     render_pictures,
 )
-from liveframe.util.files import atomic_path
+from liveframe.util.files import atomic_write
 from liveframe.util.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -168,10 +169,15 @@ def format_table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+PLOT_PANEL = (480, 256)
+"""Most pixels of one spectrogram panel of :func:`write_plot` (width, height)."""
+
+
 def write_plot(path: str | os.PathLike[str], true: F32, rendered: dict[str, F32], *,
-               sr: int, height: int = 256) -> Path:
-    """True and rendered log-mel spectrograms side by side (low frequencies at the bottom),
-    one shared dB scale, labelled; written to a temporary name and renamed.
+               sr: int, height: int = PLOT_PANEL[1]) -> Path:
+    """True and rendered log-mel spectrograms side by side, with axes: time in seconds
+    along the bottom, frequency in Hz up the side (mel-spaced, low at the bottom), one
+    shared dB scale shown by a colour bar; written through a temporary and renamed.
 
     Parameters
     ----------
@@ -182,35 +188,89 @@ def write_plot(path: str | os.PathLike[str], true: F32, rendered: dict[str, F32]
         One panel per entry, in order, after the true soundtrack's.
     sr : int
     height : int
-        Pixels per panel.
+        Pixels of each panel's spectrogram.
     """
     import cv2
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise UsageError(f"{path}: a plot is written as .png")
-    panels = [("true", true), *rendered.items()]
+    panels = [("true soundtrack", true), *rendered.items()]
     ref = float(log_mel(true, sr=sr).max()) if np.any(true) else 0.0
     for x in rendered.values():
         if np.any(x):
             ref = max(ref, float(log_mel(x, sr=sr).max()))
+    seconds = max((x.shape[0] for _, x in panels), default=0) / sr
+    font, black, grey = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0), (90, 90, 90)
+    left, right, top, bottom = 58, 10, 30, 40
+
+    def text(img: Any, s: str, org: tuple[int, int], scale: float = 0.42,
+             colour: tuple[int, int, int] = black) -> None:
+        cv2.putText(img, s, org, font, scale, colour, 1, cv2.LINE_AA)
+
     imgs = []
-    for name, x in panels:
+    for i, (name, x) in enumerate(panels):
         db = log_mel(x, sr=sr, ref=ref) if x.shape[0] else np.full((1, N_MELS), ref - TOP_DB)
         db = np.maximum(db, ref - TOP_DB)
         g = np.clip((db - (ref - TOP_DB)) / TOP_DB * 255, 0, 255).astype(np.uint8).T[::-1]
-        width = int(min(max(g.shape[1], 200), 1200))
+        width = int(min(max(g.shape[1], 240), PLOT_PANEL[0]))
         g = cv2.resize(g, (width, height), interpolation=cv2.INTER_AREA)
-        img = cv2.applyColorMap(g, cv2.COLORMAP_MAGMA)
-        img = cv2.copyMakeBorder(img, 24, 4, 4, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        cv2.putText(img, name, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        spec = cv2.applyColorMap(g, cv2.COLORMAP_MAGMA)
+        img = np.full((top + height + bottom, left + width + right, 3), 255, np.uint8)
+        img[top:top + height, left:left + width] = spec
+        cv2.rectangle(img, (left - 1, top - 1), (left + width, top + height), black, 1)
+        text(img, name, (left, 20), 0.55)
+        # time: about five ticks at round seconds
+        step = _nice_step(seconds / 5) if seconds > 0 else 1.0
+        t = 0.0
+        while seconds > 0 and t <= seconds + 1e-9:
+            px = left + int(round(t / seconds * (width - 1)))
+            cv2.line(img, (px, top + height), (px, top + height + 4), black, 1)
+            label = f"{t:g}"
+            text(img, label, (px - 4 * len(label), top + height + 17))
+            t += step
+        text(img, "time (s)", (left + width // 2 - 28, top + height + 34), 0.42, grey)
+        # frequency: mel-spaced, labelled in Hz where a round frequency falls
+        top_mel = hz_to_mel(sr / 2)
+        for f in (100, 250, 500, 1000, 2000, 4000, 8000, 16000):
+            if f >= sr / 2:
+                break
+            py = top + height - 1 - int(round(hz_to_mel(f) / top_mel * (height - 1)))
+            cv2.line(img, (left - 5, py), (left - 1, py), black, 1)
+            label = f"{f // 1000}k" if f >= 1000 else str(f)
+            text(img, label, (left - 8 - 8 * len(label), py + 4))
+        if i == 0:
+            text(img, "Hz", (4, top + 10), 0.42, grey)
         imgs.append(img)
-    canvas = cv2.hconcat(imgs)
+    # the colour bar: the shared dB scale, 0 at the loudest band of any panel
+    bar_h = height
+    ramp = np.linspace(255, 0, bar_h).astype(np.uint8)[:, None].repeat(14, axis=1)
+    bar = np.full((top + height + bottom, 70, 3), 255, np.uint8)
+    bar[top:top + bar_h, 6:20] = cv2.applyColorMap(ramp, cv2.COLORMAP_MAGMA)
+    for k in range(0, int(TOP_DB) + 1, 20):
+        py = top + int(round(k / TOP_DB * (bar_h - 1)))
+        text(bar, f"-{k}" if k else "0", (24, py + 4))
+    text(bar, "dB", (24, top + bar_h + 17), 0.42, grey)
+    canvas = cv2.hconcat([*imgs, bar])
+    ok, png = cv2.imencode(".png", canvas)
+    if not ok:
+        raise MediaError(f"{path}: OpenCV cannot encode the plot as PNG")
     try:
-        with atomic_path(path) as tmp:
-            if not cv2.imwrite(str(tmp), canvas):
-                raise MediaError(f"{path}: cannot write the plot there")
+        # written by Python, so a full disk is an OSError (OutputError), never a libpng
+        # message on stderr
+        with atomic_write(path) as (f, _):
+            f.write(png.tobytes())
     except OSError as e:
         raise MediaError(f"{path}: cannot write the plot ({e.strerror or e})") from None
     return path
+
+
+def _nice_step(x: float) -> float:
+    """The round step (1, 2 or 5 times a power of ten) at or above ``x``."""
+    if x <= 0:
+        return 1.0
+    p = 10.0 ** np.floor(np.log10(x))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * p >= x:
+            return float(m * p)
+    return float(10 * p)

@@ -16,6 +16,7 @@ the packets arrive. :func:`write_audio`, :func:`write_muxed` write a finished si
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -470,8 +471,11 @@ class GuardedOutput:
 
 def write_error(out: Path, e: Exception) -> MediaError:
     """A writer's failure as one line naming ``out``."""
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return MediaError(f"{out}: cannot write ({msg})")
+    msg = getattr(e, "strerror", None) or (str(e).splitlines()[0] if str(e) else "")
+    msg = msg or type(e).__name__
+    hint = ("; free some space or write elsewhere (nothing was written)"
+            if getattr(e, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) else "")
+    return MediaError(f"{out}: cannot write ({msg}){hint}")
 
 
 def fit(sig: F32, n_out: int | None) -> F32:

@@ -46,12 +46,65 @@ learning anything (the issue's prototype had 512 hidden units at n_fft 2048).
 """
 
 
+class CheckpointError(LiveframeError):
+    """A checkpoint that is missing, unreadable or does not fit the run."""
+
+
+def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a file that can be a checkpoint (a regular, non-empty zip file, which
+    every ``torch.save`` writes), checked without torch: a wrong file is refused at once.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file.
+    """
+    import stat
+    import zipfile
+
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise CheckpointError(f"{p}: no such checkpoint (make one with `liveframe train`)"
+                              ) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"{p}: is not a regular file; give a checkpoint written by "
+                              "`liveframe train`")
+    if st.st_size == 0:
+        raise CheckpointError(f"{p}: is empty, not a liveframe checkpoint")
+    try:
+        ok = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise CheckpointError(f"{p}: cannot read it ({e.strerror or e})") from None
+    if not ok:
+        raise CheckpointError(f"{p}: not a liveframe checkpoint (not a torch.save file)")
+    return p
+
+
 class TorchMissingError(LiveframeError):
     """Training or export asked for, but torch (the ``[train]`` extra) is not installed."""
 
 
-def require_torch(what: str = "training") -> None:
-    """Raise a one-line :class:`TorchMissingError` when torch cannot be imported."""
+def require_torch(what: str = "training", *, load: bool = True) -> None:
+    """Raise a one-line :class:`TorchMissingError` when torch cannot be imported.
+
+    ``load=False`` only looks for it (no import, which takes seconds), so a command can
+    say at once that torch is missing and still check its inputs before loading it.
+    """
+    if not load:
+        import importlib.util
+        import sys
+
+        if "torch" in sys.modules:
+            found = sys.modules["torch"] is not None
+        else:
+            try:
+                found = importlib.util.find_spec("torch") is not None
+            except (ImportError, ValueError):
+                found = False
+        if found:
+            return
     try:
         import torch  # noqa: F401
     except ImportError:

@@ -25,7 +25,8 @@ from typing import Any
 import torch
 
 from liveframe.core.spec import BrainSpec
-from liveframe.errors import LiveframeError
+from liveframe.errors import BrainError
+from liveframe.train import CheckpointError, check_checkpoint_file
 from liveframe.train.model import DenseBrain
 from liveframe.util.files import atomic_write
 
@@ -33,21 +34,47 @@ CHECKPOINT_FORMAT = "liveframe-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(LiveframeError):
-    """A checkpoint that is missing, unreadable or does not fit the run."""
+REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "config": dict, "spec": dict, "model": dict, "best_model": dict, "epoch": int,
+}
+"""What every checkpoint holds, and of which type."""
+
+
+class _Writes:
+    """A file for ``torch.save`` that keeps the OSError of a failed write: torch turns it
+    into a RuntimeError (``unexpected pos``) that no longer says the disk is full."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, b: Any) -> int:
+        try:
+            return int(self.f.write(b))
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``; a full
+    disk is one :class:`~liveframe.errors.OutputError` line and leaves nothing behind."""
     with atomic_write(path) as (f, _):
-        torch.save(state, f)
+        w = _Writes(f)
+        try:
+            torch.save(state, w)
+        except RuntimeError:
+            if w.error is not None:
+                raise w.error from None
+            raise
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint; a missing or foreign file is one :class:`CheckpointError` line."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint (make one with `liveframe train`)")
+    p = check_checkpoint_file(path)
     try:
         ck = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and torch errors all mean "not a checkpoint"
@@ -55,15 +82,26 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"{p}: not a liveframe checkpoint ({msg[:120]})") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{p}: not a liveframe checkpoint")
-    if int(ck.get("version", 0)) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{p}: checkpoint version {ck['version']} is newer than this "
+    v = ck.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise CheckpointError(f"{p}: checkpoint version {v!r} is not a version number")
+    if v > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{p}: checkpoint version {v} is newer than this "
                               "liveframe; upgrade liveframe")
+    for key, kind in REQUIRED.items():
+        if not isinstance(ck.get(key), kind):
+            what = "lacks" if key not in ck else "has a bad"
+            raise CheckpointError(f"{p}: checkpoint {what} {key!r}; it is damaged or not "
+                                  "written by `liveframe train`")
     return ck
 
 
 def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     """The spec and the best weights of a checkpoint, as an eval-mode net."""
-    spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
+    try:
+        spec = BrainSpec.from_dict(ck["spec"], where="checkpoint")
+    except BrainError as e:
+        raise CheckpointError(str(e)) from None
     best = ck["best_model"]
     model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
                        motion_channels=spec.channels if "motion_gain" in best else 0,

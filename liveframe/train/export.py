@@ -100,7 +100,7 @@ def export_checkpoint(
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{checkpoint}: weights do not fit its spec ({msg[:160]})") from None
     spec = replace(spec, provenance={
-        **spec.provenance, "checkpoint": str(Path(checkpoint).resolve()),
+        **public_provenance(spec.provenance), "checkpoint": Path(checkpoint).name,
         "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     })
 
@@ -139,8 +139,6 @@ def export_checkpoint(
             f"{checkpoint}: onnxruntime and torch differ by {diff:.3g} (> {tolerance:g}) on "
             f"a random batch; not writing {out_p}"
         )
-    log.info("parity: onnxruntime vs torch max difference %.3g on %d random frames", diff, batch)
-
     with atomic_write(out_p) as (f, tmp):
         f.write(data)
         f.flush()
@@ -149,7 +147,26 @@ def export_checkpoint(
         if not _max_abs(played - ref * np.float32(gain)) <= tolerance:
             raise ExportError(f"{checkpoint}: Brain.run of the exported file does not "
                               f"reproduce torch; not writing {out_p}")
+    # said once the file is in place, so a refused write prints only its own line
+    log.info("parity: onnxruntime vs torch max difference %.3g on %d random frames", diff, batch)
     return out_p
+
+
+PATH_KEYS = ("data", "checkpoint")
+"""Provenance entries that hold a path on the machine that trained the brain."""
+
+
+def public_provenance(prov: dict[str, Any]) -> dict[str, Any]:
+    """``prov`` with the training machine's paths cut to file names: a shipped brain does
+    not carry the folders (temporary or private) it was built in."""
+    out = dict(prov)
+    for k in PATH_KEYS:
+        if isinstance(out.get(k), str):
+            out[k] = Path(out[k]).name
+    if isinstance(out.get("sources"), list):
+        out["sources"] = [Path(s).name if isinstance(s, str) and os.sep in s else s
+                          for s in out["sources"]]
+    return out
 
 
 def _max_abs(a: Any) -> float:

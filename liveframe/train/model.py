@@ -17,6 +17,16 @@ from torch import nn
 from liveframe.errors import ParamError
 from liveframe.train import ARCHS
 
+MAX_WIDTH = 1 << 16
+"""Most units in one hidden layer."""
+
+MAX_LAYERS = 64
+"""Most weight layers in a dense topology."""
+
+MAX_WEIGHTS = 100_000_000
+"""Most weights in a topology: 16 bytes each in training (weights, gradients and Adam's two
+moments), 1.5 GiB; the 2015 kungfury net has 13 million."""
+
 
 def resolve_layers(
     arch: str | None, layers: str | Sequence[int] | None, *, in_size: int, out_size: int,
@@ -80,6 +90,14 @@ def resolve_layers(
     if sizes[-1] != out_size:
         raise ParamError("layers", text, "is refused: the last size must be the output length "
                          f"{out_size} of this kind of brain on this dataset, or L")
+    if len(sizes) > MAX_LAYERS + 1 or max(sizes[1:-1], default=0) > MAX_WIDTH:
+        raise ParamError("layers", text, f"is refused: at most {MAX_LAYERS} layers of at most "
+                         f"{MAX_WIDTH} units each")
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    if weights > MAX_WEIGHTS:
+        raise ParamError("layers", text, f"is refused: {weights:.3g} weights, at most "
+                         f"{MAX_WEIGHTS:.0e} (about {16 * MAX_WEIGHTS / 2**30:.0f} GiB with "
+                         "Adam's state)")
     name = arch if arch is not None else "custom"
     if arch is not None and tuple(sizes[1:-1]) != ARCHS[arch]:
         name = "custom"

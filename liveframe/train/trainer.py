@@ -47,6 +47,7 @@ from liveframe.train.data import (
     split_validation,
 )
 from liveframe.train.model import CEILING_MARGIN, DenseBrain, init_output_bias, resolve_layers
+from liveframe.util.files import sweep_stale
 from liveframe.util.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -284,16 +285,19 @@ def train(
     ck: dict[str, Any] | None = None
     if resume:
         ck = load_checkpoint(out_p)
-        # a run killed while writing leaves its temporary: the resumed run owns it now
-        for stale in out_p.parent.glob(f".{out_p.name}.*.tmp"):
-            log.debug("removing %s, left by an interrupted run", stale)
-            stale.unlink(missing_ok=True)
+        # a run killed while writing leaves its temporary (named for its process id):
+        # removed once that process is gone
+        sweep_stale(out_p.parent)
         config = _resumed_config(config, ck, explicit=explicit, where=out_p)
     config.validate()
     config = replace(config, loss=config.loss or LOSSES_OF[config.kind][0],
                      batch_size=config.batch_size or BATCH_OF[config.kind])
 
     ds = load_dataset(ds_p)
+    bad_targets = ds.targets.size - int(np.count_nonzero(np.isfinite(ds.targets)))
+    if bad_targets:
+        raise DatasetError(f"{ds_p}: {bad_targets} target values are NaN or infinite; make "
+                           "the dataset again with `liveframe pickle` from a clean soundtrack")
     spec = spec_from_dataset(ds, context=config.context, where=str(ds_p), kind=config.kind)
     fp = fingerprint(ds)
     if ck is not None and ck["spec"]["provenance"].get("dataset_fingerprint") != fp:

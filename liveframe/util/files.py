@@ -1,13 +1,112 @@
-"""Writing files so that nothing half-written is ever left under the real name."""
+"""Writing files so that nothing half-written is ever left under the real name.
+
+- :func:`atomic_write` and :func:`atomic_path` write through a temporary beside the target,
+  renamed over it at the end. Every temporary that liveframe makes carries its owner's
+  process id in its name (:func:`temp_prefix`: ``.NAME.tmp-PID-...``), so a later run can
+  tell a temporary whose writer was killed (SIGKILL, power loss) from one being written
+  now: :func:`sweep_stale` removes the first kind, and both writers call it first.
+- :func:`check_outputs` checks, before any work, that every output of a command can be
+  written and overwrites none of its inputs nor another of its outputs.
+- :func:`disk_error` turns a full disk (ENOSPC, EDQUOT), an I/O error or a read-only file
+  system into one line naming the file.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from liveframe.errors import OutputError, UsageError
+
+log = logging.getLogger(__name__)
+
+DISK_ERRNOS = frozenset(
+    e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EIO, errno.EROFS,
+                errno.EFBIG) if e is not None
+)
+"""Errors of the disk rather than of the program: full, over quota, failing, read-only,
+file too large."""
+
+_STALE = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?(?:\.[A-Za-z0-9]+)?$")
+"""A liveframe temporary: ``.NAME.tmp-PID`` with an optional ``-RANDOM`` and suffix."""
+
+
+def temp_prefix(name: str) -> str:
+    """The start of a temporary's name for the target ``name``: ``.NAME.tmp-PID-``."""
+    return f".{name}.tmp-{os.getpid()}-"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a process of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """liveframe temporaries in ``folder`` whose owner process is gone."""
+    d = Path(folder) if str(folder) else Path(".")
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return []
+    me = os.getpid()
+    out = []
+    for n in names:
+        m = _STALE.match(n)
+        if m is None:
+            continue
+        pid = int(m["pid"])
+        if pid != me and not pid_alive(pid):
+            out.append(d / n)
+    return out
+
+
+def sweep_stale(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries that killed runs left in ``folder`` (see
+    :func:`stale_temporaries`); returns what was removed. Never raises."""
+    removed = []
+    for p in stale_temporaries(folder):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except OSError:
+            continue
+        log.debug("removed %s, left by a run that was killed", p)
+        removed.append(p)
+    return removed
+
+
+def disk_error(path: str | os.PathLike[str], e: OSError) -> OutputError:
+    """``e``, raised while writing ``path``, as one line naming ``path``."""
+    why = e.strerror or str(e).splitlines()[0] if (e.strerror or str(e)) else type(e).__name__
+    hint = ""
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        hint = "; free some space or write elsewhere (nothing was written)"
+    elif e.errno == errno.EROFS:
+        hint = "; write elsewhere"
+    return OutputError(f"{os.fspath(path)}: cannot write ({why}){hint}")
+
+
+def is_disk_error(e: BaseException) -> bool:
+    """Whether ``e`` is an :class:`OSError` of the disk (:data:`DISK_ERRNOS`)."""
+    return isinstance(e, OSError) and e.errno in DISK_ERRNOS
 
 
 @contextmanager
@@ -17,18 +116,34 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[tup
     Yields ``(file, tmp_path)``: the caller writes to ``file`` (and may check ``tmp_path``
     once it is flushed; raising inside the block abandons the write). On success the data
     is flushed, fsynced and renamed over ``path``; on any exception the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. A full disk or an I/O error (in the block or
+    here) is one :class:`~liveframe.errors.OutputError` line naming ``path``.
     """
     p = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    sweep_stale(p.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise disk_error(p, e) if is_disk_error(e) else e from None
     tmp = Path(name)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
-        with os.fdopen(fd, mode) as f:
+        f = os.fdopen(fd, mode)
+        try:
             yield f, tmp
             f.flush()
             os.fsync(f.fileno())
+        finally:
+            try:
+                f.close()
+            except OSError:  # a failed flush of what is being abandoned anyway
+                if not f.closed:
+                    os.close(f.fileno())
         os.replace(tmp, p)
+    except OSError as e:
+        if is_disk_error(e):
+            raise disk_error(p, e) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -40,15 +155,94 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary keeps ``path``'s suffix (some writers choose the format by it). On any
     exception it is removed and ``path`` is left as it was; a failed rename raises the
-    ``OSError``.
+    ``OSError`` (a full disk as one :class:`~liveframe.errors.OutputError` line).
     """
     p = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f".tmp{p.suffix}", dir=p.parent)
+    sweep_stale(p.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(p.stem), suffix=p.suffix, dir=p.parent)
+    except OSError as e:
+        raise disk_error(p, e) if is_disk_error(e) else e from None
     os.close(fd)
     tmp = Path(name)
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary files
         yield tmp
         os.replace(tmp, p)
+    except OSError as e:
+        if is_disk_error(e):
+            raise disk_error(p, e) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temp_dir(path: str | os.PathLike[str]) -> Path:
+    """A scratch folder beside ``path`` named for it and this process (swept like the
+    temporary files once this process is gone); the caller removes it."""
+    p = Path(path)
+    sweep_stale(p.parent)
+    try:
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(p.name), dir=p.parent))
+    except OSError as e:
+        raise disk_error(p, e) if is_disk_error(e) else e from None
+
+
+# ------------------------------------------------------------------------------ checks
+def _same(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name the same file (hard links and symlinks included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> None:
+    """Refuse, before any work, outputs that cannot be written or would destroy something.
+
+    Each output must not be a folder, its folder must exist and be writable, and it must
+    be neither one of ``inputs`` (same file: the same path, a symlink or a hard link to it)
+    nor another output. The one-line message names the option.
+
+    Parameters
+    ----------
+    outputs : mapping of str to path-like or None
+        The flag (``-o``, ``--record``) to the path it names; None entries are skipped.
+    inputs : iterable of path-like or None
+        The files the command reads (None entries are skipped).
+
+    Raises
+    ------
+    UsageError
+        An output that is an input or another output.
+    OutputError
+        An output that is a folder, or whose folder is missing or not writable.
+    """
+    ins = [Path(i) for i in inputs if i is not None]
+    seen: list[tuple[str, Path]] = []
+    for flag, out in outputs.items():
+        if out is None:
+            continue
+        p = Path(out)
+        if p.is_dir():
+            raise OutputError(f"{flag} {p} is a directory; give a file name")
+        parent = p.parent
+        if not parent.is_dir():
+            raise OutputError(f"{flag} {p} cannot be written: folder {parent} does not exist; "
+                              "create it first")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"{flag} {p} cannot be written: folder {parent} is not writable")
+        if p.exists() and not os.access(p, os.W_OK):
+            raise OutputError(f"{flag} {p} cannot be written: it is read-only")
+        for i in ins:
+            if _same(p, i):
+                raise UsageError(f"{flag} {p}: is an input of this command; writing it would "
+                                 "destroy it, choose another name")
+        for other_flag, other in seen:
+            if _same(p, other):
+                raise UsageError(f"{flag} {p}: is also {other_flag}; give each output its own "
+                                 "name")
+        seen.append((flag, p))
