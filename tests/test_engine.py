@@ -166,8 +166,8 @@ def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
                "--record", str(rec)])
     assert rc == 0
     s = json.loads(stats.read_text())
-    assert set(s) == {"underruns", "ticks", "latency_ms", "device_latency_ms", "samplerate",
-                      "blocksize"}
+    assert set(s) == {"underruns", "xruns", "ticks", "latency_ms", "device_latency_ms",
+                      "samplerate", "blocksize"}
     assert s["underruns"] == 0 and s["ticks"] == 30
     assert s["samplerate"] == 48000 and s["blocksize"] == 256
     assert 0 < s["device_latency_ms"] < 100

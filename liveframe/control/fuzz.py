@@ -25,13 +25,18 @@ from liveframe.control.server import ROUTES
 
 
 def junk_datagrams() -> list[bytes]:
-    """Fixed hostile datagrams: huge strings, wrong types, a broken bundle, an unknown
-    address."""
+    """Fixed hostile datagrams: huge strings, wrong types, broken bundles, an unknown
+    address, and issue 16's log bombs: an 8 KB bundle of empty elements (python-osc logs a
+    line for each), a message of 4,000 unknown type tags (likewise), a bundle element of
+    negative size (python-osc loops on it for ever)."""
+    bundle = b"#bundle\0" + b"\0" * 8
     return [
         message(f"{PREFIX}/gain", "x" * 60000), message(f"{PREFIX}/brain", "y" * 60000),
         message(f"{PREFIX}/mode", 3.0), message(f"{PREFIX}/freeze", "on"), b"#bundle\0",
         message(f"{PREFIX}/" + "z" * 1000, 1.0), message(STATUS, "x"),
         message(f"{PREFIX}/mute", float("nan")), message(f"{PREFIX}/mode", "w" * 5000),
+        bundle + b"\0\0\0\0" * 2043, message(f"{PREFIX}/gain")[:-4] + b"," + b"x" * 4000
+        + b"\0\0\0" + b"\0" * 4, bundle + b"\xff\xff\xff\xfc",
     ]
 
 

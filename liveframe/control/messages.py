@@ -42,7 +42,8 @@ GRAIN_MAX_SAMPLES = 4000
 """Most samples in one grain's blob: liblo (Csound's OSC) reads datagrams of 32 KiB."""
 
 ANALYSIS: tuple[tuple[str, str, str], ...] = (
-    (f"{PREFIX}/level", "f", "RMS level of the tick's output in dBFS (-120..0)"),
+    (f"{PREFIX}/level", "f", "RMS level of what reached the output over the last tick "
+     "(after gain, mute, panic and the limiter) in dBFS (-120..0)"),
     (f"{PREFIX}/frame/brightness", "f", "mean brightness of the frame the brain sees, 0..1"),
     (f"{PREFIX}/frame/motion", "f", "mean absolute change from the previous frame, 0..1"),
     (f"{PREFIX}/tick", "i", "the brain tick number"),

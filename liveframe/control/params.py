@@ -57,7 +57,8 @@ class Controls:
     version : int
         Bumped on every change (cheap change detection for the monitor).
     last_error : str or None
-        Written by the engine: why the last brain swap or source switch was refused.
+        Written by the engine: why the last brain swap or source switch was refused;
+        None again once a later one is accepted (status ``refused``).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class Controls:
         self.density = _clamp(float(density), 0.0, DENSITY_MAX)
         self.spread = _clamp(float(spread), 0.0, SPREAD_MAX)
         self.source: str | None = None
+        self.own_output = True  # routing: False plays only through Csound (set at start)
         self.panic_count = 0
         self._brain_request: str | None = None
         self._lock = threading.Lock()  # only for the request slots, never on the audio path
@@ -162,15 +164,19 @@ class Snapshot:
     frame: npt.NDArray[np.uint8] = field(
         default_factory=lambda: np.zeros((C.FRAME_SIZE, C.FRAME_SIZE), np.uint8)
     )
+    # the source picture, RGB, in its top-left source_size = (height, width) corner
+    # (aspect kept; (0, 0) before the first); filled by Capture.preview_into
     source_frame: npt.NDArray[np.uint8] = field(
-        default_factory=lambda: np.zeros((240, 320), np.uint8)
+        default_factory=lambda: np.zeros((240, 320, 3), np.uint8)
     )
+    source_size: tuple[int, int] = (0, 0)
     block: npt.NDArray[np.float32] = field(
         default_factory=lambda: np.zeros(2 * C.HOP, np.float32)
     )
     output: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(C.HOP, np.float32))
     tick: int = 0
-    level_dbfs: float = -120.0
+    level_dbfs: float = -120.0  # peak of what is output (after gain, mute, panic, limiter)
+    brain_level_dbfs: float = -120.0  # peak of the brain's own output, before all that
     source_fps: float = 0.0
     brain_fps: float = 0.0
     inference_ms: float = 0.0

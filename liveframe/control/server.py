@@ -10,6 +10,20 @@ bytes are refused unread, and the thread reads at most :data:`MAX_DATAGRAMS_PER_
 so a flood takes a bounded share of the interpreter from the producer and the audio
 callback (``benchmarks/bench_osc.py`` measures the underruns of a playing engine under it).
 
+Datagrams are split into messages here (:func:`split_packet`), not by python-osc's bundle
+parser: that one logs a line for every bundle element it cannot identify (an 8 KB bundle of
+empty elements: 2,044 lines) and loops for ever on an element of negative size. A message
+with a type tag python-osc does not read is refused whole before python-osc sees it (it
+would log a line per tag). What python-osc still logs is rate-limited
+(:class:`~liveframe.util.ratelog.RateLimitFilter` on the root logger, which it logs to), and
+our own lines are at most one per kind a second: the log grows by a bounded number of lines
+a second whatever arrives.
+
+Path policy: a server given ``media_dirs`` (one that listens beyond loopback) opens brains
+only from the brain folders and ``media_dirs``, and sources only from ``media_dirs`` (camera
+indices stay allowed); every other path is refused with the same words whether or not it
+exists (:class:`PathPolicy`).
+
 Threads: the server owns one thread (started by :meth:`ControlServer.start`, joined by
 :meth:`ControlServer.close`); it writes only into ``controls`` and its own counters.
 """
@@ -18,19 +32,22 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-from pythonosc import osc_packet
+import pythonosc
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_server import BlockingOSCUDPServer
 
 from liveframe.control.messages import PREFIX, STATUS, status_message
 from liveframe.control.params import Controls
 from liveframe.errors import UsageError
-from liveframe.util.ratelog import RateLimitedLog
+from liveframe.util.ratelog import RateLimitedLog, RateLimitFilter
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +66,166 @@ MAX_DATAGRAMS_PER_SECOND = 20000
 lets go of the GIL) and the kernel drops the excess, so a flood as fast as a sender can go
 takes a bounded share of the interpreter from the producer and the audio callback."""
 
+MAX_BUNDLE_DEPTH = 8
+"""Bundles nested deeper than this are refused (a datagram is malformed)."""
+MAX_BUNDLE_ELEMENTS = 256
+"""Bundle elements (messages and bundles, all levels) one datagram may carry; more and it
+is malformed whole. Max and Pd bundle a few; 8 KB could hold 1,000 tiny messages, each
+parsed and dispatched in Python while the audio threads wait for the interpreter."""
+
 Args = tuple[Any, ...]
 Reply = tuple[bytes, tuple[str, int]]
+
+_BUNDLE = b"#bundle\0"
+_TAGS_READ = b"ihfdsbrmtTFN[]"  # the type tags python-osc reads (osc_message.py, 1.10)
+_PYTHONOSC_DIR = os.path.dirname(pythonosc.__file__) + os.sep
+
+
+# -- python-osc's own log lines, rate-limited ---------------------------------------------
+def _from_pythonosc(record: logging.LogRecord) -> bool:
+    return record.pathname.startswith(_PYTHONOSC_DIR)
+
+
+PYTHONOSC_LOG_FILTER = RateLimitFilter(_from_pythonosc)
+"""The filter on the root logger that holds python-osc's lines to one per kind a second
+(python-osc logs with ``logging.warning``, on the root logger; installed by the first
+:class:`ControlServer`)."""
+
+
+def _limit_pythonosc_logging() -> None:
+    root = logging.getLogger()
+    if PYTHONOSC_LOG_FILTER not in root.filters:
+        root.addFilter(PYTHONOSC_LOG_FILTER)
+
+
+# -- one datagram into messages -----------------------------------------------------------
+def split_packet(data: bytes) -> list[bytes]:
+    """The messages of one datagram (a message, or a bundle of them), in order.
+
+    Iterative (no recursion), bounded by the datagram's size and :data:`MAX_BUNDLE_DEPTH`,
+    and silent: it logs nothing.
+
+    Raises
+    ------
+    ValueError
+        Not a message or bundle; a bundle without its time tag, nested deeper than
+        :data:`MAX_BUNDLE_DEPTH`, with an element size that is negative or runs past the
+        end, or an element that is neither a message nor a bundle (an empty one, say); more
+        than :data:`MAX_BUNDLE_ELEMENTS` elements; a message with a type tag python-osc
+        does not read.
+    """
+    found: list[bytes] = []
+    stack: list[tuple[bytes, int]] = [(data, 0)]
+    count = 0
+    while stack:
+        d, depth = stack.pop()
+        if d[:1] == b"/":
+            _check_tags(d)
+            found.append(d)
+            continue
+        if not d.startswith(_BUNDLE):
+            raise ValueError(f"{d[:8]!r} is neither an OSC message nor a bundle")
+        if depth >= MAX_BUNDLE_DEPTH:
+            raise ValueError(f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
+        if len(d) < 16:
+            raise ValueError("a bundle without its time tag")
+        elements = []
+        i = 16
+        while i < len(d):
+            if i + 4 > len(d):
+                raise ValueError("a bundle element cut short")
+            (size,) = struct.unpack_from(">i", d, i)
+            i += 4
+            if not 0 <= size <= len(d) - i:
+                raise ValueError(f"a bundle element of {size} bytes at byte {i - 4} of "
+                                 f"{len(d)}")
+            if (d[i : i + 1] if size else b"") not in (b"/", b"#"):  # refused at once
+                what = "an empty bundle element" if not size else f"{d[i : i + 8]!r}"
+                raise ValueError(f"{what} is neither an OSC message nor a bundle")
+            count += 1
+            if count > MAX_BUNDLE_ELEMENTS:
+                raise ValueError(f"more than {MAX_BUNDLE_ELEMENTS} bundle elements")
+            elements.append(d[i : i + size])
+            i += size
+        stack.extend((e, depth + 1) for e in reversed(elements))
+    return found
+
+
+def _check_tags(d: bytes) -> None:
+    """Refuse a message whose type tags python-osc would skip (logging a line each)."""
+    end = d.find(b"\0")
+    i = (end // 4 + 1) * 4 if end >= 0 else len(d)
+    if i >= len(d):
+        return  # no type tags: no arguments
+    stop = d.find(b"\0", i)
+    tags = d[i : stop if stop >= 0 else len(d)]
+    if tags[:1] == b"," and tags[1:].translate(None, _TAGS_READ):
+        raise ValueError(f"unknown type tag(s) {tags[1:].translate(None, _TAGS_READ)[:8]!r}")
+
+
+# -- where /brain and /source may open files ------------------------------------------------
+class PolicyRefusal(ValueError):
+    """A path the server's :class:`PathPolicy` does not open (the same words whether or
+    not it exists)."""
+
+
+def _real(p: str | os.PathLike[str]) -> str:
+    return os.path.realpath(os.fspath(p))
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+class PathPolicy:
+    """Which files ``/liveframe/brain`` and ``/liveframe/source`` may name.
+
+    Paths are compared after ``os.path.realpath`` (``..`` and symbolic links resolved),
+    relative ones against the working folder. A brain is a name among
+    :func:`~liveframe.core.brain.available_brains` or a path inside the brain folders (the
+    shipped ``brains`` and ``./brains``, as the name lookup searches) or inside
+    ``media_dirs``; a source is a camera index or a path inside ``media_dirs``. An accepted
+    path is stored resolved, so the engine opens the very file that was checked.
+
+    Parameters
+    ----------
+    media_dirs : sequence of path-like
+        The folders a sender may name files in (none: only brains by name or in the brain
+        folders, and cameras).
+    """
+
+    def __init__(self, media_dirs: Sequence[str | os.PathLike[str]]) -> None:
+        from liveframe.core.shipped import shipped_folder
+
+        self.media_dirs = tuple(_real(d) for d in media_dirs)
+        self.brain_dirs = (_real(shipped_folder("brains")), _real("brains"), *self.media_dirs)
+
+    def brain(self, v: str) -> str:
+        """The brain to load for ``v``, resolved; PolicyRefusal if it is outside."""
+        from liveframe.core.brain import available_brains
+
+        if os.sep not in v and "/" not in v and not v.endswith(".onnx"):
+            found = available_brains().get(v)  # a name: never a file in the working folder
+            path = _real(found) if found is not None else None
+        else:
+            path = _real(v)
+        if path is None or not _inside(path, self.brain_dirs):
+            raise PolicyRefusal(f"{v[:200]}: refused: this server loads brains only by name or "
+                                "from its brain and media folders; the current brain keeps "
+                                "playing")
+        return path
+
+    def source(self, v: str) -> str:
+        """The source to open for ``v`` (a camera index as it is, a path resolved);
+        PolicyRefusal if it is a path outside the media folders."""
+        if v.strip().isdigit():
+            return v
+        path = _real(v)
+        if not _inside(path, self.media_dirs):
+            raise PolicyRefusal(f"{v[:200]}: refused: this server opens sources only from its "
+                                "media folders (or a camera by index); the current source "
+                                "keeps playing")
+        return path
 
 
 # -- argument checks: each returns the value or raises TypeError/ValueError naming it -------
@@ -148,6 +323,8 @@ ROUTES: tuple[Route, ...] = (
 """Every address the control server answers, in README order."""
 
 DISPATCH: dict[str, Route] = {r.address: r for r in ROUTES}
+BRAIN = f"{PREFIX}/brain"
+SOURCE = f"{PREFIX}/source"
 
 
 # -- the server -------------------------------------------------------------------------
@@ -195,6 +372,11 @@ class ControlServer:
     max_rate : float
         Datagrams read per second at most (:data:`MAX_DATAGRAMS_PER_SECOND`); the excess
         waits in, and overflows from, the kernel's socket buffer.
+    media_dirs : sequence of path-like, optional
+        None (the default, for a server on loopback): ``/liveframe/brain`` and
+        ``/liveframe/source`` may name any file the process can read. Given (for a server
+        that listens beyond loopback): only what :class:`PathPolicy` allows; a refusal is
+        counted as refused, logged, and reported in the status's ``refused``.
 
     Raises
     ------
@@ -219,9 +401,12 @@ class ControlServer:
         port: int = DEFAULT_PORT,
         status: Callable[[], dict[str, Any]] | None = None,
         max_rate: float = MAX_DATAGRAMS_PER_SECOND,
+        media_dirs: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
         if not max_rate > 0:
             raise ValueError(f"max_rate={max_rate!r} must be positive")
+        self.policy = PathPolicy(media_dirs) if media_dirs is not None else None
+        _limit_pythonosc_logging()
         self.controls = controls
         self.status = status
         self.max_rate = float(max_rate)
@@ -258,6 +443,10 @@ class ControlServer:
         )
         self._thread.start()
         log.info("OSC control on %s:%d", *self.address)
+        if self.policy is not None:
+            log.info("OSC: brains only by name or from %s; sources only from %s",
+                     ", ".join(self.policy.brain_dirs), ", ".join(self.policy.media_dirs)
+                     or "no folder (cameras only)")
         return self
 
     def close(self) -> None:
@@ -297,8 +486,9 @@ class ControlServer:
         """Apply every message of one datagram; return the replies to send.
 
         Never raises: bad input is counted, logged (rate-limited) and ignored. Bundle
-        time tags are ignored (messages apply at once). A datagram over
-        :data:`MAX_DATAGRAM` bytes is counted as malformed without being parsed.
+        time tags are ignored (messages apply at once, in the order they come). A datagram
+        over :data:`MAX_DATAGRAM` bytes is counted as malformed without being parsed; one
+        that :func:`split_packet` refuses is malformed whole (none of its messages apply).
 
         Parameters
         ----------
@@ -319,11 +509,11 @@ class ControlServer:
                               f"{where} (at most {MAX_DATAGRAM})")
             return []
         try:
-            messages = [m.message for m in osc_packet.OscPacket(data).messages]
+            messages = [OscMessage(d) for d in split_packet(data)]
         except Exception as e:  # noqa: BLE001 - any parse failure: a malformed datagram
             self.malformed += 1
             self._log.warning("malformed", f"OSC: ignored a malformed packet of {len(data)} "
-                              f"bytes from {where} ({type(e).__name__})")
+                              f"bytes from {where} ({type(e).__name__}: {str(e)[:120]})")
             return []
         replies: list[Reply] = []
         for msg in messages:
@@ -339,7 +529,14 @@ class ControlServer:
                 self._log.warning("unknown", f"OSC: ignored unknown address {address[:80]!r}")
                 continue
             try:
+                if self.policy is not None:
+                    args = self._police(address, args)
                 result = route.apply(self.controls, args)
+            except PolicyRefusal as e:
+                self.refused += 1
+                self.controls.last_error = str(e)
+                self._log.warning(address, f"OSC: {address} {e}")
+                continue
             except (TypeError, ValueError) as e:
                 self.refused += 1
                 self._log.warning(address, f"OSC: {address} refused: {e}")
@@ -354,6 +551,17 @@ class ControlServer:
                 to = client if result is None else (client[0], result)
                 replies.extend((d, to) for d in self._status_replies())
         return replies
+
+    def _police(self, address: str, args: Args) -> Args:
+        """``args`` of a brain or source request as the policy lets them through (the path
+        resolved), or PolicyRefusal; other addresses' as they are."""
+        policy = self.policy
+        assert policy is not None
+        if address == BRAIN:
+            return (policy.brain(_text(args)),)
+        if address == SOURCE:
+            return (policy.source(_source(args)),)
+        return args
 
     def _status_replies(self) -> list[bytes]:
         now = time.monotonic()
@@ -376,8 +584,10 @@ class ControlServer:
         dict
             ``gain``, ``mute``, ``freeze``, ``mode``, ``density``, ``spread``, ``source``
             (:meth:`Controls.state <liveframe.control.params.Controls.state>`),
-            ``refused`` (why the last brain swap was refused, or ""), ``osc_handled``,
-            ``osc_ignored``, then the scalar values of ``status()``.
+            ``refused`` (why the last brain or source request was refused, or "" once a
+            later one was accepted), ``osc_handled``, ``osc_ignored``, then the scalar
+            values of ``status()``, which override the controls' (a live engine's
+            ``source`` and ``brain`` are what plays, not what was asked for).
         """
         st: dict[str, int | float | str] = dict(self.controls.state())
         err = self.controls.last_error

@@ -17,12 +17,13 @@ Threads and what they share
   It shares only the ring and one :class:`~liveframe.live.shared.StreamState` with the
   producer (whose table says who writes and who reads each field).
 - worker (:class:`~liveframe.live.worker.Worker`): loads brains, opens sources, stops
-  retired captures, and stops the engine when its source ended.
+  retired captures, releases retired brains, and stops the engine when its source ended.
 - recorder (:class:`~liveframe.live.recorder.Recorder`): writes what was played.
 
 Every thread is started and joined by the object that owns it; :meth:`Engine.stop` joins
 them all (the one exception: a stream close that hangs in PortAudio is abandoned after
-3 s, see :meth:`AudioOutput.close <liveframe.live.audio.AudioOutput.close>`).
+1 s, 0.3 s for a lost device, see
+:meth:`AudioOutput.close <liveframe.live.audio.AudioOutput.close>`).
 
 While it plays, the engine lowers the interpreter's GIL switch interval
 (:data:`SWITCH_INTERVAL`) so that the Python callback never waits long behind another
@@ -30,11 +31,26 @@ thread; :meth:`Engine.stop` restores the value it found, unless someone changed 
 meanwhile (two engines that overlap: the first to stop restores, the second leaves it).
 
 Latency is measured by PortAudio's own timing (see :mod:`liveframe.live.producer`).
+
+What it reports is what plays: the meter (:meth:`Engine.output_level`, the snapshot's
+``level_dbfs``, the stats' ``level_dbfs``, a level-reporting tick listener's
+``/liveframe/level``) is what the callback output, after the gain, mute, panic and the
+limiter; the brain's own level is ``brain_level_dbfs``. The stats name the brain and the
+source that play, not the ones asked for; a refused request leaves them as they were and
+says why in ``controls.last_error`` (cleared when a later request is accepted).
+
+Requests while playing: the last one wins. Brain requests are numbered; the worker loads
+only the newest, drops a load that a newer request overtook, and the producer swaps in
+only the newest (:mod:`liveframe.live.producer`). A brain that stops playing, or never
+will, is released on the worker, which then gives the freed heap back to the system
+(:func:`~liveframe.live.worker.release_memory`), so a storm of swaps leaves the process
+about as large as it found it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
@@ -53,11 +69,11 @@ from liveframe.core.spec import BrainSpec
 from liveframe.errors import DeviceError, LiveframeError, ParamError
 from liveframe.live.audio import AudioOutput, OutputDevice, find_output
 from liveframe.live.capture import Capture, OpenCVReader, PyAVReader, open_capture
-from liveframe.live.producer import DEFAULT_MARGIN_S, Hooks, Producer
+from liveframe.live.producer import DEFAULT_MARGIN_S, BrainBox, Hooks, Producer
 from liveframe.live.recorder import Recorder
 from liveframe.live.ringbuffer import RingBuffer
 from liveframe.live.shared import StreamState
-from liveframe.live.worker import Worker
+from liveframe.live.worker import Worker, release_memory
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +87,9 @@ or OSC thread could make the callback late."""
 
 FIRST_FRAME_S = 5.0
 """Seconds a source may take to deliver its first picture."""
+
+LEVEL_FLOOR_DBFS = -120.0
+"""What the meter reads for silence (and before the first buffer, and once stopped)."""
 
 FADE_OUT_S = 0.5
 """The most :meth:`Engine.stop` waits for the callback's gain to fade to silence (s; ~80 ms
@@ -167,14 +186,19 @@ class Engine:
         self.producer = Producer(
             self.pipeline, source, self.ring, self.shared, self.controls,
             Hooks(load_brain=self._request_brain, open_source=self._request_source,
-                  retire_source=self._retire_source, ended=self._ended),
+                  retire_source=self._retire_source, ended=self._ended,
+                  retire_brain=self._retire_brain),
             sr=self.samplerate, blocksize=self.blocksize, margin=margin, adaptive=adaptive,
             realtime=realtime)
         self.audio: AudioOutput | None = None
         self.recorder: Recorder | None = None
+        self.record_error: str | None = None  # why --record stopped (a full disk), or None
         self.running = False
         self._stream_latency_ms = 0.0
         self._source_gen = 0  # bumped per source request: an older, slower open is dropped
+        self._brain_gen = 0  # bumped per brain request: the newest is the one that counts
+        self._brain_lock = threading.Lock()  # numbers a request (never on the audio path)
+        self._tick_samples = int(np.ceil(spec.hop * self.samplerate / spec.sample_rate))
         self._switch: tuple[float, float] | None = None  # (found, set) switch intervals
         self._done = threading.Event()
         self._stop_lock = threading.Lock()
@@ -220,6 +244,12 @@ class Engine:
         return self.producer.source
 
     @property
+    def source_path(self) -> str:
+        """What plays now, as a source is asked for: a file's path (as given, also for the
+        clip given on the command line) or a camera's index."""
+        return source_label(self.source)
+
+    @property
     def source_start_tick(self) -> int:
         """The tick at which the current source came in (its crossfade tick)."""
         return self.producer.source_start_tick
@@ -240,11 +270,21 @@ class Engine:
         you keep). A listener must not block; an exception in one is counted
         (``stats()["listener_errors"]``), logged at most once a second, and never stops
         the producer. Add listeners before :meth:`start`.
+
+        A listener that reports a level (one with a ``level`` attribute that is None, such
+        as :class:`~liveframe.control.out.AnalysisSender`) is given
+        :meth:`output_rms_dbfs` as its ``level``: it reports what reaches the output, not
+        the brain's output before the gain, mute and limiter.
         """
+        if hasattr(fn, "level") and fn.level is None:
+            fn.level = self.output_rms_dbfs
         self.pipeline.listeners.append(fn)
 
     def swap_brain(self, path: str | os.PathLike[str]) -> None:
         """Load a brain here and crossfade to it over one tick.
+
+        It counts as the newest brain request: one asked for before and still loading
+        is dropped.
 
         Raises
         ------
@@ -252,9 +292,8 @@ class Engine:
             The brain is unreadable, or plays at another rate, fps, framing or kind, or
             sees other pictures; the old brain keeps playing.
         """
-        new = Brain.load(resolve_brain_path(str(path)))
-        self.pipeline.check_brain(new)
-        self.producer.brains.put(new)
+        gen = self._next_brain_gen()
+        self._offer_brain(self._load_brain(str(path)), gen)
 
     def start(self) -> Engine:
         """Start capture, prefill the ring, open the stream and the producer."""
@@ -281,10 +320,11 @@ class Engine:
             self.producer.prefill(self.producer.margin + max(self.blocksize, 256))
             c = self.controls
             self.shared.target_gain = 0.0 if c.mute else c.gain
+            self.shared.own_output = bool(c.own_output)
             self.worker.start()
             self._lower_switch_interval()
             self.producer.stream_time = self.audio.time
-            self.audio.start()
+            self.audio.start(on_lost=self._device_lost)
             self.shared.counting = True
             self.running = True
             self.producer.start()
@@ -342,7 +382,8 @@ class Engine:
                 self.producer.fading = True
                 self.shared.target_gain = 0.0
                 deadline = time.monotonic() + FADE_OUT_S
-                while self.shared.gain > 1e-3 and time.monotonic() < deadline:
+                while (self.shared.gain > 1e-3 and time.monotonic() < deadline
+                       and self.running):  # a lost device clears running: no fade to wait for
                     time.sleep(0.01)  # polling the callback's gain, with a deadline
             self.producer.stop()
             if audio is not None:
@@ -359,13 +400,29 @@ class Engine:
             self._restore_switch_interval()
             if self.recorder is not None:
                 try:
-                    log.info("recorded %s", self.recorder.close())
+                    done = self.recorder.close()
+                    if done is not None:
+                        log.info("recorded %s", done)
+                    self.record_error = self.recorder.error  # said in one line already
                 finally:
                     self.recorder = None
             self._done.set()
 
     def _ended(self) -> None:
         """Producer hook: it stopped by itself; stop the engine from the worker."""
+        self.worker.submit(self.stop)
+
+    # -- a lost audio device (see liveframe.live.audio) ---------------------------------
+    @property
+    def device_lost(self) -> str | None:
+        """Why the audio device was lost while playing (it said so in one log line), or
+        None."""
+        return self.audio.lost if self.audio is not None else None
+
+    def _device_lost(self, why: str) -> None:
+        """Audio watchdog hook: the device went away. Stop from the worker, as at the end
+        of a source, with no fade (no callback would play it)."""
+        self.running = False
         self.worker.submit(self.stop)
 
     def _lower_switch_interval(self) -> None:
@@ -381,17 +438,57 @@ class Engine:
                 sys.setswitchinterval(found)
 
     # -- brains and sources asked for while playing ------------------------------------
-    def _request_brain(self, req: str) -> None:
-        self.worker.submit(self._load_requested, req)
+    def _next_brain_gen(self) -> int:
+        """Number a brain request: the newest (any thread; the lock is held for a store)."""
+        with self._brain_lock:
+            self._brain_gen += 1
+            self.producer.brain_wanted = self._brain_gen
+            return self._brain_gen
 
-    def _load_requested(self, req: str) -> None:
-        if self._stopped:
-            return
+    def _load_brain(self, req: str) -> BrainBox:
+        """Load and check a brain in the calling thread, boxed (see :data:`BrainBox`)."""
+        new = Brain.load(resolve_brain_path(req))
+        self.pipeline.check_brain(new)
+        return [0, new]
+
+    def _offer_brain(self, box: BrainBox, gen: int) -> bool:
+        """Hand a loaded brain to the producer if ``gen`` is still the newest request;
+        otherwise release it. Whether it was handed over."""
+        if self._stopped or gen != self._brain_gen:
+            self._retire_brain(box)
+            return False
+        box[0] = gen
+        old = self.producer.brains.put(box)
+        if old is not None:  # offered before, never taken: overtaken by this one
+            self._retire_brain(old)
+        return True
+
+    def _request_brain(self, req: str) -> None:
+        """Producer hook: number the request, load it on the worker."""
+        self.worker.submit(self._load_requested, req, self._next_brain_gen())
+
+    def _load_requested(self, req: str, gen: int) -> None:
+        """Worker: load the brain of request ``gen`` unless a newer one was made."""
+        if self._stopped or gen != self._brain_gen:
+            return  # overtaken: the newer request is queued behind this one
         try:
-            self.swap_brain(req)
+            box = self._load_brain(req)
         except LiveframeError as e:
-            self.controls.last_error = str(e)
-            log.warning("%s", e)
+            if gen == self._brain_gen:  # an overtaken request's refusal is old news
+                self._refuse(str(e))
+            return
+        if self._offer_brain(box, gen):
+            self.controls.last_error = None  # accepted: an earlier refusal is past
+
+    def _refuse(self, why: str) -> None:
+        self.controls.last_error = why
+        log.warning("%s", why)
+
+    def _retire_brain(self, box: BrainBox) -> None:
+        """Release a brain that no longer plays (or never will) on the worker: its box is
+        emptied there, then the freed heap is given back to the system."""
+        if not self.worker.submit(_release, box):
+            box.clear()  # stopped: no worker; release here
 
     def open_source(self, source: str | int) -> Capture:
         """Open and start a source as ``controls.source`` names it, in the calling thread
@@ -417,13 +514,14 @@ class Engine:
         try:
             cap = self.open_source(source)
         except LiveframeError as e:
-            self.controls.last_error = str(e)
-            log.warning("%s", e)
+            if gen == self._source_gen:  # an overtaken request's refusal is old news
+                self._refuse(str(e))
             return
         if self._stopped or gen != self._source_gen:
             cap.stop()
             return
         old = self.producer.sources.put(cap)
+        self.controls.last_error = None  # accepted: an earlier refusal is past
         if old is not None:  # offered before, never taken
             old.stop()
 
@@ -431,6 +529,20 @@ class Engine:
         self.worker.submit(cap.stop)
 
     # -- reading out -------------------------------------------------------------------
+    def output_level(self) -> tuple[float, float]:
+        """``(peak, rms)`` in dBFS of what the callback output over the last tick's worth
+        of buffers (after the gain, mute, panic and the limiter); the floor
+        (:data:`LEVEL_FLOOR_DBFS`) for silence, before the first buffer and once stopped.
+        Any thread; never blocks the callback."""
+        if not self.running:
+            return LEVEL_FLOOR_DBFS, LEVEL_FLOOR_DBFS
+        peak, rms = self.shared.output_level(self._tick_samples)
+        return _dbfs(peak), _dbfs(rms)
+
+    def output_rms_dbfs(self) -> float:
+        """The RMS of :meth:`output_level` (what ``/liveframe/level`` sends)."""
+        return self.output_level()[1]
+
     def latencies(self) -> npt.NDArray[np.float64]:
         """Frame-to-DAC latencies measured so far (seconds, newest 65536)."""
         return self.producer.latencies()
@@ -465,7 +577,10 @@ class Engine:
             "limited_blocks": int(tot.limited_blocks),
             "listener_errors": int(self.pipeline.listener_errors),
             "late_frames": int(self.source.late),
-            "brain": self.brain.name,
+            "brain": self.brain.name,  # the brain that plays
+            "source": self.source_path,  # the source that plays
+            "level_dbfs": self.output_level()[0],  # peak of what is output, last tick
+            "brain_level_dbfs": float(p.brain_level_dbfs),  # the brain's own, before gain
             "mode": self.mode,
             "device": self.device.name,
             "margin": int(p.margin),
@@ -483,13 +598,15 @@ class Engine:
             out.frame[...] = g
         else:
             cv2.resize(g, out.frame.shape[::-1], dst=out.frame, interpolation=cv2.INTER_NEAREST)
-        cv2.resize(g, out.source_frame.shape[::-1], dst=out.source_frame,
-                   interpolation=cv2.INTER_NEAREST)
+        size = self.source.preview_into(out.source_frame)  # the source, reduced, RGB
+        if size is not None:
+            out.source_size = size
         _copy_into(out.block, t.block)
         _copy_into(out.output, t.out)
         p = self.producer
         out.tick = self.tick
-        out.level_dbfs = float(p.level_dbfs)
+        out.level_dbfs = self.output_level()[0]  # what is output: after gain, mute, limiter
+        out.brain_level_dbfs = float(p.brain_level_dbfs)
         out.source_fps = float(self.source.source_fps)
         out.brain_fps = p.brain_fps()
         out.inference_ms = float(self.pipeline.inference_s * 1000)
@@ -502,6 +619,26 @@ class Engine:
         out.mode = self.mode
         out.running = self.running
         return out
+
+
+def source_label(cap: Capture) -> str:
+    """A capture as a source is asked for: a file's path as given, or a camera's index."""
+    reader = cap.reader
+    if isinstance(reader, PyAVReader):
+        return str(reader.path)
+    if isinstance(reader, OpenCVReader):
+        return str(reader.source)
+    return cap.name
+
+
+def _release(box: BrainBox) -> None:
+    """Worker: drop the brain in ``box`` (its last reference), then return the freed heap."""
+    box.clear()
+    release_memory()
+
+
+def _dbfs(x: float) -> float:
+    return 20 * math.log10(x) if x > 1e-6 and math.isfinite(x) else LEVEL_FLOOR_DBFS
 
 
 def _median_p99(x: npt.NDArray[np.float64]) -> dict[str, float]:

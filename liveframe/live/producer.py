@@ -12,8 +12,17 @@ It talks to the callback only through the ring and the
 :class:`~liveframe.live.shared.StreamState`, and it is the one reader of the callback's
 stats (:meth:`~liveframe.live.shared.StreamState.fetch_and_reset_stats`, once a tick, into
 :attr:`Producer.totals`). Work it must not wait for (loading a brain, opening a source,
-stopping a capture or the engine) goes to the engine through :class:`Hooks`; what comes
-back (a loaded brain, an opened source) waits in a :class:`Mailbox` until a tick boundary.
+stopping a capture or the engine, releasing a brain) goes to the engine through
+:class:`Hooks`; what comes back (a loaded brain, an opened source) waits in a
+:class:`Mailbox` until a tick boundary.
+
+Brain swaps: the last request wins. The engine numbers every brain request
+(:attr:`Producer.brain_wanted` is the newest number); a loaded brain comes back in a
+:data:`BrainBox` ``[number, brain]`` and is swapped in only while its number is still the
+newest, otherwise handed back to be released. The producer never drops the last reference
+to a brain itself (freeing an onnxruntime session takes time it does not have): a brain
+it no longer plays, or never will, goes back to the engine in its box
+(:attr:`Hooks.retire_brain`), which empties the box on its worker thread.
 """
 
 from __future__ import annotations
@@ -32,7 +41,6 @@ import numpy.typing as npt
 
 from liveframe import constants as C
 from liveframe.control.params import Controls
-from liveframe.core.brain import Brain
 from liveframe.core.pipeline import TickPipeline
 from liveframe.errors import BrainError, DeviceError
 from liveframe.live.capture import Capture
@@ -43,6 +51,10 @@ log = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
 T = TypeVar("T")
+
+BrainBox = list[Any]
+"""``[request number, Brain]`` while it travels between threads; whoever releases the brain
+empties the box, so the brain's last reference goes where the box is emptied."""
 
 RESAMPLE_QUALITY = "LQ"
 """soxr quality of the live resampler. 'LQ' (16-bit precision) holds back ~45 samples at
@@ -115,7 +127,8 @@ class Hooks:
     Attributes
     ----------
     load_brain : callable(str)
-        A brain was asked for by name or path (``controls.request_brain``).
+        A brain was asked for by name or path (``controls.request_brain``); the owner
+        numbers the request and sets :attr:`Producer.brain_wanted`.
     open_source : callable(str)
         ``controls.source`` changed to this.
     retire_source : callable(Capture)
@@ -123,12 +136,16 @@ class Hooks:
     ended : callable()
         The producer has stopped by itself (the source ended and played out, or it
         failed): stop the engine.
+    retire_brain : callable(BrainBox)
+        A brain this producer no longer plays, or will never play (superseded or
+        refused): release it off this thread (empty the box there).
     """
 
     load_brain: Callable[[str], None]
     open_source: Callable[[str], None]
     retire_source: Callable[[Capture], None]
     ended: Callable[[], None]
+    retire_brain: Callable[[BrainBox], None]
 
 
 class Producer:
@@ -172,6 +189,15 @@ class Producer:
         Set by the owner while it fades out: the producer leaves the gain alone.
     error : str or None
         Why the producer failed (a bug).
+    brains : Mailbox of BrainBox
+        A loaded brain waiting for a tick boundary.
+    brain_wanted : int
+        The number of the newest brain request (written by the owner): only a brain of
+        that number is swapped in.
+    brain_level_dbfs : float
+        Peak level of the brain's own output over the last tick (before the gain, mute,
+        panic and the limiter; the level that reaches the output is the callback's, see
+        :meth:`~liveframe.live.shared.StreamState.output_level`).
     """
 
     def __init__(self, pipeline: TickPipeline, source: Capture, ring: RingBuffer,
@@ -194,7 +220,9 @@ class Producer:
         self.realtime_requested = bool(realtime)
         self.realtime = False  # whether the thread got real-time scheduling
         self.policy: int | None = None  # its scheduling policy, as the OS reports it
-        self.brains: Mailbox[Brain] = Mailbox()
+        self.brains: Mailbox[BrainBox] = Mailbox()
+        self.brain_wanted = 0
+        self._outgoing: BrainBox | None = None  # the brain being crossfaded out
         self.sources: Mailbox[Capture] = Mailbox()
         self.stream_time: Callable[[], float] | None = None  # the stream's clock, once open
         self.totals = CallbackStats()
@@ -205,7 +233,7 @@ class Producer:
         self.source_ended = False
         self.fading = False
         self.error: str | None = None
-        self.level_dbfs = -120.0
+        self.brain_level_dbfs = -120.0
         self._brain_pos = 0  # brain-rate samples emitted
         self._panic_seen = controls.panic_count
         self._source_seen = controls.source
@@ -321,7 +349,9 @@ class Producer:
         sr = self.sr
         last = self.shared.last_buffer() if self.stream_time is not None else None
         if last is not None and last[1] > 0:
-            _, when, frames = last
+            n, when, frames = last
+            if self._callback_silent(n):  # the device went quiet: no racing its clock
+                return self._due_at_brain_rate()
             frames = frames or max(self.blocksize, 1)
             try:
                 now = self.stream_time()  # type: ignore[misc]
@@ -330,6 +360,33 @@ class Producer:
             dry = when + (self.ring.fill // frames + 1) * frames / sr  # the buffer that runs short
             return dry - now - self.margin / sr - self._cost_est
         return (self.ring.fill - self.margin + 1) / sr
+
+    # -- a silent callback (the counterpart of the audio watchdog) ----------------------
+    silent_after_s = 0.25
+    """Wall-clock seconds without a new callback buffer after which :meth:`due_in` no longer
+    follows the stream's clock but ticks at the brain's own rate: PortAudio's stream clock
+    runs on after a JACK server died, and a schedule that waits for buffers that never
+    take the ring's samples would tick as fast as it can (the ring stays full)."""
+    _cb_seen = -1  # the callback count due_in saw last (class defaults: set per instance)
+    _cb_seen_at = 0.0  # perf_counter when it changed
+
+    def _callback_silent(self, callbacks: int) -> bool:
+        """Whether no buffer was logged for :attr:`silent_after_s` (``callbacks``: the
+        count now; counted on the monotonic clock, not the stream's)."""
+        t = time.perf_counter()
+        if callbacks != self._cb_seen:
+            self._cb_seen, self._cb_seen_at = callbacks, t
+            return False
+        return t - self._cb_seen_at > self.silent_after_s
+
+    def _due_at_brain_rate(self) -> float:
+        """Seconds until one brain hop of wall-clock time has passed since the last tick
+        started (ticks no faster than the brain's clock)."""
+        tt = self.tick_times
+        if not tt:
+            return 0.0
+        spec = self.pipeline.spec
+        return tt[-1] + spec.hop / spec.sample_rate - time.perf_counter()
 
     # -- one tick ------------------------------------------------------------------------
     def tick(self, *, prefill: bool = False) -> bool:
@@ -358,7 +415,8 @@ class Producer:
             log.debug("ring full: dropped %d samples", y.shape[0] - n)
         self._brain_pos += out.shape[0]
         peak = float(np.max(np.abs(out))) if out.size else 0.0
-        self.level_dbfs = 20 * np.log10(peak) if peak > 1e-6 and np.isfinite(peak) else -120.0
+        self.brain_level_dbfs = (20 * np.log10(peak) if peak > 1e-6 and np.isfinite(peak)
+                                 else -120.0)
         self.tick_times.append(t0)
         self._cost[self._cost_n % self._cost.shape[0]] = time.perf_counter() - t0
         self._cost_n += 1
@@ -367,7 +425,8 @@ class Producer:
 
     def _read_controls(self, *, prefill: bool) -> None:
         """The controls, once per tick: gain and panic to the callback, requests to the
-        owner, swaps to the pipeline (at most one crossfade at a time)."""
+        owner, swaps to the pipeline (at most one crossfade at a time: a loaded brain or
+        an opened source waits while another swap crossfades)."""
         c = self.controls
         sh = self.shared
         if c.panic_count != self._panic_seen:
@@ -385,13 +444,13 @@ class Producer:
             if c.source is not None and not prefill:
                 self.hooks.open_source(c.source)
         pipeline = self.pipeline
-        brain = self.brains.take()
-        if brain is not None:
-            try:
-                pipeline.swap_brain(brain)
-            except BrainError as e:  # another swap changed the spec since it was checked
-                c.last_error = str(e)
-                log.warning("%s", e)
+        if not pipeline.pending:
+            if self._outgoing is not None:  # its crossfade is over: the pipeline let go
+                self.hooks.retire_brain(self._outgoing)
+                self._outgoing = None
+            box = self.brains.take()
+            if box is not None:
+                self._swap_in_brain(box)
         if c.mode != pipeline.mode and c.mode in C.MODES:
             pipeline.set_mode(c.mode)
         if not pipeline.pending:
@@ -399,6 +458,23 @@ class Producer:
             if new is not None:
                 self._swap_in_source(new)
         pipeline.set_grain(density=float(c.density), spread=float(c.spread))
+
+    def _swap_in_brain(self, box: BrainBox) -> None:
+        """At a tick boundary: the brain in ``box`` crossfades in over the next tick, if
+        it is still the newest asked for; otherwise it goes back to be released."""
+        if box[0] != self.brain_wanted:  # a newer request came after this one was made
+            self.hooks.retire_brain(box)
+            return
+        outgoing: BrainBox = [box[0], self.pipeline.brain]
+        try:
+            self.pipeline.swap_brain(box[1])
+        except BrainError as e:  # another swap changed the spec since it was checked
+            self.controls.last_error = str(e)
+            log.warning("%s", e)
+            self.hooks.retire_brain(box)
+            return
+        box.clear()  # the pipeline holds the new brain now
+        self._outgoing = outgoing
 
     def _swap_in_source(self, new: Capture) -> None:
         """At a tick boundary: ``new`` becomes the source, crossfaded over this tick."""

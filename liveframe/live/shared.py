@@ -18,6 +18,8 @@ field                      written by             read by
 timing log (``log_*``)     callback               producer: pacing and latency matching
 stats records              callback               the stats reader, once frozen
 ``fetch_served``           callback               the stats reader
+level log (``log_peak``,   callback               anyone: :meth:`~StreamState.output_level`
+``log_sq``, ``measured``)                         (the meter, status, analysis out)
 =========================  =====================  ==========================================
 
 The engine sets ``counting`` once the prefilled stream runs and clears it on stop; the
@@ -29,10 +31,16 @@ callback swaps at its next buffer (resetting the record it starts on), and the r
 left is frozen: the reader copies it out. The reader never reads a record the callback
 may be writing. There is one stats reader: the producer (see
 :class:`~liveframe.live.producer.Producer`).
+
+The level log is what the meter reads: the callback stores each buffer's peak and sum of
+squares *as output* (after gain, mute, panic and the safety chain) at the buffer's log
+index, then publishes ``measured``; :meth:`StreamState.output_level` reads the newest
+buffers back, any thread, without a lock.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -97,6 +105,9 @@ class StreamState:
         # -- written by the producer (and the engine), read by the callback
         self.target_gain = float(target_gain)
         self.silent = False
+        # routing (--route csound): the meter still reads the gained, limited signal, the
+        # level Csound plays at, but this process outputs and records zeros (set at start)
+        self.own_output = True
         self.counting = False
         self.fetch_requested = 0
         # -- written by the callback, read by the others
@@ -107,6 +118,9 @@ class StreamState:
         self.log_frames = np.zeros(log_size, np.int64)  # frames in the buffer
         self.log_now = np.zeros(log_size, np.float64)  # PortAudio's currentTime
         self.log_dac = np.zeros(log_size, np.float64)  # outputBufferDacTime
+        self.log_peak = np.zeros(log_size, np.float64)  # the buffer's output peak
+        self.log_sq = np.zeros(log_size, np.float64)  # its sum of squared output samples
+        self.measured = 0  # buffers whose level is logged; published after the entry
         self.fetch_served = 0
         self._records = (CallbackStats(), CallbackStats())
         self._active = 0  # the record the callback writes
@@ -133,6 +147,18 @@ class StreamState:
         rec = self._records[self._active]
         rec.callbacks += 1
         return rec
+
+    def end_buffer(self, peak: float, sumsq: float) -> None:
+        """Callback: log the output level of the buffer :meth:`begin_buffer` began.
+
+        ``peak`` and ``sumsq`` are of the samples as output (after gain and safety).
+        Allocates nothing: two stores into preallocated arrays, then the publication.
+        """
+        n = self.callbacks
+        i = (n - 1) % self.log_peak.shape[0]
+        self.log_peak[i] = peak
+        self.log_sq[i] = sumsq
+        self.measured = n  # publish after the entry
 
     # -- reader side (one thread: the producer) ------------------------------------------
     def fetch_and_reset_stats(self, into: CallbackStats) -> bool:
@@ -182,6 +208,26 @@ class StreamState:
         for j in range(max(start, stop - size + 1), stop):
             i = j % size
             yield int(self.log_pos[i]), int(self.log_frames[i]), float(self.log_dac[i])
+
+    def output_level(self, samples: int) -> tuple[float, float]:
+        """``(peak, rms)`` of what the callback output over its newest buffers that
+        together hold at least ``samples`` frames (at least one buffer); ``(0, 0)`` before
+        the first. Any thread; reads only entries the callback has published.
+        """
+        m = self.measured
+        size = self.log_peak.shape[0]
+        peak = sq = 0.0
+        frames = 0
+        j = m - 1
+        while j >= max(0, m - size + 2) and (frames < samples or frames == 0):
+            i = j % size
+            peak = max(peak, float(self.log_peak[i]))
+            sq += float(self.log_sq[i])
+            frames += int(self.log_frames[i])
+            j -= 1
+        if frames == 0:
+            return 0.0, 0.0
+        return peak, math.sqrt(sq / frames)
 
     def dac_offset(self) -> float:
         """Median ``outputBufferDacTime - currentTime`` over the log (s; 0 before any)."""
