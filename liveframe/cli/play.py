@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -20,21 +21,33 @@ from pathlib import Path
 from typing import Any
 
 from liveframe import constants as C
-from liveframe.cli.options import add_phase_argument
+from liveframe.cli.options import (
+    add_phase_argument,
+    bounded_float,
+    bounded_int,
+    camera_arg,
+    seed_arg,
+)
 from liveframe.cli.osc import add_osc_arguments, start_osc
-from liveframe.control.params import Controls
+from liveframe.control.params import GAIN_MAX, Controls
 from liveframe.core.brain import Brain, resolve_brain_path
+from liveframe.core.media import check_clip
 from liveframe.errors import ParamError, UsageError
 from liveframe.live.capture import Capture, OpenCVReader, PyAVReader, Reader
 from liveframe.live.engine import Engine
 from liveframe.ui import monitor
 from liveframe.util import signals
-from liveframe.util.files import atomic_write
+from liveframe.util.files import atomic_write, check_outputs
 
 log = logging.getLogger(__name__)
 
-STATS_KEYS = ("underruns", "ticks", "latency_ms", "device_latency_ms", "samplerate", "blocksize")
-"""What ``--stats-json`` writes (a subset of :meth:`Engine.stats`)."""
+STATS_KEYS = ("underruns", "xruns", "ticks", "latency_ms", "device_latency_ms", "samplerate",
+              "blocksize")
+"""What ``--stats-json`` writes (a subset of :meth:`Engine.stats`; what ``xruns`` counts is
+in :mod:`liveframe.live.audio`)."""
+
+MAX_MARGIN = 480_000
+"""Most samples of ``--margin``: 10 s at 48 kHz."""
 
 
 # ------------------------------------------------------------------------------ options
@@ -44,26 +57,32 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: default)")
     parser.add_argument("--mode", choices=C.MODES, default="ola", help="synthesis (default ola)")
     parser.add_argument("--device", default=None, help="audio output: index or part of its name")
-    parser.add_argument("--samplerate", type=int, default=None,
+    parser.add_argument("--samplerate", type=bounded_int(8000, 384000), default=None,
                         help="device rate in Hz (default: the device's own; JACK's on JACK)")
-    parser.add_argument("--blocksize", type=int, default=256, help="frames per callback (256)")
+    parser.add_argument("--blocksize", type=bounded_int(16, 8192), default=256,
+                        help="frames per callback, 16..8192 (256)")
     parser.add_argument("--latency", default="low",
-                        help="PortAudio output latency: low, high or seconds (default low)")
-    parser.add_argument("--margin", type=int, default=None,
+                        help="PortAudio output latency: low, high or seconds in 0..10 "
+                        "(default low)")
+    parser.add_argument("--margin", type=bounded_int(0, MAX_MARGIN), default=None,
                         help="safety lead in samples: each tick is written this long before "
-                        "the callback needs it (default: 256 at 48 kHz with a real-time producer, "
-                        "768 without)")
+                        "the callback needs it, 0..480000 (default: 256 at 48 kHz with a "
+                        "real-time producer, 768 without)")
     parser.add_argument("--no-realtime", action="store_true",
                         help="keep the producer at normal priority (by default it asks for "
                         "real-time scheduling where the system allows it)")
-    parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
+    parser.add_argument("--seconds", type=bounded_float(0.0, 1e7, lo_open=True), default=None,
+                        help="stop after N seconds")
     parser.add_argument("--record", default=None, metavar="FILE.wav",
                         help="write what is played to a float WAV, finalised on stop")
     parser.add_argument("--stats-json", default=None, metavar="FILE",
                         help="write underruns, ticks, latency on stop")
-    parser.add_argument("--seed", type=int, default=0, help="granular seed")
+    parser.add_argument("--seed", type=seed_arg, default=0,
+                        help="granular seed, 0..2**32-1 (default 0)")
     add_phase_argument(parser)
-    parser.add_argument("--gain", type=float, default=1.0, help="output gain (0..2)")
+    parser.add_argument("--gain", type=bounded_float(0.0, GAIN_MAX), default=1.0,
+                        help=f"output gain, 0..{GAIN_MAX:g}; OSC /gain changes it while "
+                        "playing (default 1)")
     parser.add_argument("--no-gui", action="store_true", help="no monitor window")
     parser.add_argument("--fullscreen", action="store_true", help="monitor full screen")
     add_osc_arguments(parser)
@@ -72,12 +91,15 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
 def add_play_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("clip", help="video file")
     parser.add_argument("--loop", action="store_true", help="start again at the end")
-    parser.add_argument("--speed", type=float, default=1.0, help="playback speed (1)")
+    parser.add_argument("--speed", type=bounded_float(0.0, 16.0, lo_open=True), default=1.0,
+                        help="media seconds per real second, in (0, 16]: 2 plays twice as "
+                        "fast, 0.5 at half speed (default 1)")
     _common_arguments(parser)
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--camera", type=int, default=0, help="camera index (0)")
+    parser.add_argument("--camera", type=camera_arg, default=0,
+                        help="camera: an index (0, 1, ...) or /dev/videoN (default 0)")
     _common_arguments(parser)
 
 
@@ -88,18 +110,25 @@ def _latency_arg(v: str) -> str | float:
         f = float(v)
     except ValueError:
         raise UsageError(f"--latency {v!r} must be low, high or seconds") from None
-    if not f >= 0:
-        raise UsageError(f"--latency {v!r} must be low, high or seconds")
+    if not 0 <= f <= 10:
+        raise UsageError(f"--latency {v!r} must be low, high or seconds in 0..10")
     return f
 
 
 def _check(args: argparse.Namespace) -> None:
-    """The option values the library cannot judge, before anything opens."""
+    """The option values the library cannot judge, before anything opens: the outputs
+    (``--record``, ``--stats-json``) can be written and destroy no input, and a clip is
+    a regular file with at least one picture that decodes."""
     if args.record is not None and not str(args.record).lower().endswith(".wav"):
         raise UsageError(f"--record {args.record}: must be a .wav file")
-    if args.seconds is not None and not args.seconds > 0:
-        raise UsageError(f"--seconds {args.seconds} must be positive")
+    if args.seconds is not None and not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise UsageError(f"--seconds {args.seconds} must be a positive number")
     args.latency = _latency_arg(str(args.latency))
+    clip = getattr(args, "clip", None)
+    brain = resolve_brain_path(args.brain)
+    check_outputs({"--record": args.record, "--stats-json": args.stats_json}, [clip, brain])
+    if clip is not None:
+        check_clip(clip)
 
 
 def write_stats_json(path: str | os.PathLike[str], stats: dict[str, Any]) -> Path:
@@ -119,6 +148,8 @@ class _StopRequest:
     prefills the ring or tears down) can leave a thread or a device half-started and the
     process hanging on exit; the flag is read where stopping is safe, and the recording is
     finalised. A second Ctrl-C raises KeyboardInterrupt as usual, should a stop ever hang.
+    Every wait of a stop is bounded (a device that went away included: see
+    :mod:`liveframe.live.audio`), so one Ctrl-C ends the play within about a second.
     """
 
     def __init__(self) -> None:
@@ -164,18 +195,39 @@ def _play_until(args: argparse.Namespace, make_reader: Callable[[], Reader],
         _play_engine(engine, args, interrupted)
     finally:
         engine.stop()
+        # a stop the engine began by itself (its source ended, its device went away) runs
+        # on its worker: the recording and the stats are whole only once it is done
+        engine.wait(10.0)  # each of its steps is bounded: this never waits that long
         if closer is not None:
             closer()
         if args.stats_json:
             write_stats_json(args.stats_json, engine.stats())
     st = engine.stats()
-    log.info("played %d ticks, %d underruns, frame-to-DAC latency median %.1f ms "
+    log.info("played %d ticks, %d underruns, %d xruns, frame-to-DAC latency median %.1f ms "
              "(p99 %.1f), the device reports %.1f ms of it", st["ticks"], st["underruns"],
-             st["latency_ms"]["median"], st["latency_ms"]["p99"], st["device_latency_ms"])
-    if engine.error:
+             st["xruns"], st["latency_ms"]["median"], st["latency_ms"]["p99"],
+             st["device_latency_ms"])
+    from liveframe.live.audio import LOST_EXIT_STATUS
+
+    status = 0
+    if engine.device_lost:  # it said so in one line when it happened
+        status = LOST_EXIT_STATUS
+    elif engine.error:
         log.error("the producer failed: %s", engine.error)
-        return 1
-    return 0
+        status = 1
+    elif engine.record_error:  # --record's disk filled: said in one line when it did
+        status = 2
+    if engine.audio is not None and engine.audio.wedged:
+        # PortAudio could not stop the stream of a device that went away, and would wait
+        # for it for ever at exit (Pa_Terminate in sounddevice's exit handler, libjack's
+        # threads): the recording and the stats are written, so leave now
+        import sys
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
 
 
 def _play_engine(engine: Engine, args: argparse.Namespace,
@@ -187,7 +239,7 @@ def _play_engine(engine: Engine, args: argparse.Namespace,
             # built and shown before the audio starts: Qt's first show holds the GIL
             spec = engine.spec
             win = monitor.open_monitor(engine, args, sr=spec.sample_rate, fps=spec.fps)
-        else:
+        elif monitor.display_refused() is None:  # a display that failed its probe said why
             log.info("no display: running headless (Ctrl-C stops)")
     try:
         engine.start()

@@ -3,11 +3,16 @@
 The tests, the benchmarks and the demo play through a real ``jackd -d dummy`` under a
 name of their own, so parallel runs never share a server and no hardware is needed.
 PortAudio sees the server through ``JACK_DEFAULT_SERVER`` (:func:`jack_env`); one already
-initialised must be re-initialised to see it (:func:`liveframe.live.audio.rescan`).
+initialised must be re-initialised to see it (:func:`liveframe.live.audio.rescan`). A
+server killed or frozen on purpose (the lost-device tests) is cleaned up after by
+:func:`stop_jackd` (:func:`reclaim`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import logging
 import os
 import shutil
 import subprocess
@@ -20,6 +25,8 @@ from typing import IO
 
 from liveframe.errors import ToolMissingError
 from liveframe.live import audio
+
+log = logging.getLogger(__name__)
 
 RATE = 48000
 """Sample rate of the dummy server (Hz)."""
@@ -101,27 +108,67 @@ def start_jackd(name: str, *, rate: int = RATE, period: int = PERIOD, timeout: f
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = server.log_text()
-            stop_jackd(server)
+            _stop(server)
             raise RuntimeError(f"jackd {name} exited with {proc.returncode}: {err[-500:]}")
         r = subprocess.run(["jack_lsp"], env=env, capture_output=True, timeout=5)
         if r.returncode == 0 and b"system:playback" in r.stdout:
             return server
         time.sleep(0.1)  # polling: the server gives no readiness signal
-    stop_jackd(server)
+    _stop(server)
     raise RuntimeError(f"jackd {name} did not come up within {timeout} s")
 
 
 def stop_jackd(server: JackServer) -> None:
-    """Terminate (then kill) the server and close its log."""
+    """Terminate (then kill) the server and close its log; after a server that was
+    killed (``kill -KILL``, as the lost-device tests do) or crashed, :func:`reclaim` its
+    name."""
+    _stop(server)
+    if server.process.returncode != 0:
+        reclaim(server.name)
+
+
+def _stop(server: JackServer) -> None:
+    """Terminate (then kill) the server, close its log."""
     proc = server.process
     if proc.poll() is None:
-        proc.terminate()
+        if _stopped(proc):  # frozen (SIGSTOP): woken, it takes seconds to act on SIGTERM
+            proc.kill()
+        else:
+            proc.terminate()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
     server.log.close()
+
+
+def reclaim(name: str, *, timeout: float = 10.0) -> None:
+    """Free what a jackd called ``name`` that died without cleaning up left behind.
+
+    jackd2 registers every server in one shared-memory table of 8 slots
+    (``/dev/shm/jack-shm-registry``); a server that is killed keeps its slot, and a slot is
+    reclaimed only when a server of the same name starts. Eight killed servers of unique
+    names would leave no server able to start on the machine ("Too many servers already
+    active"): so a server of the same name is started and stopped cleanly here, and the
+    semaphore files of the dead server's clients are removed. Never raises (a clean-up).
+    """
+    try:
+        _stop(start_jackd(name, timeout=timeout))
+    except Exception as e:  # noqa: BLE001 -- best effort: say so, never mask the caller
+        log.warning("jackd %s: could not reclaim its slot: %s", name, e)
+    for f in glob.glob(f"/dev/shm/jack_sem.*_{glob.escape(name)}_*"):
+        with contextlib.suppress(OSError):
+            os.unlink(f)
+
+
+def _stopped(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the process is stopped (SIGSTOP), from /proc (False where unknown)."""
+    try:
+        with open(f"/proc/{proc.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe.live.ringbuffer import RingBuffer
+from liveframe.util.files import disk_error
 from liveframe.util.wav import WavWriter
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,11 @@ class Recorder:
     lock); the writer thread, started here and joined by :meth:`close`, drains the ring to
     a :class:`~liveframe.util.wav.WavWriter` every ~50 ms. The file appears, complete, on
     :meth:`close` (temporary file + rename).
+
+    A disk that fills (or fails) while recording stops the recording, not the play: the
+    writer thread says so in one line, removes its temporary (nothing half-written) and
+    keeps :attr:`error`; the callback's pushes are then dropped, and :meth:`close` returns
+    None. The play goes on: on stage the sound matters more than its copy.
 
     Parameters
     ----------
@@ -40,6 +46,7 @@ class Recorder:
         self.writer = WavWriter(path, sr=sr)
         self.ring = RingBuffer(int(sr * seconds))
         self.dropped = 0  # samples that did not fit (written by the callback)
+        self.error: str | None = None  # why the recording stopped (a full disk), or None
         self._chunk = np.zeros(int(sr * seconds), np.float32)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="liveframe-recorder", daemon=True)
@@ -58,14 +65,26 @@ class Recorder:
 
     def _drain(self) -> None:
         n = self.ring.read_into(self._chunk)
-        if n:
-            self.writer.write(self._chunk[:n])
+        if n and self.error is None:
+            try:
+                self.writer.write(self._chunk[:n])
+            except OSError as e:
+                self._fail(e)
+
+    def _fail(self, e: OSError) -> None:
+        """The disk refused a write: stop recording, remove the temporary, say so once."""
+        self.error = str(disk_error(self.writer.path, e))
+        try:
+            self.writer.abort()
+        except OSError:
+            pass
+        log.error("--record %s; the recording stopped, the play goes on", self.error)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
             self._drain()
 
-    def close(self) -> Path:
+    def close(self) -> Path | None:
         """Join the writer thread, write what is left, rename the file into place.
 
         Call it once nothing pushes any more (the stream is closed).
@@ -73,6 +92,12 @@ class Recorder:
         self._stop.set()
         self._thread.join()
         self._drain()
+        if self.error is not None:
+            return None
         if self.dropped:
             log.warning("recording dropped %d samples (disk too slow)", self.dropped)
-        return self.writer.close()
+        try:
+            return self.writer.close()
+        except OSError as e:  # the header patch or the rename failed
+            self._fail(e)
+            return None
