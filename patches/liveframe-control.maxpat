@@ -12,7 +12,7 @@
   "rect": [
    40,
    80,
-   960,
+   1100,
    860
   ],
   "boxes": [
@@ -115,7 +115,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      200,
+      230,
       70,
       170,
       22
@@ -130,7 +130,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      200,
+      230,
       95,
       24,
       24
@@ -144,7 +144,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      200,
+      230,
       270,
       160,
       22
@@ -159,7 +159,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      380,
+      440,
       70,
       170,
       22
@@ -174,7 +174,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      380,
+      440,
       95,
       40,
       40
@@ -188,7 +188,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      380,
+      440,
       270,
       160,
       22
@@ -203,7 +203,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560,
+      650,
       70,
       170,
       22
@@ -218,7 +218,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      560,
+      650,
       95,
       170,
       22
@@ -233,9 +233,9 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      560,
+      650,
       123,
-      170,
+      200,
       22
      ],
      "text": "/liveframe/brain brains/default.onnx"
@@ -248,7 +248,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      740,
+      860,
       70,
       170,
       22
@@ -263,7 +263,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      740,
+      860,
       95,
       170,
       22
@@ -278,7 +278,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      740,
+      860,
       123,
       170,
       22
@@ -293,7 +293,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      740,
+      860,
       151,
       170,
       22
@@ -352,7 +352,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      200,
+      230,
       350,
       170,
       22
@@ -367,7 +367,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      200,
+      230,
       375,
       170,
       22
@@ -382,9 +382,9 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      200,
+      230,
       403,
-      170,
+      200,
       22
      ],
      "text": "/liveframe/source brains/demo.mkv"
@@ -397,7 +397,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      380,
+      440,
       350,
       170,
       22
@@ -412,7 +412,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      380,
+      440,
       375,
       20,
       120
@@ -428,7 +428,7 @@
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [
-      410,
+      470,
       375,
       60,
       22
@@ -444,9 +444,9 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      380,
+      440,
       550,
-      160,
+      200,
       22
      ],
      "text": "prepend /liveframe/grain/density"
@@ -459,7 +459,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560,
+      650,
       350,
       170,
       22
@@ -474,7 +474,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      560,
+      650,
       375,
       20,
       120
@@ -490,7 +490,7 @@
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [
-      590,
+      680,
       375,
       60,
       22
@@ -506,9 +506,9 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      560,
+      650,
       550,
-      160,
+      200,
       22
      ],
      "text": "prepend /liveframe/grain/spread"
@@ -521,7 +521,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      740,
+      860,
       350,
       170,
       22
@@ -536,7 +536,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      740,
+      860,
       375,
       170,
       22
@@ -610,7 +610,7 @@
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [
-      200,
+      230,
       780,
       80,
       22
@@ -624,7 +624,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      200,
+      230,
       805,
       170,
       22
@@ -639,7 +639,7 @@
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [
-      380,
+      440,
       780,
       80,
       22
@@ -653,7 +653,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      380,
+      440,
       805,
       170,
       22
@@ -668,7 +668,7 @@
      "numinlets": 1,
      "numoutlets": 2,
      "patching_rect": [
-      560,
+      650,
       780,
       80,
       22
@@ -682,7 +682,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560,
+      650,
       805,
       170,
       22
@@ -697,7 +697,7 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      740,
+      860,
       780,
       160,
       22

@@ -3,14 +3,23 @@
 -odac -d -m0 --sample-accurate
 </CsOptions>
 <CsInstruments>
-; liveframe-grains.csd: plays, in real time, the grains that
-; `liveframe play|live --csound HOST:PORT` sends (Csound 6.18, double precision).
+; liveframe-grains.csd: plays, in real time, the grains that `liveframe play|live
+; --csound` sends (Csound 6.18, double precision). `liveframe play CLIP --csound` starts it
+; itself, on liveframe's own audio backend and at the device's rate; to run it by hand:
 ;
-;   csound patches/liveframe-grains.csd                        default sound card, port 7770
-;   csound patches/liveframe-grains.csd --omacro:PORT=7771     another port
-;   csound patches/liveframe-grains.csd --omacro:WAV=out.wav   also write what it plays
-;   csound patches/liveframe-grains.csd --omacro:LATENCY=0.2   more jitter margin (seconds)
-;   csound patches/liveframe-grains.csd --omacro:DUR=60        stop after 60 s (default: never)
+;   csound -+rtaudio=jack -odac:system:playback_ --sample-rate=48000 \
+;          patches/liveframe-grains.csd     on JACK at JACK's rate, both speakers, port 7770
+;   csound --sample-rate=48000 patches/liveframe-grains.csd     default sound card
+;   ... --omacro:PORT=7771     another port
+;   ... --omacro:WAV=out.wav   also write what it plays (16-bit mono WAV)
+;   ... --omacro:LATENCY=0.2   more jitter margin (seconds, default 0.1)
+;   ... --smacro:DUR=60        stop after 60 s (a *score* macro; default: never)
+;
+; The instrument has no rate of its own: the rate comes from the command line
+; (--sample-rate, 44100 when none is given) and must be the device's; on JACK, JACK's
+; (`jack_samplerate` says it; a rate that differs is refused by some Csound versions,
+; "rtjack: sample rate ... does not match", and plays at the wrong pitch on others).
+; A bare -odac on JACK connects only the first output: name the ports' prefix.
 ;
 ; One message per grain (in ola/raw mode, one per tick carrying the tick's output hop):
 ;
@@ -31,7 +40,7 @@
 ; one arrived, so network and producer jitter below LATENCY is inaudible; the clock
 ; re-anchors when the sender restarts or falls more than a second behind.
 
-sr = 44100
+; sr: none here, the command line's --sample-rate (Csound's default: 44100)
 ksmps = 32
 nchnls = 2
 0dbfs = 1

@@ -23,6 +23,7 @@ from pythonosc.osc_message import OscMessage
 
 from liveframe.cli.osc import add_osc_arguments, start_osc
 from liveframe.control.messages import ANALYSIS
+from liveframe.control.out import scale_brightness, scale_motion
 from liveframe.core.brain import Brain
 from liveframe.core.pipeline import Tick
 from liveframe.data.clips import write_clip
@@ -253,17 +254,20 @@ def test_analysis_out_arrives_every_tick_and_follows_freeze(jack_server, media) 
     rows = [[m.params[0] for m in got[i : i + 4]] for i in range(0, len(got), 4)]
     assert all([m.address for m in got[i : i + 4]] == names for i in range(0, len(got), 4))
     assert [r[3] for r in rows] == list(range(ticks))  # /liveframe/tick: every tick, in order
-    want = 20 * math.log10(AMP / math.sqrt(2))  # the ola tone at full level
-    # the grain brain's first hop is half a grain: quieter
-    assert rows[0][0] < want and all(r[0] == pytest.approx(want, abs=0.5) for r in rows[1:])
+    want = 20 * math.log10(AMP / math.sqrt(2))  # the ola tone at full level, as output
+    # /liveframe/level is what reached the output over the last tick: silence while the
+    # ring is prefilled (before the stream runs), the gain's fade-in, then the tone (until
+    # the stop fades it out, after tick frozen_at + 24)
+    assert rows[0][0] == -120.0 and all(r[0] < want + 0.5 for r in rows[:12])
+    assert all(r[0] == pytest.approx(want, abs=0.5) for r in rows[12 : frozen_at + 24])
     # until the freeze: the clip's grey rises 40, 46, ... 214 and loops
     follow = rows[:frozen_at]
     for k, (_, bright, motion, _) in enumerate(follow):
-        assert bright == pytest.approx((40 + (k % 30) * 6) / 255, abs=3 / 255)
+        assert bright == pytest.approx(scale_brightness((40 + (k % 30) * 6) / 255), abs=0.015)
         if k % 30:
-            assert motion == pytest.approx(6 / 255, abs=2 / 255)
+            assert motion == pytest.approx(scale_motion(6 / 255), abs=0.05)
         elif k:
-            assert motion == pytest.approx(174 / 255, abs=3 / 255)  # the loop jumps back
+            assert motion == pytest.approx(scale_motion(174 / 255), abs=0.01)  # loop jumps back
     # frozen (within a few ticks of sending): the same picture, no motion
     held = rows[frozen_at + 8 :]
     assert len({r[1] for r in held}) == 1 and all(r[2] == 0.0 for r in held[1:])

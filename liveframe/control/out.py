@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +31,43 @@ from liveframe.errors import UsageError
 
 log = logging.getLogger(__name__)
 
+BRIGHTNESS_FULL = 0.9
+"""Mean grey (0..1 of the 8-bit range) that the analysis out sends as brightness 1: about
+the brightest twentieth of real photos (91 photos of the registries' footage set, 64x64
+grey: mean grey 0.06..0.97, median 0.46, 95th percentile 0.89). Black is 0."""
+
+MOTION_FLOOR = 0.001
+"""Mean absolute change between ticks (0..1) where the analysis out's motion scale bends:
+about the median of real footage (a camera's noise and slow drift: 0.0007 on the
+registries' clips)."""
+
+MOTION_FULL = 0.1
+"""Mean absolute change sent as motion 1: a cut or a whip pan (the real clips' 99th
+percentiles are 0.007..0.03, their cuts 0.2)."""
+
+
+def scale_brightness(mean_grey: float) -> float:
+    """Brightness 0..1 as the analysis out sends it: ``min(1, mean_grey / 0.9)``
+    (:data:`BRIGHTNESS_FULL`)."""
+    return min(1.0, max(0.0, mean_grey / BRIGHTNESS_FULL))
+
+
+def scale_motion(change: float) -> float:
+    """Motion 0..1 as the analysis out sends it, logarithmic (motion in real footage spans
+    two decades): ``min(1, log1p(change / 0.001) / log1p(0.1 / 0.001))`` (0 for a still
+    picture, 0.15 at :data:`MOTION_FLOOR`, 0.5 at 0.009, 1 at :data:`MOTION_FULL` and
+    beyond)."""
+    if not change > 0:
+        return 0.0
+    return min(1.0, math.log1p(change / MOTION_FLOOR) / math.log1p(MOTION_FULL / MOTION_FLOOR))
+
 
 class UdpSender:
     """A non-blocking UDP socket to one address that drops a datagram rather than wait.
+
+    The socket is connected to its receiver, so a datagram to a port where nothing
+    listens comes back as an ICMP port-unreachable and the next send fails with
+    ``ECONNREFUSED`` (on loopback and on most networks): :attr:`refused` counts them.
 
     Parameters
     ----------
@@ -51,6 +86,9 @@ class UdpSender:
     sent, dropped : int
         Datagrams handed to the kernel; datagrams dropped (buffer full, nobody listening
         (ICMP refused), too big).
+    refused : int
+        Sends that failed because nothing listened at the receiver's port (part of
+        ``dropped``).
     """
 
     def __init__(self, host: str, port: int) -> None:
@@ -61,13 +99,25 @@ class UdpSender:
         self.target = info[4]
         self._sock = socket.socket(info[0], socket.SOCK_DGRAM)
         self._sock.setblocking(False)
+        try:
+            self._sock.connect(self.target)
+            self._connected = True
+        except OSError:  # e.g. a broadcast address: send unconnected, and fail per datagram
+            self._connected = False
         self.sent = 0
         self.dropped = 0
+        self.refused = 0
 
     def send(self, data: bytes) -> None:
         try:
-            self._sock.sendto(data, self.target)
+            if self._connected:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, self.target)
             self.sent += 1
+        except ConnectionRefusedError:
+            self.dropped += 1
+            self.refused += 1
         except OSError:
             self.dropped += 1
 
@@ -80,18 +130,28 @@ class AnalysisSender:
 
     Four plain messages (not a bundle: Pd's ``[oscparse]`` reads messages) per tick:
     the RMS level of ``tick.out`` in dBFS (-120 for silence), the mean brightness of
-    ``tick.frame`` (0..1), its mean absolute change from the previous tick's (0..1; 0 on
-    the first tick), and ``tick.index``.
+    ``tick.frame`` (:func:`scale_brightness`: 0..1, 1 for the brightest real pictures),
+    its mean absolute change from the previous tick's (:func:`scale_motion`: 0..1,
+    logarithmic; 0 on the first tick), and ``tick.index``.
 
     Parameters
     ----------
     host, port : str, int
         Where to send.
+
+    Attributes
+    ----------
+    level : callable() -> float, or None
+        Where the level comes from: a live engine's
+        :meth:`~liveframe.live.engine.Engine.output_rms_dbfs` (set by its
+        ``add_tick_listener``: the RMS of what reached the output over the last tick,
+        after the gain, mute and limiter); None: the RMS of ``tick.out``.
     """
 
     def __init__(self, host: str, port: int) -> None:
         self._udp = UdpSender(host, port)
         self._prev: npt.NDArray[np.int16] | None = None
+        self.level: Callable[[], float] | None = None
 
     @property
     def sent(self) -> int:
@@ -103,16 +163,25 @@ class AnalysisSender:
         """Datagrams dropped."""
         return self._udp.dropped
 
+    @property
+    def refused(self) -> int:
+        """Datagrams refused because nothing listened at the port (the analysis out is on
+        by default: nobody listening is no error, and is not logged)."""
+        return self._udp.refused
+
     def __call__(self, tick: Tick) -> None:
-        out = tick.out
-        rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64)))) if out.size else 0.0
-        level = max(-120.0, 20 * math.log10(rms)) if rms > 1e-6 else -120.0
+        if self.level is not None:
+            level = max(-120.0, min(0.0, float(self.level())))
+        else:
+            out = tick.out
+            rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64)))) if out.size else 0.0
+            level = max(-120.0, 20 * math.log10(rms)) if rms > 1e-6 else -120.0
         f = tick.frame.astype(np.int16)
-        brightness = float(f.mean()) / 255.0 if f.size else 0.0
+        brightness = scale_brightness(float(f.mean()) / 255.0) if f.size else 0.0
         if self._prev is None or self._prev.shape != f.shape:
             motion = 0.0
         else:
-            motion = float(np.abs(f - self._prev).mean()) / 255.0
+            motion = scale_motion(float(np.abs(f - self._prev).mean()) / 255.0)
         self._prev = f
         for data in analysis_messages(level=level, brightness=brightness, motion=motion,
                                       tick=tick.index):
@@ -158,6 +227,7 @@ class CsoundBridge:
         self.sr = int(sr)
         self.controls = controls
         self._warned = False
+        self._said_refused = False
 
     @property
     def sent(self) -> int:
@@ -169,6 +239,19 @@ class CsoundBridge:
         """Grains dropped (nobody listening, buffer full)."""
         return self._udp.dropped
 
+    @property
+    def refused(self) -> int:
+        """Grains refused because nothing listened at the port."""
+        return self._udp.refused
+
+    def _say_refused(self) -> None:
+        """Once per bridge: nothing listens where the grains go."""
+        self._said_refused = True
+        host, port = self._udp.target[:2]
+        log.warning("Csound bridge: nothing listens on %s:%d (grains are dropped until "
+                    "something does); is Csound running patches/liveframe-grains.csd "
+                    "with that port?", host, port)
+
     def _gain(self) -> float:
         c = self.controls
         if c is None:
@@ -176,6 +259,8 @@ class CsoundBridge:
         return 0.0 if c.mute else float(c.gain)
 
     def __call__(self, tick: Tick) -> None:
+        if self._udp.refused and not self._said_refused:
+            self._say_refused()
         g = self._gain()
         if tick.placements is None:
             self._udp.send(grain_message(tick.position, tick.out, sr=self.sr, amp=g, env=0))

@@ -12,7 +12,6 @@ grain brain's parent, already windowed).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -25,7 +24,9 @@ import numpy.typing as npt
 from liveframe.core.pipeline import Tick, TickPipeline
 from liveframe.core.shipped import shipped_file
 from liveframe.errors import LiveframeError, ToolMissingError
+from liveframe.live.csound import csound_available, csound_executable
 from liveframe.offline.sinks import fit, read_audio_file
+from liveframe.util.files import sweep_stale, temp_prefix
 from liveframe.util.progress import Progress
 from liveframe.util.wav import WavWriter
 
@@ -35,20 +36,8 @@ U8 = npt.NDArray[np.uint8]
 CSOUND_PATCH = shipped_file("patches/liveframe-render.csd")
 """The Csound instrument that plays the score (shipped with the package)."""
 
-
-def csound_available() -> bool:
-    """True when the ``csound`` program is on the PATH."""
-    return shutil.which("csound") is not None
-
-
-def csound_executable() -> str:
-    """The ``csound`` program's path; :class:`ToolMissingError` when it is not installed."""
-    exe = shutil.which("csound")
-    if exe is None:
-        raise ToolMissingError(
-            "csound is not installed; install it with `sudo apt-get install csound`"
-        )
-    return exe
+__all__ = ["CSOUND_PATCH", "ScoreWriter", "csound_available", "csound_executable",
+           "synthesize_csound"]
 
 
 class ScoreWriter:
@@ -137,7 +126,10 @@ def synthesize_csound(
         raise ToolMissingError(f"{patch}: the Csound render instrument is missing")
     spec, latency = pipeline.spec, pipeline.latency
     sr = spec.sample_rate
-    with tempfile.TemporaryDirectory(prefix="liveframe-csound-", dir=workdir) as tmp:
+    # named for this process, so a later render sweeps it away should this one be killed
+    where = Path(workdir) if workdir is not None else Path(tempfile.gettempdir())
+    sweep_stale(where)
+    with tempfile.TemporaryDirectory(prefix=temp_prefix("liveframe-csound"), dir=where) as tmp:
         tmpd = Path(tmp)
         table = WavWriter(tmpd / "blocks.wav", sr=sr)
         with open(tmpd / "grains.sco", "w") as sco:
