@@ -94,7 +94,7 @@ def test_installed_command_plays_the_demo_from_another_folder(
     installed: Path, tmp_path: Path
 ) -> None:
     liveframe = installed / "bin" / "liveframe"
-    info = _run([liveframe, "info"], cwd=tmp_path, env=_env())
+    info = _run([liveframe, "info", "--json"], cwd=tmp_path, env=_env())
     assert '"format": "liveframe-brain"' in info.stdout
     clip = _run([installed / "bin" / "python", "-c",
                  "from liveframe.core.shipped import DEMO_CLIP, shipped_file;"

@@ -1,16 +1,21 @@
 """The monitor, offscreen: it builds, draws what an engine shows, and its controls drive it.
 
-Three groups:
+Four groups:
 
-- no Qt: the display check, the spectrogram ring, the meter colours, the brain list, and
-  that importing the entry points loads no Qt;
+- no Qt: the display check (and its probe: Qt's libraries, a display that cannot open),
+  the Debian packages the monitor needs, the spectrogram ring, the meter colours, the
+  brain list, the capture's copy of the source picture, and that importing the entry
+  points loads no Qt;
 - ``gui``: the window on a :class:`StageEngine`, a small engine that implements the
   monitor's whole contract (:class:`liveframe.ui.monitor.MonitoredEngine`: ``controls`` and
   ``snapshot``) with known pictures and a known tone, so every widget can be checked
   against what it must show;
 - ``gui`` + ``jack``: the real :class:`liveframe.live.engine.Engine` playing a real clip to
   a JACK dummy server (``jack_server`` in tests/jack.py), through test brains from
-  ``tests/helpers.make_brain``: the window follows it, and its selectors change it.
+  ``tests/helpers.make_brain``: the window follows it, and its selectors change it; and
+  ``liveframe play`` with a display that cannot open, which plays on without the window;
+- ``gui`` + ``jack`` on a real X server: ``tools/screenshot_monitor.py`` under
+  ``xvfb-run`` with Qt's X11 platform (``xcb``) and the Debian packages ``make`` installs.
 
 Qt runs with ``QT_QPA_PLATFORM=offscreen`` (set here and in conftest). Waits are
 conditions polled with a deadline (:func:`_pump`), never fixed sleeps.
@@ -18,8 +23,11 @@ conditions polled with a deadline (:func:`_pump`), never fixed sleeps.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +44,9 @@ from liveframe import constants as C
 from liveframe.control.params import Controls, Snapshot
 from liveframe.core.brain import Brain, available_brains
 from liveframe.data.clips import write_clip
-from liveframe.ui import monitor
+from liveframe.live.capture import PREVIEW_MAX, Capture, OpenCVReader, PyAVReader, preview_size
+from liveframe.live.jackd import jack_env
+from liveframe.ui import display, monitor
 from liveframe.ui.spectrogram import SpectrogramRing
 from liveframe.ui.style import OPEN_FILE, level_colour
 
@@ -45,6 +55,19 @@ from .jack import JackServer
 
 TONE = 441.0
 """The StageEngine's tone, Hz (a whole number of cycles per 735-sample tick)."""
+
+REPO = Path(__file__).resolve().parent.parent
+
+WIDE = (90, 320)
+"""The StageEngine's source picture, (height, width): 32:9, far from the brain's square."""
+
+
+def _free_display() -> str:
+    """An X display number that no server holds here (no socket, no lock file)."""
+    for n in range(190, 290):
+        if not (Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists()):
+            return f":{n}"
+    raise AssertionError("no free X display number in :190..:289")
 
 
 # -- no Qt needed ------------------------------------------------------------------------
@@ -85,6 +108,154 @@ def test_the_entry_points_load_no_qt() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60
     )
     assert r.stdout.strip() == "[]"
+
+
+def test_the_probe_says_in_one_line_why_a_display_cannot_open() -> None:
+    """Nothing listens on the display: Qt would abort the process (134); the probe's child
+    dies instead and the reason is one line naming the display."""
+    d = _free_display()
+    why = display.probe(dict(os.environ, DISPLAY=d, QT_QPA_PLATFORM="xcb"))
+    assert why is not None and "\n" not in why
+    assert why.startswith(f"cannot open the display {d}") and "could not connect" in why
+
+
+def test_display_available_probes_the_real_environment_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = _free_display()
+    assert monitor.display_available({"DISPLAY": d, "QT_QPA_PLATFORM": "xcb"}) is True  # env only
+    monkeypatch.setenv("DISPLAY", d)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    monkeypatch.setattr(monitor, "_probed", {})
+    with caplog.at_level(logging.WARNING, logger="liveframe.ui.monitor"):
+        assert monitor.display_available() is False
+        assert monitor.display_available() is False  # the answer is kept: one probe, one line
+    (rec,) = caplog.records
+    assert d in rec.getMessage() and "playing without the window" in rec.getMessage()
+    assert monitor.display_refused() is not None and d in monitor.display_refused()
+
+
+def test_ldd_output_gives_the_missing_libraries() -> None:
+    """What ldd printed for PySide6 6.11's libqxcb.so on a Debian 12 without two packages
+    (the machine whose monitor aborted while Qt blamed libxcb-cursor0, which was there)."""
+    text = (
+        "\tlibxcb-cursor.so.0 => /lib/x86_64-linux-gnu/libxcb-cursor.so.0 (0x00007f1f3938c000)\n"
+        "\tlibxcb-icccm.so.4 => not found\n"
+        "\tlibxcb-util.so.1 => /lib/x86_64-linux-gnu/libxcb-util.so.1 (0x00007f1f39384000)\n"
+        "\tlibxcb-keysyms.so.1 => not found\n"
+        "\tlibxcb-icccm.so.4 => not found\n"
+        "\t/lib64/ld-linux-x86-64.so.2 (0x00007f1f39548000)\n"
+    )
+    missing = display.parse_ldd(text)
+    assert missing == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    assert [display.XCB_DEBS[lib] for lib in missing] == ["libxcb-icccm4", "libxcb-keysyms1"]
+    assert display.missing_xcb_libraries() == []  # `make test` installed them here
+
+
+def _make_vars() -> dict[str, list[str]]:
+    """The Makefile's ``NAME := words`` variables, continuation lines joined, ``$(X)``
+    expanded."""
+    text = (REPO / "Makefile").read_text().replace("\\\n", " ")
+    raw = dict(re.findall(r"^([A-Z_]+)\s*:=\s*(.*)$", text, re.M))
+    out: dict[str, list[str]] = {}
+    for name, value in raw.items():
+        words: list[str] = []
+        for w in value.split():
+            m = re.fullmatch(r"\$\((\w+)\)", w)
+            words += out.get(m.group(1), []) if m else [w]
+        out[name] = words
+    return out
+
+
+# what every Debian and Ubuntu has (C/C++ runtime, zlib, zstd), and what PySide6 bundles
+_BASE_LIBS = re.compile(r"(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libz|libzstd)"
+                        r"\.so\.\d+|ld-linux.*|libQt6\w*\.so\.6|libicu\w+\.so\.\d+")
+
+
+def test_make_installs_every_library_the_qt_x11_plugin_links() -> None:
+    """``make demo`` installs a package for every library that PySide6's xcb plugin and
+    the Qt libraries under it link (read with objdump), and ``make test`` adds Xvfb."""
+    objdump = shutil.which("objdump")
+    assert objdump, "objdump is missing: `make test` installs it (Debian: binutils)"
+    plugins = display.qt_plugin_dir()
+    assert plugins is not None
+    qt = plugins.parent.parent
+    needed: set[str] = set()
+    for lib in (plugins / "libqxcb.so", *(qt / "lib" / f"libQt6{m}.so.6"
+                                          for m in ("XcbQpa", "Gui", "Widgets", "DBus", "Core"))):
+        r = subprocess.run([objdump, "-p", str(lib)], capture_output=True, text=True,
+                           check=True, timeout=60)
+        needed |= set(re.findall(r"^\s*NEEDED\s+(\S+)", r.stdout, re.M))
+    assert "libxcb-icccm.so.4" in needed and "libxcb-keysyms.so.1" in needed
+    unlisted = {n for n in needed if not _BASE_LIBS.fullmatch(n)} - set(display.XCB_DEBS)
+    assert unlisted == set(), "add them to XCB_DEBS and the Makefile's MONITOR_DEBS"
+    make = _make_vars()
+    assert set(display.XCB_DEBS.values()) | {"fonts-dejavu-core"} == set(make["MONITOR_DEBS"])
+    assert set(make["MONITOR_DEBS"]) | {"libportaudio2"} <= set(make["RUNTIME_DEBS"])
+    assert set(make["RUNTIME_DEBS"]) | {"xvfb", "jackd2", "binutils"} <= set(make["TEST_DEBS"])
+    r = subprocess.run(["sh", "tools/install_debs.sh", *make["TEST_DEBS"]], cwd=REPO,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout == "", r.stdout + r.stderr  # all installed already
+
+
+# -- the capture's copy of the source picture ------------------------------------------------
+@pytest.fixture(scope="module")
+def wide_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two seconds of a 400x96 grey gradient that moves 6 levels a frame (30 fps)."""
+    yy, xx = np.mgrid[0:96, 0:400]
+    frames = [(k / 30, ((2 * xx + yy + 6 * k) % 256).astype(np.uint8)) for k in range(60)]
+    return write_clip(tmp_path_factory.mktemp("wide") / "wide.mkv", frames, video_codec="ffv1")
+
+
+def test_preview_size_keeps_the_aspect_and_never_enlarges() -> None:
+    assert PREVIEW_MAX == (320, 240)
+    assert preview_size(1920, 1080) == (320, 180)
+    assert preview_size(1080, 1920) == (135, 240)
+    assert preview_size(400, 96) == (320, 77)
+    assert preview_size(160, 120) == (160, 120)
+    assert preview_size(5000, 2) == (320, 1)
+
+
+@pytest.mark.parametrize("reader", [PyAVReader, OpenCVReader])
+def test_capture_keeps_a_reduced_copy_of_the_source_picture(wide_clip: Path, reader: type) -> None:
+    """The monitor gets the source itself (colour, aspect kept) -- the picture of the tick
+    the producer took -- in slots allocated once; nothing is copied before it asks."""
+    import cv2
+
+    cap = Capture(reader(wide_clip))
+    out = np.zeros((240, 320, 3), np.uint8)
+    cap.start()
+    try:
+        assert cap.wait_first()
+        for k in range(5):
+            cap.take(k)
+        assert cap.previews.made == 0  # no monitor yet: no copies
+        assert cap.preview_into(out) is None  # asks: copies from now on
+        size, base = None, None
+        deadline = time.monotonic() + 10
+        k = 5
+        while cap.previews.made < 20 and time.monotonic() < deadline:
+            cap.take(k)
+            k += 1
+            size = cap.preview_into(out) or size
+            if base is None and cap.previews._buf is not None:
+                base = cap.previews._buf.ctypes.data
+            time.sleep(0.01 if reader is PyAVReader else 0.03)  # polling, not timing
+        assert size == (77, 320)
+        assert cap.previews._buf is not None and cap.previews._buf.ctypes.data == base
+        pic = out[:77, :320].astype(np.int16)
+        assert np.abs(pic[..., 0] - pic[..., 2]).max() <= 2  # a grey source stays grey
+        # the source's own picture reduced, not the brain's 64x64 enlarged: which frame?
+        yy, xx = np.mgrid[0:96, 0:400]
+        diffs = [np.abs(cv2.resize(((2 * xx + yy + 6 * f) % 256).astype(np.uint8), (320, 77),
+                                   interpolation=cv2.INTER_AREA).astype(np.int16)
+                        - pic[..., 1]) for f in range(60)]
+        best = int(np.argmin([np.median(d) for d in diffs]))
+        assert np.median(diffs[best]) <= 2
+        if reader is PyAVReader:  # on the brain clock: the frame of the tick taken last
+            assert best == k - 1
+    finally:
+        cap.stop()
 
 
 def test_spectrogram_ring_puts_a_sine_on_its_row_and_scrolls() -> None:
@@ -141,11 +312,12 @@ class StageEngine:
     """The monitor's contract and nothing more: ``controls`` and ``snapshot(out)``.
 
     Every snapshot is one brain tick: a diagonal gradient that moves 6 grey levels a tick
-    (it stands still while ``controls.freeze`` is set), a ``TONE`` Hz sine at -6 dBFS, the
-    mode the controls ask for. Brain requests are taken as the engine takes them: a path
-    whose name contains ``wrongrate`` is refused with a message in ``controls.last_error``,
-    any other becomes the playing brain. ``failing`` makes ``snapshot`` raise;
-    ``running = False`` is a stopped engine.
+    (it stands still while ``controls.freeze`` is set) as the brain's picture and, in
+    colour, as a :data:`WIDE` source picture; a ``TONE`` Hz sine at -6 dBFS (the brain's
+    own level -3 dBFS), the mode the controls ask for. Brain requests are taken as the
+    engine takes them: a path whose name contains ``wrongrate`` is refused with a message
+    in ``controls.last_error``, any other becomes the playing brain. ``failing`` makes
+    ``snapshot`` raise; ``running = False`` is a stopped engine.
     """
 
     def __init__(self) -> None:
@@ -169,14 +341,19 @@ class StageEngine:
                 self.brain_name = Path(req).stem
         if not self.controls.freeze:
             self.shift += 6
-        for a in (out.frame, out.source_frame):
-            yy, xx = np.indices(a.shape)
-            a[...] = (2 * xx + yy + self.shift) % 256
+        yy, xx = np.indices(out.frame.shape)
+        out.frame[...] = (2 * xx + yy + self.shift) % 256
+        h, w = WIDE
+        yy, xx = np.indices(WIDE)
+        grad = (2 * xx + yy + self.shift) % 256
+        out.source_frame[:h, :w] = np.stack([grad, 255 - grad, grad // 2], axis=-1)
+        out.source_size = WIDE
         n = np.arange(out.output.shape[0]) + self.tick * out.output.shape[0]
         out.output[:] = 0.5 * np.sin(2 * np.pi * TONE * n / C.SAMPLE_RATE)
         out.tick = self.tick
         self.tick += 1
         out.level_dbfs = -6.0
+        out.brain_level_dbfs = -3.0
         out.source_fps, out.brain_fps, out.inference_ms = 30.0, 30.0, 1.5
         out.brain_name = self.brain_name
         out.mode = self.controls.mode
@@ -197,10 +374,10 @@ def _pump(app: Any, until: Callable[[], Any], timeout: float = 10.0) -> bool:
 
 
 def _dispose(app: Any, win: Any) -> None:
-    """Close a window and delete its Qt objects now, not in the interpreter's final GC."""
+    """Close a window and delete its Qt objects now, not in the interpreter's final GC
+    (and with them Qt's references to the engine: see ``monitor.release_window``)."""
     win.close()
-    win.deleteLater()
-    app.processEvents()
+    monitor.release_window(win)
 
 
 @pytest.fixture(scope="module")
@@ -268,7 +445,8 @@ def test_window_draws_the_pictures_waveform_and_spectrogram(stage: tuple) -> Non
     assert _pump(app, lambda: p.figures["brain"].text() == "bright · ola")
     assert p.figures["brain_fps"].text() == "brain   30.0 fps"
     assert p.level.text() == "  -6.0 dBFS" and p.level.colour == level_colour(-6.0)
-    assert p.meter.level == pytest.approx(-6.0)
+    assert p.brain_level.text() == "brain    -3.0 dBFS"  # the brain's own, labelled
+    assert p.meter.level == pytest.approx(-6.0)  # the meter shows the output
     assert p.brain_box.currentText() == "bright"
 
 
@@ -299,11 +477,42 @@ def test_screenshot_shows_the_frame_and_the_waveform(stage: tuple, tmp_path: Pat
     assert QtTest.QTest.qWaitForWindowExposed(blank)
     empty = blank.grab().toImage()
     assert blank.updates == 0
-    _dispose(app, blank)
-    assert _region_std(empty, _window_rect(blank, blank.plots.frame_item)) < 1
-    assert _rows_drawn(empty, _window_rect(blank, blank.plots.wave_plot.vb)) < 0.1  # a flat line
+    rects = [_window_rect(blank, it) for it in (blank.plots.frame_item,
+                                                blank.plots.wave_plot.vb, blank.plots.spec_plot.vb)]
+    _dispose(app, blank)  # deletes its Qt objects: measured first
+    assert _region_std(empty, rects[0]) < 1
+    assert _rows_drawn(empty, rects[1]) < 0.1  # a flat line
     # the empty spectrogram is one dark colour, crossed by the axes' grey inward ticks only
-    assert _grey(empty.copy(_window_rect(blank, blank.plots.spec_plot.vb))).max() < 160
+    assert _grey(empty.copy(rects[2])).max() < 160
+
+
+@pytest.mark.gui
+def test_the_source_pane_shows_the_source_in_its_aspect(stage: tuple) -> None:
+    """A 32:9 source is drawn 32:9 (not the brain's square picture, scaled up), in
+    colour, beside the brain's square."""
+    from PySide6 import QtCore
+
+    engine, win, app = stage
+    n = win.updates
+    assert _pump(app, lambda: win.updates >= n + 3)
+    img = win.grab().toImage()
+    item = win.plots.source_item
+    assert (item.width(), item.height()) == (WIDE[1], WIDE[0])
+    src = _window_rect(win, item).adjusted(-3, -3, 3, 3)  # the item's own edge
+    frame = _window_rect(win, win.plots.frame_item).adjusted(-3, -3, 3, 3)
+    assert src.width() > 200
+    assert src.width() / src.height() == pytest.approx(WIDE[1] / WIDE[0], rel=0.03)
+    assert frame.width() / frame.height() == pytest.approx(1.0, rel=0.03)
+    inner = src.adjusted(4, 4, -4, -4)
+    assert _region_std(img, inner) > 20
+    rgb = img.copy(inner).convertToFormat(img.Format.Format_RGB888)
+    w, h, bpl = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    px = np.frombuffer(rgb.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)[:, : w * 3]
+    px = px.reshape(h, w, 3).astype(int)
+    assert np.abs(px[..., 0] - px[..., 1]).mean() > 40  # colour: red and green differ
+    # just above and below the picture, the box is background: the picture is not stretched
+    above = QtCore.QRect(src.left() + 4, src.top() - 12, src.width() - 8, 6)
+    assert _region_std(img, above) < 2
 
 
 @pytest.mark.gui
@@ -455,8 +664,8 @@ def test_window_closes_when_the_engine_stops(brains: Path) -> None:
 # -- the real engine on a real clip, on a real JACK server (dummy backend) -----------------
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three seconds of a moving diagonal gradient (never blank, never uniform)."""
-    yy, xx = np.mgrid[0:120, 0:160]
+    """Three seconds of a moving diagonal gradient (never blank, never uniform), 256x96."""
+    yy, xx = np.mgrid[0:96, 0:256]
     frames = [(k / 30, ((2 * xx + yy + 6 * k) % 256).astype(np.uint8)) for k in range(90)]
     return write_clip(tmp_path_factory.mktemp("clip") / "gradient.mkv", frames)
 
@@ -503,6 +712,11 @@ def test_window_follows_the_running_engine(live: tuple) -> None:
     assert win.errors == 0, win.status.text()
     # the frame the brain sees is the clip's gradient; the output is the bright tone
     assert s.frame.std() > 20 and np.abs(s.output).max() > 0.05
+    # the source pane: the clip itself, 256x96 as it is (it fits the preview), grey
+    assert s.source_size == (96, 256)
+    pic = s.source_frame[:96, :256].astype(int)
+    assert pic.std() > 20 and np.abs(pic[..., 0] - pic[..., 2]).max() <= 2
+    assert (win.plots.source_item.width(), win.plots.source_item.height()) == (256, 96)
     spec = win.plots.spectrogram
     col = spec.view()[:, -1]
     assert abs(math.log2(spec.frequencies()[int(np.argmax(col))] / TONE)) < 0.2
@@ -565,3 +779,61 @@ def test_run_monitor_returns_when_the_engine_stops(
     assert rc == 0
     assert not fired, "the window did not close when the engine stopped"
     assert engine.stats()["ticks"] > 0
+
+
+# -- a display that cannot open; the monitor on a real X server -----------------------------
+@pytest.mark.jack
+def test_play_goes_on_headless_when_the_display_cannot_open(
+    jack_server: JackServer, brains: Path, clip: Path
+) -> None:
+    """Qt's xcb platform and a display nobody serves: Qt would abort (exit 134, no stats);
+    play says why in one line and plays the second without the window."""
+    d = _free_display()
+    env = dict(jack_env(jack_server.name), DISPLAY=d, QT_QPA_PLATFORM="xcb")
+    r = subprocess.run([sys.executable, "-m", "liveframe", "play", str(clip), "--seconds", "1",
+                        "--osc-port", "0", "--brain", str(brains / "bright.onnx")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "display" in ln]
+    assert said == [f"liveframe: monitor: cannot open the display {d} (could not connect to "
+                    f"display {d}); playing without the window (--no-gui skips this check)"]
+    assert re.search(r"played \d+ ticks", r.stderr), r.stderr
+    assert "Traceback" not in r.stderr and "nanobind" not in r.stderr
+
+
+@pytest.mark.gui
+@pytest.mark.jack
+def test_screenshot_on_a_real_x_server(
+    jack_server: JackServer, brains: Path, clip: Path, tmp_path: Path
+) -> None:
+    """``make screenshot``'s script under ``xvfb-run`` with Qt's own X11 platform: the
+    monitor opens on a real X server with the installed packages, plays, and the window
+    grabbed from the server shows the pictures and the sound."""
+    from PySide6 import QtGui
+
+    xvfb_run = shutil.which("xvfb-run")
+    assert xvfb_run, "xvfb-run is missing: `make test` installs it (Debian: xvfb)"
+    png = tmp_path / "monitor.png"
+    png.write_bytes(b"old")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "xcb"
+    r = subprocess.run([xvfb_run, "-a", "-s", "-screen 0 1400x900x24", sys.executable,
+                        str(REPO / "tools" / "screenshot_monitor.py"), str(png), "--clip",
+                        str(clip), "--brain", str(brains / "bright.onnx"), "--seconds", "2"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Qt platform xcb" in r.stdout and ", 0 errors)" in r.stdout, r.stdout
+    assert "nanobind" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["monitor.png"]  # no temporary left
+    img = QtGui.QImage(str(png))
+    assert (img.width(), img.height()) == (1280, 800)
+    a = _grey(img)
+    assert a[60:370, :560].std() > 20  # the source pane: the clip's gradient
+    assert a[600:720, 70:940].max() > 150  # the spectrogram: the tone's bright line
+    # a bad --clip: one line, exit 2, the PNG left as it was
+    before = png.read_bytes()
+    r = subprocess.run([xvfb_run, "-a", sys.executable, str(REPO / "tools" /
+                        "screenshot_monitor.py"), str(png), "--clip", str(tmp_path / "no.mkv")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no.mkv" in r.stderr
+    assert png.read_bytes() == before

@@ -19,6 +19,11 @@ live.
 
 A corrupt frame is skipped; a source that ends loops (``loop=True``) or ends the play
 cleanly.
+
+For the monitor, the capture thread also keeps a reduced colour copy of the source picture
+(:class:`Previews`: at most :data:`PREVIEW_MAX`, aspect kept, into preallocated slots),
+once a monitor has asked for one (:meth:`Capture.preview_into`); the audio thread never
+sees it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,10 @@ log = logging.getLogger(__name__)
 U8 = npt.NDArray[np.uint8]
 
 _PICTURE_FORMATS = {2: "gray", 3: "bgr24", 4: "bgra"}  # ndim/channels -> PyAV format
+
+PREVIEW_MAX = (320, 240)
+"""(width, height) the monitor's copy of the source picture fits in (aspect kept, never
+enlarged)."""
 
 
 def scale_picture(img: npt.NDArray[np.uint8], scaler: Scaler) -> U8:
@@ -70,6 +79,111 @@ def scale_picture(img: npt.NDArray[np.uint8], scaler: Scaler) -> U8:
         raise MediaError(f"a picture of shape {img.shape} and type {img.dtype} is not grey, "
                          "BGR or BGRA bytes")
     return scaler(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=fmt))
+
+
+def preview_size(width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` of the monitor's copy of a ``width`` x ``height`` picture.
+
+    The picture scaled to fit :data:`PREVIEW_MAX`, aspect kept, never enlarged, at least
+    one pixel each way.
+    """
+    mw, mh = PREVIEW_MAX
+    s = min(mw / max(width, 1), mh / max(height, 1), 1.0)
+    return max(1, min(mw, round(width * s))), max(1, min(mh, round(height * s)))
+
+
+class Previews:
+    """Reduced RGB copies of the source pictures, for the monitor.
+
+    Written by the capture thread only, into a ring of preallocated slots (allocated at
+    the first picture, never again); a slot is published by storing its index
+    (:attr:`shown`), and read by :meth:`copy_into` from the GUI thread. The ring holds
+    more slots than pictures can be in flight (queued ahead, taken, being written), so the
+    slot being read is never the one being written.
+
+    Parameters
+    ----------
+    slots : int
+        Ring length.
+
+    Attributes
+    ----------
+    wanted : bool
+        Set by the first :meth:`copy_into`; until then no copy is made (a headless play
+        pays nothing).
+    shown : int
+        The slot published for the monitor, -1 before the first.
+    made : int
+        Copies made so far.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(2, int(slots))
+        self.wanted = False
+        self.shown = -1
+        self.made = 0
+        self._buf: U8 | None = None
+        self._sizes: list[tuple[int, int]] = [(0, 0)] * self.slots  # (height, width)
+        self._reformatter: Any = None
+
+    def _slot(self, width: int, height: int) -> tuple[int, U8]:
+        """The next slot and its ``(ph, pw, 3)`` view for a ``width`` x ``height`` picture."""
+        if self._buf is None:
+            mw, mh = PREVIEW_MAX
+            self._buf = np.zeros((self.slots, mh, mw, 3), np.uint8)
+        pw, ph = preview_size(width, height)
+        i = self.made % self.slots
+        self._sizes[i] = (ph, pw)
+        return i, self._buf[i, :ph, :pw]
+
+    def from_av(self, frame: Any) -> int:
+        """Copy a decoded PyAV frame; returns its slot (swscale, area, to RGB)."""
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        i, view = self._slot(frame.width, frame.height)
+        ph, pw = view.shape[:2]
+        small = self._reformatter.reformat(frame, width=pw, height=ph, format="rgb24",
+                                           interpolation="AREA", threads=1)
+        plane = small.planes[0]
+        rows = np.frombuffer(plane, np.uint8, count=ph * plane.line_size)
+        np.copyto(view, rows.reshape(ph, plane.line_size)[:, : pw * 3].reshape(ph, pw, 3))
+        self.made += 1
+        return i
+
+    def from_cv(self, img: U8) -> int:
+        """Copy an OpenCV picture (grey, BGR or BGRA); returns its slot (area, to RGB)."""
+        import cv2
+
+        i, view = self._slot(img.shape[1], img.shape[0])
+        ph, pw = view.shape[:2]
+        if img.ndim == 2 or img.shape[2] == 1:
+            small = cv2.resize(img, (pw, ph), interpolation=cv2.INTER_AREA)
+            cv2.cvtColor(small, cv2.COLOR_GRAY2RGB, dst=view)
+        else:
+            cv2.resize(img[:, :, :3], (pw, ph), dst=view, interpolation=cv2.INTER_AREA)
+            cv2.cvtColor(view, cv2.COLOR_BGR2RGB, dst=view)
+        self.made += 1
+        return i
+
+    def copy_into(self, out: U8) -> tuple[int, int] | None:
+        """Copy the published picture into ``out[:h, :w]``; returns ``(h, w)``, or None
+        when there is none yet (the first call also starts the copying).
+
+        Parameters
+        ----------
+        out : ndarray, shape (height, width, 3), uint8
+            Clipped to its size if smaller than the picture.
+        """
+        self.wanted = True
+        i = self.shown
+        if i < 0 or self._buf is None:
+            return None
+        ph, pw = self._sizes[i]
+        h, w = min(ph, out.shape[0]), min(pw, out.shape[1])
+        np.copyto(out[:h, :w], self._buf[i, :h, :w])
+        return h, w
 
 
 # ------------------------------------------------------------------------------ readers
@@ -104,15 +218,22 @@ class PyAVReader:
         MediaReader(self.path).close()
         self.name = self.path.name
 
-    def ticks(self, *, fps: float, size: tuple[int, int],
-              channels: int) -> Iterator[tuple[int, U8]]:
-        """``(tick, pixels)`` for every tick, pass after pass when looping."""
+    def ticks(self, *, fps: float, size: tuple[int, int], channels: int,
+              on_picture: Callable[[Any], None] | None = None,
+              ) -> Iterator[tuple[int, U8]]:
+        """``(tick, pixels)`` for every tick, pass after pass when looping.
+
+        ``on_picture`` is called with every decoded PyAV frame a tick uses, once, just
+        before its first tick is yielded (the capture thread's preview for the monitor).
+        """
         offset = 0
         while True:
             n = 0
             with MediaReader(self.path) as r:
-                for k, vf in ClockedFrames(r, fps=fps / self.speed, size=size,
-                                           channels=channels):
+                frames = ClockedFrames(r, fps=fps / self.speed, size=size, channels=channels)
+                if on_picture is not None:
+                    frames.scale = _Tapped(frames.scale, on_picture)
+                for k, vf in frames:
                     n = k + 1
                     yield offset + k, vf.pixels
             if not self.loop or n == 0:
@@ -121,6 +242,18 @@ class PyAVReader:
 
     def close(self) -> None:
         """Nothing to release: each pass opens and closes its own file."""
+
+
+class _Tapped:
+    """A :class:`Scaler` that first hands each frame it scales to ``tap``."""
+
+    def __init__(self, scale: Scaler, tap: Callable[[Any], None]) -> None:
+        self.scale = scale
+        self.tap = tap
+
+    def __call__(self, frame: Any) -> U8:
+        self.tap(frame)
+        return self.scale(frame)
 
 
 class OpenCVReader:
@@ -230,6 +363,8 @@ class Capture:
         The source has no more pictures.
     error : str or None
         Why the capture stopped early.
+    previews : Previews
+        The monitor's copies of the source pictures (:meth:`preview_into`).
     """
 
     def __init__(self, reader: Reader, *, spec: BrainSpec | None = None, ahead: int = 8) -> None:
@@ -237,9 +372,14 @@ class Capture:
         self.spec = spec or BrainSpec()
         self.clocked = reader.clocked
         self.name = reader.name
-        self._q: queue.Queue[tuple[int, U8] | None] = queue.Queue(maxsize=max(2, ahead))
+        qsize = max(2, ahead)
+        # (tick, pixels, preview slot or -1); None ends the source
+        self._q: queue.Queue[tuple[int, U8, int] | None] = queue.Queue(maxsize=qsize)
+        # a slot per queued picture, the one taken, the one being written, one spare
+        self.previews = Previews(qsize + 3 if self.clocked else 4)
+        self._preview_slot = -1  # the slot of the picture being decoded (capture thread)
         self._latest: tuple[U8, float] | None = None
-        self._current: tuple[int, U8] | None = None
+        self._current: tuple[int, U8, int] | None = None
         self._stop = threading.Event()
         self._first = threading.Event()
         self._thread: threading.Thread | None = None
@@ -249,6 +389,7 @@ class Capture:
         self.late = 0
         self.error: str | None = None
         self._fps_t: deque[float] = deque(maxlen=32)
+        self._warn = RateLimitedLog(log, interval=2.0)
 
     @property
     def started(self) -> bool:
@@ -267,6 +408,39 @@ class Capture:
         if len(t) < 2 or t[-1] <= t[0]:
             return 0.0
         return (len(t) - 1) / (t[-1] - t[0])
+
+    def preview_into(self, out: U8) -> tuple[int, int] | None:
+        """Copy the source picture now playing, reduced, into ``out`` (the monitor's).
+
+        The picture the producer took last (a file) or the newest (a camera), in RGB,
+        fitted to :data:`PREVIEW_MAX` with its aspect kept, goes to ``out[:h, :w]``.
+        Copies only; call from the GUI thread. The first call starts the copying, so it
+        returns None, as does any call before the first picture.
+
+        Parameters
+        ----------
+        out : ndarray, shape (height, width, 3), uint8
+
+        Returns
+        -------
+        (h, w) or None
+        """
+        return self.previews.copy_into(out)
+
+    def _preview(self, frame: Any) -> None:
+        """The capture thread's copy of a picture for the monitor, once one is wanted."""
+        pv = self.previews
+        if not pv.wanted:
+            self._preview_slot = -1
+            return
+        try:
+            if isinstance(frame, np.ndarray):
+                self._preview_slot = pv.from_cv(frame)
+            else:
+                self._preview_slot = pv.from_av(frame)
+        except Exception as e:  # noqa: BLE001 -- the monitor's copy must never stop the source
+            self._preview_slot = -1
+            self._warn.warning("preview", f"{self.name}: no monitor picture ({e})")
 
     def start(self) -> Capture:
         target = self._run_clocked if self.clocked else self._run_live
@@ -297,7 +471,7 @@ class Capture:
             pass
 
     # -- capture thread bodies ----------------------------------------------------------
-    def _put(self, item: tuple[int, U8] | None) -> bool:
+    def _put(self, item: tuple[int, U8, int] | None) -> bool:
         while not self._stop.is_set():
             try:
                 self._q.put(item, timeout=0.1)
@@ -312,10 +486,10 @@ class Capture:
         assert isinstance(reader, PyAVReader)
         try:
             for k, px in reader.ticks(fps=spec.fps, size=(spec.width, spec.height),
-                                      channels=spec.channels):
+                                      channels=spec.channels, on_picture=self._preview):
                 self.frames += 1
                 self._fps_t.append(time.perf_counter())
-                if not self._put((k, px)):
+                if not self._put((k, px, self._preview_slot)):
                     return
                 self._first.set()
         except MediaError as e:
@@ -333,7 +507,7 @@ class Capture:
         assert isinstance(reader, OpenCVReader)
         spec = self.spec
         scaler = Scaler((spec.width, spec.height), spec.channels)
-        warn = RateLimitedLog(log, interval=2.0)
+        warn = self._warn
         try:
             while not self._stop.is_set():
                 ok, img, t = reader.read()
@@ -352,7 +526,10 @@ class Capture:
                     self.corrupt += 1
                     warn.warning("corrupt", f"{self.name}: skipped a corrupt picture ({e})")
                     continue
+                self._preview(img)
                 self._latest = (px, t)  # one reference store: atomic
+                if self._preview_slot >= 0:
+                    self.previews.shown = self._preview_slot
                 self.frames += 1
                 self._fps_t.append(t)
                 self._first.set()
@@ -392,6 +569,8 @@ class Capture:
                 return None
             cur = item
             self._current = cur
+            if cur[2] >= 0:
+                self.previews.shown = cur[2]  # the monitor shows what the brain takes
         return cur[1], now
 
 

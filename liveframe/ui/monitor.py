@@ -1,17 +1,21 @@
 """The monitor: a pyqtgraph window for the stage, and the entry points that open it.
 
-The window shows what the brain sees and what it plays -- the source frame, the 64x64
-frame the brain sees, the current output block's waveform, a scrolling spectrogram of the
-output, a big output level meter in dBFS and the live figures (source and brain fps,
-inference ms, frame-to-sound latency, underruns, ring buffer fill) -- and puts the controls
-at hand: gain, mute, panic, mode, brain (hot-swapped by the engine), freeze frame and the
-granular density and spread. Keys: space mute, Esc panic, F fullscreen.
+The window shows what the brain sees and what it plays -- the source picture (in colour,
+in its own aspect), the 64x64 frame the brain sees, the current output block's waveform, a
+scrolling spectrogram of the output, a big output level meter in dBFS (what is played,
+after gain, mute and the limiter) with the brain's own level beside it, the live figures
+(source and brain fps, inference ms, frame-to-sound latency, underruns, ring buffer fill)
+-- and puts the controls at hand: gain, mute, panic, mode, brain (hot-swapped by the
+engine), freeze frame and the granular density and spread. Keys: space mute, Esc panic,
+F fullscreen.
 
 This module imports no Qt: ``liveframe render`` and ``play --no-gui`` never load it, and
-:func:`display_available` decides from the environment alone. The Qt side is in
-:mod:`liveframe.ui.window` (the window), :mod:`liveframe.ui.plots` (pictures and plots),
-:mod:`liveframe.ui.panel` (meter, figures, controls), :mod:`liveframe.ui.widgets` and
-:mod:`liveframe.ui.app` (the QApplication); the functions below import them when called.
+:func:`display_available` decides from the environment and, for this process's own,
+from a child process that opens the display (:mod:`liveframe.ui.display`: Qt aborts a
+process whose display cannot open). The Qt side is in :mod:`liveframe.ui.window` (the
+window), :mod:`liveframe.ui.plots` (pictures and plots), :mod:`liveframe.ui.panel` (meter,
+figures, controls), :mod:`liveframe.ui.widgets` and :mod:`liveframe.ui.app` (the
+QApplication); the functions below import them when called.
 
 The window knows the engine only as a :class:`MonitoredEngine`: its ``controls`` and its
 ``snapshot(out)``.
@@ -52,10 +56,11 @@ class MonitoredEngine(Protocol):
     def snapshot(self, out: Snapshot) -> Snapshot: ...
 
 
-def display_available(environ: dict[str, str] | None = None) -> bool:
-    """Whether a window opened now would be seen.
+def display_available(environ: dict[str, str] | None = None, *,
+                      probe: bool | None = None) -> bool:
+    """Whether a window opened now would be seen, and could open.
 
-    Decided without importing Qt, from the environment:
+    Decided without importing Qt into this process. First from the environment:
 
     - ``QT_QPA_PLATFORM`` set: a platform that draws nowhere (``offscreen``, ``minimal``,
       ``minimalegl``) means no; any other platform (``xcb``, ``wayland``, ``cocoa``,
@@ -65,20 +70,59 @@ def display_available(environ: dict[str, str] | None = None) -> bool:
 
     The tests set ``QT_QPA_PLATFORM=offscreen``, so ``play``/``live`` run headless there.
 
+    Then, on Linux and the BSDs, when ``probe`` is on: whether Qt can really open it
+    (:func:`liveframe.ui.display.probe`: the X11 plugin's libraries are there, and a child
+    process opens the display). Qt aborts the whole process when it cannot, so when the
+    probe fails this says why in one warning line and returns False: the caller plays
+    without the window. A probe's answer is kept for the process's life.
+
     Parameters
     ----------
     environ : dict, optional
         The environment to decide from (default: ``os.environ``).
+    probe : bool, optional
+        Probe the display (default: when deciding for this process's own environment,
+        i.e. ``environ`` not given).
     """
     env = os.environ if environ is None else environ
     platform = env.get("QT_QPA_PLATFORM", "").strip()
     if platform:
         # "xcb:ignore..."; a ";"-separated list of fallbacks: the first one decides
         first = platform.split(";")[0].split(":")[0].strip().lower()
-        return first not in _HEADLESS_PLATFORMS
+        if first in _HEADLESS_PLATFORMS:
+            return False
+    elif sys.platform in ("darwin", "win32", "cygwin"):
+        return True
+    elif not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return False
+    if not (environ is None if probe is None else probe):
+        return True
     if sys.platform in ("darwin", "win32", "cygwin"):
         return True
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    key = tuple(env.get(k, "") for k in _PROBE_KEYS)
+    if key not in _probed:
+        from liveframe.ui.display import probe as probe_display
+
+        why = probe_display(dict(env))
+        if why is not None:
+            _refused.append(why)
+            log.warning("monitor: %s; playing without the window (--no-gui skips this "
+                        "check)", why)
+        _probed[key] = why is None
+    return _probed[key]
+
+
+def display_refused() -> str | None:
+    """Why the last probe of :func:`display_available` found no window could open (the
+    line it logged), or None when no probe has refused one."""
+    return _refused[-1] if _refused else None
+
+
+_PROBE_KEYS = ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE")
+_probed: dict[tuple[str, ...], bool] = {}
+"""The probe's answers, by the environment it was asked for."""
+_refused: list[str] = []
+"""The reasons probes gave, oldest first."""
 
 
 def brain_choices(brains_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str]]:
@@ -183,6 +227,22 @@ def run_monitor(engine: MonitoredEngine, args: Any = None, *, win: Any = None) -
         wake.stop()
         win.timer.stop()
         log.debug("monitor: closed (%s)", win.cpu_stats())
-        win.deleteLater()  # free the Qt side now, not in the interpreter's last GC
-        app.processEvents()
+        release_window(win)
     return 0
+
+
+def release_window(win: Any) -> None:
+    """Delete ``win``'s Qt side now, and with it every reference Qt held to Python.
+
+    A signal connected to a Python slot (the window's own methods, lambdas) is held by Qt
+    and keeps the window's Python object -- and through it the engine, its producer and
+    the producer's soxr resampler -- alive until the Qt object is deleted. ``deleteLater``
+    alone waits for an event loop that no longer runs after ``app.exec()`` returned
+    (``processEvents`` skips deferred deletes), so the engine lived on to the
+    interpreter's exit and nanobind reported soxr's objects as leaked there. Posted
+    deferred deletes are delivered here at once, as QTest does.
+    """
+    from PySide6 import QtCore
+
+    win.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)

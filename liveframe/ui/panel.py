@@ -36,7 +36,10 @@ class ControlPanel(QtWidgets.QWidget):
     ----------
     meter : LevelMeter
     level : Figure
-        The output level in dBFS, in big type.
+        The output level in dBFS (after gain, mute and the limiter: what the audience
+        hears), in big type, under the caption ``output``.
+    brain_level : Figure
+        The brain's own level in dBFS, before gain, mute and the limiter (``brain`` ...).
     figures : dict of str to Figure
         One per entry of :data:`FIGURES`.
     gain_slider, density_slider, spread_slider : QSlider
@@ -59,8 +62,13 @@ class ControlPanel(QtWidgets.QWidget):
         top.addWidget(self.meter)
         figs = QtWidgets.QVBoxLayout()
         top.addLayout(figs)
+        caption = Figure("output", size=12)
+        caption.setStyleSheet(f"color:{DIM_TEXT}")
+        figs.addWidget(caption)
         self.level = Figure("-inf dBFS", size=30, bold=True)
         figs.addWidget(self.level)
+        self.brain_level = Figure("brain   -inf dBFS", size=14)
+        figs.addWidget(self.brain_level)
         self.figures: dict[str, Figure] = {}
         for key in FIGURES:
             self.figures[key] = Figure(size=16, bold=key == "underruns")
@@ -162,7 +170,9 @@ class ControlPanel(QtWidgets.QWidget):
     def show_figures(self, s: Snapshot) -> None:
         """Write the level and the live figures of one snapshot."""
         lvl = s.level_dbfs
-        self.level.put(f"{lvl:6.1f} dBFS" if lvl > -119.0 else "  -inf dBFS", level_colour(lvl))
+        self.level.put(_dbfs(lvl), level_colour(lvl))
+        brain = getattr(s, "brain_level_dbfs", None)  # the brain's own level, when known
+        self.brain_level.put("brain  " + ("   -" if brain is None else _dbfs(brain)))
         f = self.figures
         f["brain"].put(f"{s.brain_name or '-'} · {s.mode}")
         f["source"].put(f"source {s.source_fps:5.1f} fps")
@@ -171,3 +181,8 @@ class ControlPanel(QtWidgets.QWidget):
         f["latency"].put(f"latency {s.latency_ms:5.0f} ms")
         f["ring"].put(f"ring {s.ring_fill:5.1f} ms")  # queued ahead of the DAC
         f["underruns"].put(f"underruns {s.underruns}", BAD if s.underruns else GOOD)
+
+
+def _dbfs(level: float) -> str:
+    """``"  -6.0 dBFS"``; ``"  -inf dBFS"`` at the floor (-120 dBFS, silence) or below."""
+    return f"{level:6.1f} dBFS" if level > -119.0 else "  -inf dBFS"

@@ -45,7 +45,10 @@ class Plots(pg.GraphicsLayoutWidget):
     spectrogram : SpectrogramRing
         The columns shown, one per brain tick.
     source_item, frame_item, spec_item : pg.ImageItem
-        The source picture, the picture the brain sees, the spectrogram.
+        The source picture (RGB, in its own aspect: ``snap.source_size``), the picture the
+        brain sees, the spectrogram.
+    source_view : pg.ViewBox
+        The source picture's box (aspect locked; it follows the picture's size).
     wave_plot : pg.PlotItem
         The output block's plot; ``wave_curve`` is its curve.
     """
@@ -62,7 +65,9 @@ class Plots(pg.GraphicsLayoutWidget):
         self.last_tick = -1
         self.addLabel("source", row=0, col=0, size="14pt", color=DIM_TEXT)
         self.addLabel("brain sees 64×64", row=0, col=1, size="14pt", color=DIM_TEXT)
-        self.source_item = self._picture(snap.source_frame, col=0)
+        self.source_size = (-1, -1)
+        self.source_item = self._picture(_source_picture(snap), col=0)
+        self.source_view = self.source_item.getViewBox()
         self.frame_item = self._picture(snap.frame, col=1)
         self.wave_plot = self._waveform_plot()
         self.wave_curve = self.wave_plot.plot(
@@ -113,7 +118,10 @@ class Plots(pg.GraphicsLayoutWidget):
 
     def draw(self, s: Snapshot) -> None:
         """Push one snapshot's pictures, block and (once per new tick) spectrogram column."""
-        self.source_item.setImage(s.source_frame, autoLevels=False, levels=(0, 255))
+        self.source_item.setImage(_source_picture(s), autoLevels=False, levels=(0, 255))
+        if s.source_size != self.source_size:  # a new source: fit its box to its aspect
+            self.source_size = s.source_size
+            self.source_view.autoRange(padding=0)
         self.frame_item.setImage(s.frame, autoLevels=False, levels=(0, 255))
         self.wave_curve.setData(self.time_ms, s.output)
         if s.tick != self.last_tick:
@@ -124,3 +132,9 @@ class Plots(pg.GraphicsLayoutWidget):
             self.spec_item.setImage(
                 self.spectrogram.view(), autoLevels=False, levels=(SPEC_FLOOR_DB, 0.0)
             )
+
+
+def _source_picture(s: Snapshot) -> np.ndarray:
+    """The part of ``s.source_frame`` that holds the source picture (all of it before one)."""
+    h, w = s.source_size
+    return s.source_frame[:h, :w] if h > 0 and w > 0 else s.source_frame
