@@ -17,7 +17,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["compare", "freefilm", "realfootage", "phase", "train", "pickle", "render", "live", "osc", "monitor"]
+ORDER = ["live", "render", "train", "pickle", "osc", "monitor", "freefilm", "realfootage",
+         "phase", "compare"]
+SUMMARY = HERE / "summary.md"
+"""The one-screen summary a performer reads first (written by hand from the sections'
+figures: update it when they change)."""
 
 HEADER = """# Benchmarks
 
@@ -38,10 +42,12 @@ def topics() -> list[str]:
 
 def assemble() -> Path:
     parts = [HEADER]
-    for t in topics():
-        f = RESULTS / f"{t}.md"
-        if f.exists():
-            parts.append(f.read_text().strip() + "\n")
+    if SUMMARY.exists():
+        parts.append(SUMMARY.read_text().strip() + "\n")
+    for t in topics():  # a topic's own file, then its variants (live_spectrum.md)
+        for f in [RESULTS / f"{t}.md", *sorted(RESULTS.glob(f"{t}_*.md"))]:
+            if f.exists():
+                parts.append(f.read_text().strip() + "\n")
     out = HERE.parent / "BENCHMARKS.md"
     out.write_text("\n".join(parts))
     return out

@@ -1,4 +1,4 @@
-"""The free-phase film (issue 13): a spectral brain against waveform brains, side by side.
+"""The free-phase film: a spectral brain against waveform brains, side by side.
 
     .venv/bin/python -m benchmarks.bench_freefilm [--train-seconds 180] [--test-seconds 60]
         [--epochs N] [--threads N] [--work DIR] [--out benchmarks/results/freefilm.md]
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{a.test_seconds:g} s of another (seed {a.test_seed}). Pickled, trained, exported "
         "and evaluated with the `liveframe` commands; `level_db` is the output RMS minus the "
         "true soundtrack's; the last rows give the true soundtrack's own frame-rate line and "
-        "the issue's targets.", "",
+        "the targets set for a spectral brain.", "",
         table(rows, reference), "",
         "Training times (s): " + ", ".join(f"{r['name']} {r['train_s']:.0f}" for r in rows)
         + f"; whole run {time.monotonic() - t0:.0f} s on {platform.node()}, "

@@ -149,7 +149,8 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
     hog_note = ("one other process spinning a core (CPU hog)" if not args.no_hog
                 else "no CPU hog")
     lines = [
-        "## Live engine (issue 4)",
+        "## Live latency and underruns"
+        + (" with a spectrum brain" if getattr(args, "kind", "pcm") == "spectrum" else ""),
         "",
         f"Command: `{cmd}`",
         "",

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = engine_floods(a) if a.engine_seconds > 0 else []
     cmd = "`.venv/bin/python -m benchmarks.bench_osc" + (" " + " ".join(argv) if argv else "") + "`"
     lines = [
-        "## OSC control port under a flood (issue 5)", "",
+        "## OSC control port under a flood", "",
         f"Command: {cmd}", "",
         (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
          f"{platform.python_version()}, loopback UDP (shared machine: other jobs were "

@@ -1,4 +1,4 @@
-"""Real footage (issue 13): what a spectral brain learns from the registries' real films.
+"""Real footage: what a spectral brain learns from the registries' real films.
 
     .venv/bin/python -m benchmarks.bench_realfootage [--held-out 0.3] [--epochs N]
         [--threads N] [--footage DIR] [--work DIR] [--out benchmarks/results/realfootage.md]

@@ -36,8 +36,9 @@ PAYLOAD = b"not a real film, but real bytes\n" * 100
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+def run_cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+                          cwd=cwd)
 
 
 def wheel_item(sha: str = SHA):
@@ -188,8 +189,11 @@ def test_cli_list():
 
 @pytest.mark.slow
 def test_fetch_the_real_clips_from_the_registries(tmp_path):
-    """Downloads renpy-demo (26 MB) and the psychopy wheel (42 MB)."""
-    p = run_cli(str(tmp_path), "sound", "-q")
+    """Downloads renpy-demo (26 MB) and the psychopy wheel (42 MB), into a folder named
+    relative to the current one (as `make brains` names build/footage: the downloaders run
+    inside a temporary folder, where a relative name once went astray)."""
+    p = run_cli("dest", "sound", "-q", cwd=str(tmp_path))
+    tmp_path = tmp_path / "dest"
     assert p.returncode == 0, p.stderr
     for i in ff.select(["sound"]):
         assert ff.sha256_of(tmp_path / i.name) == i.sha256

@@ -347,7 +347,8 @@ def _cached(source: Source, cache: Path) -> Path | None:
 def download(source: Source, cache: Path) -> Path:
     """The package file of ``source`` in ``cache``, downloaded once (into a temporary folder,
     then moved in, so an interrupted download is never taken for a cached one)."""
-    hit = _cached(source, cache)
+    cache = cache.resolve()  # the downloaders run inside the temporary folder: a relative
+    hit = _cached(source, cache)  # destination would land inside it
     if hit is not None:
         return hit
     cache.mkdir(parents=True, exist_ok=True)
