@@ -5,6 +5,7 @@
 #   make bench   runs the benchmarks and prints the figures recorded in BENCHMARKS.md
 #   make brains  rebuilds brains/default.onnx (the real-world brain) from scratch
 #   make screenshot  draws the monitor on a virtual X server (Xvfb) into docs/monitor.png
+#   make screenshot-pd  checks the Pd patch's layout in Pd's own GUI, draws docs/pd-patch.png
 
 PYTHON ?= python3
 VENV   := .venv
@@ -28,8 +29,8 @@ TEST_DEBS    := $(RUNTIME_DEBS) jackd2 csound puredata-core liblo-tools ffmpeg x
 PYTEST := QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 QUICK  := not jack and not gui and not torch and not slow
 
-.PHONY: demo test test-quick bench brains brains-shapes screenshot debs-runtime debs-test \
-        lint clean
+.PHONY: demo test test-quick bench brains brains-shapes screenshot screenshot-pd \
+        debs-runtime debs-test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,13 @@ test-quick: debs-test $(VENV)/.dev
 screenshot: debs-test $(VENV)/.runtime
 	xvfb-run -a -s "-screen 0 1400x900x24" env QT_QPA_PLATFORM=xcb \
 		$(BIN)/python tools/screenshot_monitor.py docs/monitor.png
+
+# the Pd patch in Pd's own GUI on Xvfb: checks that no box overlaps another, draws
+# docs/pd-patch.png (Pd's Tk GUI and ImageMagick's import are only needed here)
+PD_SHOT_DEBS := puredata-core puredata-gui xvfb imagemagick
+screenshot-pd: $(VENV)/.runtime
+	@sh tools/install_debs.sh $(PD_SHOT_DEBS)
+	$(BIN)/python tools/patch_screenshot.py patches/liveframe-control.pd -o docs/pd-patch.png
 
 bench: debs-test $(VENV)/.dev
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks

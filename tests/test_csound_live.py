@@ -348,3 +348,57 @@ def test_analysis_out_of_a_moving_picture_spans_the_scale(tmp_path: Path) -> Non
     assert b.max() - b.min() >= 0.5
     assert mo.max() - mo.min() >= 0.5
     assert scale_motion(0.0) == 0.0 and scale_motion(10.0) == 1.0
+
+
+# -- the README's by-hand commands -------------------------------------------------------------
+def _readme_commands() -> tuple[list[str], list[str]]:
+    """The Csound section's two by-hand lines: csound's, and liveframe's to it."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("**Csound.**")[1].split("<!-- /section:osc -->")[0]
+    lines = [ln.strip() for ln in section.splitlines()]
+    cs = next(ln for ln in lines if ln.startswith("csound -+rtaudio=jack"))
+    lf = next(ln for ln in lines if ln.startswith("liveframe play CLIP --csound 127.0.0.1:"))
+    return cs.split(), lf.split()
+
+
+@pytest.mark.jack
+@pytest.mark.slow
+def test_the_readmes_csound_commands_play_on_jack(jack_server, media) -> None:
+    """The README's commands, as written (plus a WAV, a duration and a test brain), on the
+    JACK dummy server: Csound plays liveframe's grains as loud as liveframe's own output."""
+    cs_cmd, lf_cmd = _readme_commands()
+    assert cs_cmd[-1] == "patches/liveframe-grains.csd"
+    assert f"--sample-rate={jack_server.rate}" in cs_cmd  # the README's rate is the JACK's
+    d = media["dir"]
+    cs_wav, own_wav = d / "readme-cs.wav", d / "readme-own.wav"
+    repo = Path(__file__).resolve().parent.parent
+    cs = subprocess.Popen(
+        [*cs_cmd[:-1], f"--omacro:WAV={cs_wav}", "--smacro:DUR=30", cs_cmd[-1]],
+        cwd=repo, env=jack_env(jack_server.name), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    reader = LineReader(cs.stdout)
+    try:
+        assert wait_for(lambda: reader.has("liveframe-grains: listening"), timeout=30), \
+            reader.text()
+        argv = [str(media["clip"]) if a == "CLIP" else a for a in lf_cmd[1:]]
+        p = subprocess.run(
+            [sys.executable, "-m", "liveframe", *argv, "--no-gui", "--loop", "--brain",
+             str(media["tone"]), "--margin", str(MARGIN), "--seconds", "2.5", "--osc-port",
+             "0", "--osc-out", "none", "--record", str(own_wav)],
+            env=jack_env(jack_server.name), capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "nothing listens" not in p.stderr, p.stderr
+        assert not grains_wav_for(own_wav).exists()  # it sent to this Csound, started none
+    finally:
+        os.killpg(cs.pid, signal.SIGTERM)  # csound closes its WAV on SIGTERM
+        try:
+            cs.wait(timeout=20)
+        finally:
+            if cs.poll() is None:
+                os.killpg(cs.pid, signal.SIGKILL)
+                cs.wait()
+            reader.join()
+    _, own = read_wav(own_wav)
+    _, played = read_wav(cs_wav)
+    own_rms, cs_rms = _active_rms(own), _active_rms(played)
+    assert abs(20 * np.log10(cs_rms / own_rms)) < 3.0, (own_rms, cs_rms)

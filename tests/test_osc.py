@@ -557,16 +557,37 @@ def test_oscsend_plays_the_controls(running: ControlServer, controls: Controls) 
     assert controls.take_brain_request() == "other"
 
 
+PD_PROBE = """#N canvas 0 0 400 300 12;
+#X obj 10 10 r liveframe-level;
+#X obj 10 40 print probe-level;
+#X obj 10 70 r liveframe-brightness;
+#X obj 10 100 print probe-brightness;
+#X obj 10 130 r liveframe-motion;
+#X obj 10 160 print probe-motion;
+#X obj 10 190 r liveframe-tick;
+#X obj 10 220 print probe-tick;
+#X connect 0 0 1 0;
+#X connect 2 0 3 0;
+#X connect 4 0 5 0;
+#X connect 6 0 7 0;
+"""
+
+
 def test_pd_control_patch_plays_the_controls_and_gets_status(
-    running: ControlServer, controls: Controls
+    running: ControlServer, controls: Controls, tmp_path: Path
 ) -> None:
+    """The patch's controls reach the server, the status replies come back into Pd, and
+    the analysis out reaches the patch's [s liveframe-*] sends (a probe patch prints them)."""
+    probe = tmp_path / "probe.pd"
+    probe.write_text(PD_PROBE)
     port = running.address[1]
     pd_port = free_udp_port()
     sends = [f"connect 127.0.0.1 {port}", f"listen {pd_port}", "gain 1.5", "mute 1",
              "mode symbol granular", "grain/density 2.5", "grain/spread 0.5",
              "freeze 1", "brain symbol tone", "source symbol clip.mkv", "panic",
              f"status {pd_port}"]
-    cmd = ["pd", "-nogui", "-nosound", "-nomidi", "-noprefs", "-stderr", "-open", str(CONTROL_PD)]
+    cmd = ["pd", "-nogui", "-nosound", "-nomidi", "-noprefs", "-stderr", "-open", str(CONTROL_PD),
+           "-open", str(probe)]
     for s in sends:
         cmd += ["-send", f"liveframe-ctl {s}"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -575,6 +596,12 @@ def test_pd_control_patch_plays_the_controls_and_gets_status(
         assert wait_for(lambda: running.handled >= 10, timeout=15), reader.text()
         # the status replies travel back into Pd, which prints them
         assert wait_for(lambda: reader.has("liveframe-status: source"), timeout=10), reader.text()
+        # the analysis out, as liveframe sends it, into the patch's listening port
+        with udp_socket() as tx:
+            for d in messages.analysis_messages(level=-6.5, brightness=0.25, motion=0.75,
+                                                tick=42):
+                tx.sendto(d, ("127.0.0.1", pd_port))
+            assert wait_for(lambda: reader.has("probe-tick: 42"), timeout=10), reader.text()
     finally:
         p.terminate()
         p.wait(timeout=10)
@@ -587,6 +614,8 @@ def test_pd_control_patch_plays_the_controls_and_gets_status(
     assert controls.panic_count == 1 and controls.take_brain_request() == "tone"
     assert "liveframe-status: gain 1.5" in out, out
     assert "liveframe-status: mode granular" in out, out
+    for line in ("probe-level: -6.5", "probe-brightness: 0.25", "probe-motion: 0.75"):
+        assert line in out, out
     assert "couldn't create" not in out and "error" not in out.lower(), out
 
 

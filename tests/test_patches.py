@@ -17,7 +17,8 @@ size that fits it; measured boxes (Tk's ``bbox`` less its one-pixel margin):
 - comment: starts 2 px right and 3 px below its position, 7 px a character, 15 px a line,
   wrapped at 60 characters on word boundaries;
 - floatatom of width W: 7 W + 2 px by 20; its label (position 2: above) is 15 px tall, just
-  above it, at 7 px a character (the label font is the patch's);
+  above it, at 7 px a character (the label font is the patch's); a label on the right
+  (position 1) starts a character after the box, on its middle line;
 - IEM GUIs: ``tgl`` and ``bng`` of size S are S x S (+1), their label at (dx, dy) in the
   label's font size (10: 6 x 13 px a character); ``hsl`` of W x H is W + 6 by H (its knob
   overhangs 3 px each side); ``nbx`` of D digits and height H is 7 D + H + 5 by H.
@@ -103,8 +104,13 @@ def pd_boxes(text: str) -> list[tuple[str, Box]]:
             w, label, pos = int(rest[0]), rest[4], int(rest[3])
             out.append((what, (x, y, x + CW * w + 2, y + 20)))
             if label not in ("-", "empty"):
-                assert pos == 2, f"{what}: put the label above the box (position 2)"
-                out.append((f"label {label}", (x, y - 15, x + CW * len(label), y)))
+                assert pos in (1, 2), f"{what}: put the label right of (1) or above (2) the box"
+                if pos == 2:
+                    out.append((f"label {label}", (x, y - 15, x + CW * len(label), y)))
+                else:  # right of the box, a character's gap, on its middle line
+                    x2 = x + CW * w + 2
+                    out.append((f"label {label}", (x2 + CW, y + 2, x2 + CW * (1 + len(label)),
+                                                   y + 17)))
         elif kind == "obj" and rest and rest[0] in ("tgl", "bng"):
             s = float(rest[1])
             out.append((what, (x, y, x + s + 1, y + s + 1)))

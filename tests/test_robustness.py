@@ -109,6 +109,14 @@ def _cases() -> list[Case]:
     add(FOLDER, "eval toy.onnx clip.mkv --plot nodir/p.png", NO_FOLDER)
     add(FOLDER, "render clip.mkv -o sub --brain toy.onnx", "is a directory",
         make=lambda d: (d / "sub").mkdir())
+    # names the file system cannot hold (ENAMETOOLONG): an output, a source, a brain
+    long = "n" * 300
+    add(FOLDER, f"render clip.mkv -o {long}.wav --brain toy.onnx", "too long")
+    add(FOLDER, f"render clip.mkv -o {'n' * 240}.wav --brain toy.onnx", "too long")
+    add(SOURCES, ["play", f"{long}.mkv", *PLAY], "File name too long")
+    add(SOURCES, ["render", f"{long}.mkv", "-o", "x.wav"], "File name too long")
+    add(CRAFTED, ["info", long], "File name too long")
+    add(CRAFTED, ["play", "clip.mkv", "--brain", f"{long}.onnx", *PLAY], "File name too long")
     # -- option values
     for argv, flag in [
         ("render clip.mkv -o x.wav --batch 100000000", "--batch"),

@@ -77,7 +77,7 @@ def _wait(cond, timeout: float) -> bool:  # noqa: ANN001
     return False
 
 
-def dump_layout(patch: Path, png: Path | None, *, size: str = "1100x1400") -> list[tuple]:
+def dump_layout(patch: Path, png: Path | None, *, size: str = "1100x1500") -> list[tuple]:
     """Open ``patch`` in Pd under Xvfb; return its items ``(tags, type, bbox, text)``."""
     pd, xvfb = _need("pd"), _need("Xvfb")
     imp = _need("import") if png is not None else None

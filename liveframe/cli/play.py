@@ -76,7 +76,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", default=None, metavar="FILE.wav",
                         help="write what is played to a float WAV, finalised on stop")
     parser.add_argument("--stats-json", default=None, metavar="FILE",
-                        help="write underruns, ticks, latency on stop")
+                        help="write underruns, xruns, ticks, latency and the device on stop (JSON)")
     parser.add_argument("--seed", type=seed_arg, default=0,
                         help="granular seed, 0..2**32-1 (default 0)")
     add_phase_argument(parser)

@@ -218,7 +218,12 @@ def resolve_brain_path(name: str | os.PathLike[str] | None = None) -> Path:
     if name is None:
         name = C.DEFAULT_BRAIN_NAME
     p = Path(name)
-    if p.exists() or p.suffix == ".onnx" or os.sep in str(name):
+    try:
+        exists = p.exists()
+    except OSError as e:  # a name too long for the file system (ENAMETOOLONG), ...
+        raise BrainError(f"{_short(name)}: not a brain ({e.strerror or e}); give a brain "
+                         "name or an .onnx file") from None
+    if exists or p.suffix == ".onnx" or os.sep in str(name):
         return p
     found = available_brains()
     if str(name) not in found:
@@ -227,6 +232,12 @@ def resolve_brain_path(name: str | os.PathLike[str] | None = None) -> Path:
             f"(there are: {', '.join(found) or 'none'})"
         )
     return found[str(name)]
+
+
+def _short(name: str | os.PathLike[str], n: int = 60) -> str:
+    """``name`` for a one-line message: at most ``n`` characters (a long one elided)."""
+    s = str(name)
+    return s if len(s) <= n else f"{s[: n - 20]}...{s[-17:]} ({len(s)} characters)"
 
 
 def available_brains() -> dict[str, Path]:

@@ -197,6 +197,29 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+TEMP_NAME_EXTRA = 32
+"""What a temporary's name adds to its target's (``.`` + ``.tmp-PID-XXXXXXXX``, with room)."""
+
+
+def _check_name_length(flag: str, p: Path) -> None:
+    """Refuse a name the file system cannot hold with its temporary's extra characters
+    (checked without touching the name: ``stat`` of it would fail with ENAMETOOLONG)."""
+    try:
+        name_max = os.pathconf(p.parent if str(p.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    try:
+        path_max = os.pathconf(p.parent if str(p.parent) else ".", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        path_max = 4096
+    n = len(os.fsencode(p.name))
+    if n + TEMP_NAME_EXTRA > name_max or len(os.fsencode(p)) + TEMP_NAME_EXTRA > path_max:
+        s = str(p)
+        short = s if len(s) <= 60 else f"{s[:40]}...{s[-17:]}"
+        raise OutputError(f"{flag} {short}: the name is too long ({n} bytes; at most "
+                          f"{name_max - TEMP_NAME_EXTRA} here); choose a shorter one")
+
+
 def check_outputs(
     outputs: Mapping[str, str | os.PathLike[str] | None],
     inputs: Iterable[str | os.PathLike[str] | None] = (),
@@ -227,6 +250,7 @@ def check_outputs(
         if out is None:
             continue
         p = Path(out)
+        _check_name_length(flag, p)
         if p.is_dir():
             raise OutputError(f"{flag} {p} is a directory; give a file name")
         parent = p.parent
