@@ -124,7 +124,7 @@ def sweep(signals: list[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:
     """The framing choice: n_fft and frames per tick, rtpghi on true magnitudes."""
     from dataclasses import replace
 
-    lines = ["## Framing: n_fft and frames per tick (rtpghi, true magnitudes)", "",
+    lines = ["### Framing: n_fft and frames per tick (rtpghi, true magnitudes)", "",
              "| n_fft | frames | STFT hop | outputs per tick | "
              + " | ".join(f"{n.split(' (')[0]}: mel dB / env" for n, _, _ in signals)
              + " | median ms per tick |", "|---" * (5 + len(signals)) + "|"]
@@ -178,7 +178,7 @@ def main() -> None:
     for b, c in zip(args.brain, args.clip):
         z, true = predicted(b, c)
         signals.append((f"{b.stem} on {c.name} (predicted magnitudes)", z, true))
-    lines = ["# Phase methods side by side", "",
+    lines = ["## Phase methods side by side", "",
              f"`.venv/bin/python -m benchmarks.bench_phase --seconds {args.seconds:g}"
              + (f" --footage {args.footage}" if args.footage else "")
              + "".join(f" --brain {b} --clip {c}" for b, c in zip(args.brain, args.clip)) + "`",
@@ -187,7 +187,7 @@ def main() -> None:
              f"{SR} Hz / {SPEC.fps:g} fps.", ""]
     for name, z, true in signals:
         print(name, flush=True)
-        lines += [f"## {name}", "",
+        lines += [f"### {name}", "",
                   "| method | mel distance dB | envelope corr | level dB | frame line dB (true's) |",
                   "|---|---|---|---|---|"]
         for r in quality(z, true, SPEC):
@@ -197,7 +197,7 @@ def main() -> None:
         lines.append("")
     lines += sweep(signals[:2])
     c = cost(signals[0][1], args.ticks)
-    lines += ["## Cost per tick (SpectralDecoder.process, 3 frames)", "",
+    lines += ["### Cost per tick (SpectralDecoder.process, 3 frames)", "",
               "| method | median ms | p99 ms |", "|---|---|---|"]
     for m, (med, p99) in c.items():
         lines.append(f"| {m} | {med:.3f} | {p99:.3f} |")

@@ -103,6 +103,7 @@ class Stft:
         self.dual = self.window / np.tile(sq, n_fft // a + 1)[:n_fft]
         # Centred phase: the frame's sample n_fft/2 is time zero, i.e. (-1)^k per bin.
         self.shift = np.where(np.arange(self.bins) % 2, -1.0, 1.0)
+        self._synth = self.dual / self.norm  # the inverse's window, applied per segment
 
     def frames_of(self, x: npt.ArrayLike, centers: npt.ArrayLike) -> F64:
         """The windowed segments of ``x`` around ``centers`` (zeros outside ``x``)."""
@@ -139,7 +140,8 @@ class Stft:
     def invert_frames(self, spectra: npt.ArrayLike) -> F64:
         """Many spectra ``(n, bins)`` back to their dual-windowed segments ``(n, n_fft)``."""
         seg = np.fft.irfft(np.asarray(spectra) * self.shift, n=self.n_fft, axis=1)
-        return seg * (self.dual / self.norm)
+        seg *= self._synth
+        return seg
 
     def synthesize(self, spectra: npt.ArrayLike, centers: npt.ArrayLike, length: int) -> F32:
         """Overlap-add the inverse of ``spectra`` at ``centers`` into ``length`` samples."""
@@ -154,6 +156,26 @@ class Stft:
             start = int(ci) - half - lo
             acc[start:start + self.n_fft] += seg
         return acc[-lo:-lo + length].astype(np.float32)
+
+
+TWO_PI = 2 * np.pi
+
+
+def _polar(mags: F64, phases: F64) -> npt.NDArray[np.complex128]:
+    """``mags * exp(1j * phases)``, with the trigonometry in float32.
+
+    The phases are first wrapped to [-pi, pi] in float64 (an accumulated phase grows
+    without bound), then the cosine and sine run in float32, numpy's vectorised loops:
+    about a tenth of float64's, or of the complex exponential's, cost on this project's
+    machines. The float32 phasor is within 1e-7 of the exact one, under the float32
+    output's own resolution.
+    """
+    wrapped = phases - TWO_PI * np.rint(phases * (1 / TWO_PI))
+    p32 = wrapped.astype(np.float32)
+    out = np.empty(mags.shape, np.complex128)
+    np.multiply(mags, np.cos(p32), out=out.real)
+    np.multiply(mags, np.sin(p32), out=out.imag)
+    return out
 
 
 def stft_of(spec: BrainSpec) -> Stft:
@@ -448,7 +470,7 @@ class SpectralDecoder:
         if noisy is not None and self._noise_gain != 1.0:
             mags[noisy] *= self._noise_gain
         if mags.any():
-            segs = self.stft.invert_frames(mags * np.exp(1j * phases))
+            segs = self.stft.invert_frames(_polar(mags, phases))
             for j in range(self.frames):
                 acc[j * a:j * a + n] += segs[j]
         H = self.hop
