@@ -186,6 +186,33 @@ def test_meter_level_and_status_read_the_output_after_gain_mute_and_panic(
         assert st["brain_level_dbfs"] == pytest.approx(peak, abs=0.5)
 
 
+@pytest.mark.jack
+def test_route_csound_meters_the_level_csound_plays_and_outputs_silence(
+        jack_server, media, tmp_path) -> None:
+    """``--route csound`` (``controls.own_output`` False): the meter reads the gained,
+    limited level (what the grains carry to Csound), while this process's own output, its
+    recording and its stats peak stay silent."""
+    rec = tmp_path / "own.wav"
+    eng = _engine(media, media["tone"], record=rec)
+    eng.controls.own_output = False
+    eng.controls.gain = 0.5
+    snap = Snapshot()
+    eng.start()
+    try:
+        assert wait_for(lambda: eng.tick >= 10 and eng.shared.gain == 0.5, timeout=10)
+        _next_buffers(eng)
+        eng.snapshot(snap)
+    finally:
+        eng.stop()
+    from liveframe.util.wav import read_wav
+
+    _, own = read_wav(rec)
+    peak = 20 * math.log10(AMP * 0.5)
+    assert snap.level_dbfs == pytest.approx(peak, abs=1.0), snap.level_dbfs
+    assert own.size > 0 and not np.any(own)
+    assert eng.stats()["peak"] == 0.0
+
+
 # -- 2. the status names what plays -------------------------------------------------------
 @pytest.mark.jack
 def test_status_names_what_plays_and_the_last_refusal_apart(jack_server, media) -> None:

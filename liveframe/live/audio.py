@@ -385,12 +385,12 @@ class AudioOutput:
             out[:] = 0  # the DC tracker still holds (the meter then reads silence)
         p = float(np.max(out)) if frames else 0.0
         q = -float(np.min(out)) if frames else 0.0
-        if p > rec.peak or q > rec.peak:
-            rec.peak = max(p, q)
         # the meter's level of what is output (np.dot: a sum of squares, no temporary)
         sh.end_buffer(max(p, q), float(np.dot(out, out)) if frames else 0.0)
         if not sh.own_output:  # --route csound: the level is metered, Csound plays it
-            out[:] = 0
+            out[:] = 0  # and this output stays silent (its stats peak too)
+        elif p > rec.peak or q > rec.peak:
+            rec.peak = max(p, q)
         outdata[:] = out[:, None]
         if self.recorder is not None:
             self.recorder.push(out)
