@@ -216,3 +216,16 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path):
             "from liveframe.cli import main; sys.exit(main(['info', sys.argv[1]]))")
     r = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_shipped_brains_carry_no_build_machine_paths() -> None:
+    """The spec of a shipped brain names its data and checkpoint by file name only: no
+    folder of the machine (temporary or private) it was built on."""
+    from liveframe.core.brain import available_brains
+
+    shipped = available_brains()
+    assert {"default", "shapes"} <= set(shipped)
+    for name, path in shipped.items():
+        text = Brain.load(path).spec.to_json()
+        for folder in ("/tmp/", "/work/", "/root/", "/home/", "build/"):
+            assert folder not in text, (name, folder)
