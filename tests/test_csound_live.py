@@ -191,6 +191,14 @@ def test_csound_dies_with_a_killed_liveframe(jack_server, media) -> None:
             p.kill()
         reader.join()
     assert _csound_processes(client) == []
+    # Csound's half-written recording is a temporary named for the dead liveframe: the
+    # next run that writes there sweeps it
+    from liveframe.util.files import stale_temporaries, sweep_stale
+
+    left = [f for f in rec.parent.iterdir() if f.name.startswith(f".{rec.stem}.csound")]
+    assert left and all(f in stale_temporaries(rec.parent) for f in left), left
+    sweep_stale(rec.parent)
+    assert not any(f.exists() for f in left)
 
 
 def test_no_jack_server_is_one_line_and_leaves_nothing(tmp_path, monkeypatch) -> None:

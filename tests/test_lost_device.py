@@ -257,3 +257,30 @@ def test_a_full_disk_stops_the_recording_not_the_play(media, server, tmp_path) -
         assert st["ticks"] >= 30, st  # it played on after the disk filled (2 s: ~60 ticks)
     finally:
         subprocess.run(["umount", str(full)], check=False)
+
+
+def test_long_buffers_are_refused_or_waited_for(tmp_path) -> None:
+    """A blocksize of a second (8192 frames at JACK's 8000 Hz) is refused in one line; a
+    JACK period of half a second (4096 frames) is a healthy stream, played to its end: the
+    watchdog waits four of the stream's own buffers, not a fixed second."""
+    frames = [(i / 30, np.full((48, 64), 40 + i * 6, np.uint8)) for i in range(30)]
+    clip = write_clip(tmp_path / "ramp.mkv", frames, fps=30.0)
+    base = [sys.executable, "-m", "liveframe", "play", str(clip), "--loop", "--no-gui",
+            "--osc-port", "0", "--osc-out", "none", "--seconds", "3"]
+    s = start_jackd(f"lfslow-{os.getpid()}-{uuid.uuid4().hex[:6]}", rate=8000, period=4096)
+    try:
+        refused = subprocess.run([*base, "--blocksize", "8192"], env=jack_env(s.name),
+                                 capture_output=True, text=True, timeout=60)
+        stats = tmp_path / "stats.json"
+        played = subprocess.run([*base, "--blocksize", "1024", "--stats-json", str(stats)],
+                                env=jack_env(s.name), capture_output=True, text=True,
+                                timeout=60)
+    finally:
+        stop_jackd(s)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--blocksize 8192" in lines[0] and "1.02 s" in lines[0], lines
+    assert played.returncode == 0, played.stderr
+    assert " lost: " not in played.stderr, played.stderr
+    st = json.loads(stats.read_text())
+    assert st["samplerate"] == 8000 and st["ticks"] >= 60, st

@@ -732,3 +732,29 @@ def test_a_flood_beyond_max_rate_is_throttled_not_fatal(controls: Controls) -> N
     assert 0 < s.handled <= 6000 + 100
     with pytest.raises(ValueError, match="max_rate"):
         ControlServer(controls, port=0, max_rate=0)
+
+
+def test_the_csound_bridge_never_sends_a_blast_or_a_nan() -> None:
+    """Grains leave before liveframe's own guard and limiter: the bridge bounds them
+    itself (NaN and infinities as silence, sample times amp within the ceiling)."""
+    from liveframe.control.out import GRAIN_CEILING, _bounded
+
+    wild = np.array([np.nan, np.inf, -np.inf, 50.0, -50.0, 0.1], np.float32)
+    for amp in (0.0, 0.5, 1.0, 2.0):
+        x = _bounded(wild, amp)
+        assert np.all(np.isfinite(x)) and x[:3].tolist() == [0.0, 0.0, 0.0]
+        if amp > 0:
+            assert np.max(np.abs(x)) * amp <= GRAIN_CEILING + 1e-9
+            assert x[5] == pytest.approx(0.1)  # a sound sample is untouched
+    with udp_socket() as rx:  # and what really goes out, over a real socket
+        controls = Controls(gain=2.0)
+        bridge = CsoundBridge(*rx.getsockname(), sr=22050, controls=controls)
+        try:
+            tick = Tick.__new__(Tick)
+            tick.position, tick.out, tick.placements = 0, wild, None
+            bridge(tick)
+            m = messages.parse_grain(receive(rx, 1, timeout=5)[0])
+        finally:
+            bridge.close()
+    assert m.amp == 2.0 and np.all(np.isfinite(m.samples))
+    assert np.max(np.abs(m.samples)) * m.amp <= GRAIN_CEILING + 1e-6

@@ -97,6 +97,9 @@ def _cases() -> list[Case]:
     add(OVERWRITE, "render clip.mkv -o hard.mkv --brain toy.onnx", INPUT,
         make=lambda d: F.hardlink(d, "hard.mkv", "clip.mkv"))
     add(OVERWRITE, "train ds.npz -o ds.npz", INPUT)
+    # Csound's own recording (--csound starts it, --record X.wav: X.csound.wav) is an output
+    add(OVERWRITE, ["play", "@", "--csound", "--record", "r.wav", *PLAY], INPUT,
+        make=lambda d: F.copy(d, d / "clip.mkv", "r.csound.wav"))
     add(OVERWRITE, "eval toy.onnx clip.mkv --plot pic.png --modes ola", INPUT,
         make=lambda d: F.symlink(d, "pic.png", "clip.mkv"))
     # -- output folders

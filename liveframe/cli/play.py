@@ -126,7 +126,12 @@ def _check(args: argparse.Namespace) -> None:
     args.latency = _latency_arg(str(args.latency))
     clip = getattr(args, "clip", None)
     brain = resolve_brain_path(args.brain)
-    check_outputs({"--record": args.record, "--stats-json": args.stats_json}, [clip, brain])
+    outputs = {"--record": args.record, "--stats-json": args.stats_json}
+    if args.record is not None and getattr(args, "csound", None) == "start":
+        from liveframe.live.csound import grains_wav_for
+
+        outputs["--csound's recording (beside --record)"] = grains_wav_for(args.record)
+    check_outputs(outputs, [clip, brain])
     if clip is not None:
         check_clip(clip)
 

@@ -20,6 +20,7 @@ import logging
 import math
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -191,6 +192,23 @@ class AnalysisSender:
         self._udp.close()
 
 
+GRAIN_CEILING = 0.89
+"""The most a grain may reach once Csound scales it by its ``amp``: the ceiling of
+liveframe's own limiter (:class:`~liveframe.core.safety.SafetyChain`), whose guard the
+grains do not pass through (they leave before the audio callback)."""
+
+
+def _bounded(samples: npt.NDArray[np.floating[Any]], amp: float) -> npt.NDArray[np.float64]:
+    """A grain Csound can play safely: NaN and infinities as silence, and every sample
+    times ``amp`` within :data:`GRAIN_CEILING` (nothing a brain outputs blasts the PA on
+    Csound's side either)."""
+    x = np.nan_to_num(np.asarray(samples, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    if amp > 0:
+        lim = GRAIN_CEILING / amp
+        np.clip(x, -lim, lim, out=x)
+    return x
+
+
 class CsoundBridge:
     """Tick listener: every grain (granular) or output hop (ola, raw) to a Csound.
 
@@ -263,7 +281,8 @@ class CsoundBridge:
             self._say_refused()
         g = self._gain()
         if tick.placements is None:
-            self._udp.send(grain_message(tick.position, tick.out, sr=self.sr, amp=g, env=0))
+            self._udp.send(grain_message(tick.position, _bounded(tick.out, g), sr=self.sr,
+                                         amp=g, env=0))
             return
         block = tick.block
         for p in tick.placements:
@@ -271,9 +290,10 @@ class CsoundBridge:
                 self._warned = True
                 log.warning("Csound bridge: grains longer than %d samples are cut",
                             GRAIN_MAX_SAMPLES)
-            seg = block[p.offset : p.offset + p.duration]
+            amp = g * p.gain
+            seg = _bounded(block[p.offset : p.offset + p.duration], amp)
             self._udp.send(grain_message(tick.position + p.start, seg, sr=self.sr,
-                                         amp=g * p.gain, env=int(p.envelope)))
+                                         amp=amp, env=int(p.envelope)))
 
     def close(self) -> None:
         self._udp.close()

@@ -20,9 +20,10 @@ every :data:`WATCH_EVERY_S`) and reports a lost device, once, in one log line an
 - the stream is no longer active although nobody stopped it (PortAudio's JACK host marks
   it inactive as soon as libjack reports the server gone: a tenth of a second or so), or
   PortAudio's ``finished_callback`` ran (the stream ended by itself);
-- or no callback came for :data:`LOST_SILENCE_S` (a server or device that hangs without
-  a word). The silence is timed by the callback count on the monotonic clock, not by the
-  stream's clock: after a JACK server dies, PortAudio's stream time runs on.
+- or no callback came for :data:`LOST_SILENCE_S`, or four of the stream's own buffers if
+  that is longer (a server or device that hangs without a word). The silence is timed by
+  the callback count on the monotonic clock, not by the stream's clock: after a JACK
+  server dies, PortAudio's stream time runs on.
 
 PortAudio cannot stop a stream whose device went away (``Pa_StopStream`` waits for a
 callback that never comes), so :meth:`AudioOutput.close` gives up after a short timeout
@@ -80,7 +81,9 @@ WATCH_EVERY_S = 0.1
 LOST_SILENCE_S = 1.0
 """A started stream that has not called back for this long (s) is lost, even if PortAudio
 still calls it active: a server or device that hangs without a word (a JACK period is
-5.3 ms at 256 / 48 kHz; a healthy stream is never silent for 190 of them)."""
+5.3 ms at 256 / 48 kHz; a healthy stream is never silent for 190 of them). A stream of
+long buffers waits four of them (``AudioOutput.lost_silence_s``): 8192 frames at 8000 Hz
+come a second apart."""
 
 SILENT_S = 0.25
 """A stream that has not called back for this long (s) is not waited for long on close."""
@@ -332,6 +335,12 @@ class AudioOutput:
                 f"its own rate is {device.samplerate:g} Hz"
             ) from None
         self._stream_latency = float(self.stream.latency)
+        # the watchdog's thresholds, never under a few of this stream's own buffers (8192
+        # frames at 8000 Hz come a second apart: a healthy stream, not a lost one)
+        buf_s = max(self.blocksize / self.sr, self._stream_latency)
+        self.lost_silence_s = max(LOST_SILENCE_S, 4 * buf_s)
+        self.silent_s = max(SILENT_S, 2 * buf_s)
+        self.close_timeout_s = max(CLOSE_TIMEOUT_S, 3 * buf_s)  # a stop drains a buffer
 
     def callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         """The real-time contract (runs on PortAudio's thread).
@@ -454,7 +463,7 @@ class AudioOutput:
             active = False
         if not active:
             return "the audio server or the device went away"
-        if self._silent_s >= LOST_SILENCE_S:
+        if self._silent_s >= self.lost_silence_s:
             return f"no callback for {self._silent_s:.1f} s"
         return None
 
@@ -509,8 +518,9 @@ class AudioOutput:
         ----------
         timeout : float, optional
             Seconds to wait for the stop; default :data:`LOST_CLOSE_TIMEOUT_S` for a stream
-            that is lost or has been silent for :data:`SILENT_S`, else
-            :data:`CLOSE_TIMEOUT_S`.
+            that is lost or has been silent for :attr:`silent_s`, else
+            :attr:`close_timeout_s` (:data:`CLOSE_TIMEOUT_S`, or three of the stream's
+            buffers if that is longer).
         """
         stream, self.stream = self.stream, None
         if stream is None:
@@ -525,8 +535,8 @@ class AudioOutput:
             self._report(why)
         playing, self._playing = self._playing, False
         if timeout is None:
-            dead = self.lost is not None or (playing and self._silent_s >= SILENT_S)
-            timeout = LOST_CLOSE_TIMEOUT_S if dead else CLOSE_TIMEOUT_S
+            dead = self.lost is not None or (playing and self._silent_s >= self.silent_s)
+            timeout = LOST_CLOSE_TIMEOUT_S if dead else self.close_timeout_s
 
         def _close() -> None:
             try:

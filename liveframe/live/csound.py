@@ -30,6 +30,8 @@ from typing import IO
 
 from liveframe.core.shipped import shipped_file
 from liveframe.errors import DeviceError, ToolMissingError
+from liveframe.util.files import sweep_stale, temp_prefix
+from liveframe.util.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +143,12 @@ class CsoundProcess:
         self.port = int(port) if port else free_udp_port(self.host)
         self.record = Path(record) if record is not None else None
         self._tmp_record: Path | None = None
+        self._warn = RateLimitedLog(log)  # Csound's complaints, one a second per kind
         if self.record is not None:
             r = self.record
-            self._tmp_record = r.with_name(f".{r.stem}.{os.getpid()}.tmp{r.suffix}")
+            sweep_stale(r.parent)  # a killed run's half-written recording
+            self._tmp_record = r.with_name(f"{temp_prefix(r.name)}{os.urandom(4).hex()}"
+                                           f"{r.suffix}")
         self.client = client or f"liveframe-csound-{os.getpid()}"
         cmd = [exe, *rtaudio_for(hostapi), f"--sample-rate={self.samplerate}", "-d",
                "-m0", f"--omacro:PORT={self.port}"]
@@ -258,8 +263,9 @@ class CsoundProcess:
                 self._ready.set()
             elif not self._ready.is_set():
                 continue
-            elif _trouble(line):
-                log.warning("csound: %s", _strip_ansi(line.strip()))
+            elif _trouble(line):  # e.g. "rtjack: xrun in real time audio", once an xrun
+                text = _strip_ansi(line.strip())
+                self._warn.warning(text[:24], f"csound: {text}")
 
     def _why(self) -> str:
         """The lines of Csound's output that say what went wrong, on one line."""

@@ -95,6 +95,11 @@ FADE_OUT_S = 0.5
 """The most :meth:`Engine.stop` waits for the callback's gain to fade to silence (s; ~80 ms
 when callbacks run on time)."""
 
+MAX_BUFFER_S = 0.2
+"""The longest audio buffer (``--blocksize`` at the device's rate) the engine plays: a
+live instrument's buffer is milliseconds; 8192 frames at 8000 Hz (a second) would hold
+a whole second of sound back and outrun the ring."""
+
 
 class Engine:
     """A brain played live from a Capture to an audio device.
@@ -172,6 +177,11 @@ class Engine:
         self.latency_setting = latency
         self.device: OutputDevice = find_output(device)
         self.samplerate = int(samplerate or self.device.samplerate)
+        if self.blocksize > MAX_BUFFER_S * self.samplerate:
+            raise ParamError("blocksize", blocksize,
+                             f"is {self.blocksize / self.samplerate:.2f} s a buffer at "
+                             f"{self.samplerate} Hz; at most {MAX_BUFFER_S:g} s "
+                             f"({int(MAX_BUFFER_S * self.samplerate)} frames) here")
         self.record_path = Path(record) if record is not None else None
         if phase is not None and phase not in C.PHASES:
             raise ParamError("phase", phase, f"must be one of {', '.join(C.PHASES)}")
@@ -180,7 +190,7 @@ class Engine:
         spec = brain.spec
         tick_dev = int(np.ceil(spec.hop * self.samplerate / spec.sample_rate)) + 64
         lead = margin if margin is not None else round(DEFAULT_MARGIN_S * self.samplerate)
-        self.ring = RingBuffer(max(self.samplerate, 4 * (lead + tick_dev)))
+        self.ring = RingBuffer(max(self.samplerate, 4 * (lead + tick_dev), 4 * self.blocksize))
         self.shared = StreamState()
         self.worker = Worker()
         self.producer = Producer(

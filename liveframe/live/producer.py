@@ -227,6 +227,8 @@ class Producer:
         self.stream_time: Callable[[], float] | None = None  # the stream's clock, once open
         self.totals = CallbackStats()
         self.ratio = self.sr / pipeline.spec.sample_rate
+        # a callback counts as silent after two of its own buffers at least
+        self.silent_after_s = max(type(self).silent_after_s, 2 * self.blocksize / self.sr)
         self._rs = self._new_resampler()
         self.source_start_tick = 0
         self.source_switches = 0
