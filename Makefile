@@ -22,7 +22,8 @@ MONITOR_DEBS := libdbus-1-3 libegl1 libfontconfig1 libfreetype6 libgl1 libglib2.
                 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-render0 \
                 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-util1 libxcb-xfixes0 \
                 libxcb-xkb1 libxcb1 libxkbcommon-x11-0 libxkbcommon0 fonts-dejavu-core
-RUNTIME_DEBS := libportaudio2 $(MONITOR_DEBS)
+# python3-venv: Debian and Ubuntu split `python3 -m venv` (ensurepip) from python3
+RUNTIME_DEBS := python3 python3-venv libportaudio2 $(MONITOR_DEBS)
 TEST_DEBS    := $(RUNTIME_DEBS) jackd2 csound puredata-core liblo-tools ffmpeg xvfb binutils
 
 # pytest exits 5 when it collects no test: make fails on it like on any other failure.
@@ -32,7 +33,8 @@ QUICK  := not jack and not gui and not torch and not slow
 .PHONY: demo test test-quick bench brains brains-shapes screenshot screenshot-pd \
         debs-runtime debs-test lint clean
 
-$(BIN)/python:
+# order-only: the Debian packages (python3-venv among them) go in before the venv is made
+$(BIN)/python: | debs-runtime
 	$(PYTHON) -m venv $(VENV)
 
 # The instrument alone: no torch.

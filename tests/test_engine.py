@@ -174,7 +174,7 @@ def test_cli_play_writes_stats_and_record(jack_server, media) -> None:
     assert 0 < s["latency_ms"]["median"] <= s["latency_ms"]["p99"] < 500
     sr, played = read_wav(rec)
     assert sr == 48000 and abs(played.shape[0] / sr - 1.0) < 0.3
-    assert not [p for p in media["dir"].iterdir() if ".tmp" in p.name]
+    assert not [p for p in media["dir"].iterdir() if ".lftmp-" in p.name]
 
 
 @pytest.mark.jack
@@ -321,7 +321,7 @@ def _play_and_signal(media: dict, rec: Path, sig: signal.Signals, *, recorded: i
                           "--record", str(rec)], stderr=subprocess.PIPE, text=True)
 
     def recording() -> bool:
-        tmp = list(rec.parent.glob(f".{rec.name}.tmp-*"))
+        tmp = list(rec.parent.glob(f".{rec.name}.lftmp-*"))
         try:
             return bool(tmp) and tmp[0].stat().st_size >= recorded
         except FileNotFoundError:  # renamed into place meanwhile
@@ -366,7 +366,7 @@ def test_a_signal_while_starting_stops_cleanly(jack_server, media, sig) -> None:
     assert rc == 0, err
     assert "Traceback" not in err
     assert rec.exists() and read_wav(rec)[0] > 0
-    assert not list(d.glob(".rec.wav.tmp-*"))
+    assert not list(d.glob(".rec.wav.lftmp-*"))
 
 
 def _flat_clip(path: Path, level: int, *, n: int = 30, step: int = 0) -> Path:

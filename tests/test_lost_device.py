@@ -81,7 +81,7 @@ class Play:
 
     def played(self, seconds: float) -> bool:
         """Whether the recording holds ``seconds`` of sound (the callback ran that long)."""
-        tmp = list(self.rec.parent.glob(f".{self.rec.name}.tmp-*"))
+        tmp = list(self.rec.parent.glob(f".{self.rec.name}.lftmp-*"))
         try:
             return bool(tmp) and tmp[0].stat().st_size >= seconds * SR * 4
         except FileNotFoundError:
@@ -137,7 +137,7 @@ def _lost_lines(p: Play) -> list[tuple[float, str]]:
 def _check_kept(p: Play, *, brain_fps: float) -> dict:
     """The WAV and the stats are whole, nothing half-written is left; the stats."""
     assert "Traceback" not in p.text(), p.text()
-    assert not [f.name for f in p.rec.parent.iterdir() if ".tmp" in f.name]
+    assert not [f.name for f in p.rec.parent.iterdir() if ".lftmp-" in f.name]
     sr, x = read_wav(p.rec)
     assert sr == SR and x.dtype == np.float32
     assert 0.5 * SR <= x.shape[0] <= (p.ended - p.started) * SR
@@ -213,7 +213,7 @@ def test_server_xruns_are_counted_in_the_stats(media, server, play) -> None:
     server.process.send_signal(signal.SIGSTOP)
     time.sleep(0.3)  # the stall itself (not a wait for a condition)
     server.process.send_signal(signal.SIGCONT)
-    seen = play.rec.parent.glob(f".{play.rec.name}.tmp-*")
+    seen = play.rec.parent.glob(f".{play.rec.name}.lftmp-*")
     size = next(seen).stat().st_size
     deadline = time.monotonic() + BOUND_S
     while not play.played(size / SR / 4 + 0.3) and time.monotonic() < deadline:

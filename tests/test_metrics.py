@@ -125,7 +125,7 @@ def test_eval_json_and_plot(clip):
     assert modes["ola"]["black_level_dbfs"] == pytest.approx(-13.5, abs=0.3)
     img = cv2.imread(str(png))
     assert img is not None and img.shape[1] > 4 * img.shape[0] / 2
-    assert [p.name for p in d.iterdir() if ".tmp-" in p.name] == []
+    assert [p.name for p in d.iterdir() if ".lftmp-" in p.name] == []
 
 
 def test_eval_table_and_dark_brain(clip):

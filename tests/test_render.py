@@ -146,7 +146,7 @@ def test_muxed_file_copies_video_and_adds_soundtrack(media, tmp_path, suffix, ac
         src = _clip(tmp_path / "src.webm", codec="libvpx-vp9", audio_codec="libopus")
     out = tmp_path / f"out{suffix}"
     assert R.render(src, out, brain=media["tone"], mode="ola") == out
-    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+    assert [p.name for p in tmp_path.iterdir() if ".lftmp-" in p.name] == []
     assert _packets(out) == _packets(src)  # stream copy: the very same packets
     probe = _ffprobe(out)
     kinds = {s["codec_type"]: s for s in probe["streams"]}

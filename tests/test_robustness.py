@@ -62,7 +62,8 @@ VALUES = "option values out of range, non-finite or malformed"
 CRAFTED = "crafted datasets, checkpoints and brains"
 SOURCES = "sources that are no clip (FIFO, device, still picture, no frames, empty, text)"
 FULL = "a full disk (16 KiB tmpfs)"
-LEFTOVER = "temporaries left by a SIGKILL, removed at the next run (live owners kept)"
+LEFTOVER = ("temporaries left by a SIGKILL, removed at the next run (live owners, another "
+            "machine's and a user's look-alikes kept)")
 FAMILIES = (OVERWRITE, FOLDER, VALUES, CRAFTED, SOURCES, FULL)
 
 LEFTOVERS: list[int] = []
@@ -227,25 +228,40 @@ def test_temporaries_of_killed_runs_are_removed_at_the_next_run(kit, tmp_path):
     p.send_signal(signal.SIGKILL)
     p.wait()
     p.stdout.close()
-    assert left.is_file() and f".tmp-{p.pid}-" in left.name, left
-    # a folder left by pickle, a file left by render, one of a run still going (this one)
+    assert left.is_file() and f".lftmp-{p.pid}-" in left.name, left
+    # a folder left by pickle, a file left by render, one of a run still going (this one),
+    # one of another machine (a shared folder), and files that only look like temporaries
+    from liveframe.util.files import temp_prefix
+
     dead = F.dead_pid()
-    ds_dir = tmp_path / f".d.npz.tmp-{dead}-abcd1234"
+    ds_dir = tmp_path / (temp_prefix("d.npz", pid=dead) + "abcd1234")
     ds_dir.mkdir()
     (ds_dir / "frames.raw").write_bytes(b"\0" * 1000)
-    render_tmp = tmp_path / f".x.tmp-{dead}-abcdefgh.mkv"
+    render_tmp = tmp_path / (temp_prefix("x", pid=dead) + "abcdefgh.mkv")
     render_tmp.write_bytes(b"\0" * 1000)
-    alive = tmp_path / f".y.npz.tmp-{os.getpid()}-abcd1234"
+    alive = tmp_path / (temp_prefix("y.npz") + "abcd1234")
     alive.write_bytes(b"")
+    elsewhere = tmp_path / f".z.npz.lftmp-{dead}-000000-abcd1234"  # another host's tag
+    elsewhere.write_bytes(b"")
+    users = [tmp_path / ".photos.tmp-2024", tmp_path / f".report.tmp-{dead}",
+             tmp_path / f".config.tmp-{dead}-abcd1234.bak"]
+    users[0].mkdir()
+    (users[0] / "a.jpg").write_bytes(b"jpeg")
+    for u in users[1:]:
+        u.write_bytes(b"mine")
     from liveframe.cli import main
 
     assert main(["pickle", str(kit / "clip.mkv"), "-o", str(tmp_path / "d.npz"), "-q"]) == 0
+    kept = sorted(["d.npz", alive.name, elsewhere.name, *(u.name for u in users)])
     checks = [not left.exists(), not ds_dir.exists(), not render_tmp.exists(), alive.exists(),
-              sorted(p.name for p in tmp_path.iterdir()) == sorted(["d.npz", alive.name])]
+              elsewhere.exists(), (users[0] / "a.jpg").exists(),
+              sorted(p.name for p in tmp_path.iterdir()) == kept]
     LEFTOVERS[:] = [len(checks), sum(checks)]
     assert not left.exists() and not ds_dir.exists() and not render_tmp.exists()
     assert alive.exists(), "a temporary whose owner runs is never touched"
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["d.npz", alive.name])
+    assert elsewhere.exists(), "another machine's temporary is never touched"
+    assert (users[0] / "a.jpg").exists(), "a user's own .NAME.tmp-N folder is not ours"
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
 
 
 # ------------------------------------------------------------------------------ running

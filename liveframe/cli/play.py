@@ -251,10 +251,12 @@ def _play_engine(engine: Engine, args: argparse.Namespace,
     except BaseException:
         if win is not None:
             win.close()
+            monitor.release_window(win)  # Qt's connections would keep it (and the engine)
         raise
     if win is None or interrupted.is_set():
         if win is not None:
             win.close()
+            monitor.release_window(win)
         engine.run(args.seconds, interrupted)  # at once when a signal came while starting
         return
     timer = None

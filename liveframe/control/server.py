@@ -210,7 +210,7 @@ class PathPolicy:
         else:
             path = _real(v)
         if path is None or not _inside(path, self.brain_dirs):
-            raise PolicyRefusal(f"{v[:200]}: refused: this server loads brains only by name or "
+            raise PolicyRefusal(f"{v[:200]!r}: refused: this server loads brains only by name or "
                                 "from its brain and media folders; the current brain keeps "
                                 "playing")
         return path
@@ -222,7 +222,7 @@ class PathPolicy:
             return v
         path = _real(v)
         if not _inside(path, self.media_dirs):
-            raise PolicyRefusal(f"{v[:200]}: refused: this server opens sources only from its "
+            raise PolicyRefusal(f"{v[:200]!r}: refused: this server opens sources only from its "
                                 "media folders (or a camera by index); the current source "
                                 "keeps playing")
         return path

@@ -30,7 +30,7 @@ from typing import IO
 
 from liveframe.core.shipped import shipped_file
 from liveframe.errors import DeviceError, ToolMissingError
-from liveframe.util.files import sweep_stale, temp_prefix
+from liveframe.util.files import random_tail, sweep_stale, temp_prefix
 from liveframe.util.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,7 @@ class CsoundProcess:
         if self.record is not None:
             r = self.record
             sweep_stale(r.parent)  # a killed run's half-written recording
-            self._tmp_record = r.with_name(f"{temp_prefix(r.name)}{os.urandom(4).hex()}"
-                                           f"{r.suffix}")
+            self._tmp_record = r.with_name(f"{temp_prefix(r.name)}{random_tail()}{r.suffix}")
         self.client = client or f"liveframe-csound-{os.getpid()}"
         cmd = [exe, *rtaudio_for(hostapi), f"--sample-rate={self.samplerate}", "-d",
                "-m0", f"--omacro:PORT={self.port}"]

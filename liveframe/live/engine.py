@@ -190,7 +190,10 @@ class Engine:
         spec = brain.spec
         tick_dev = int(np.ceil(spec.hop * self.samplerate / spec.sample_rate)) + 64
         lead = margin if margin is not None else round(DEFAULT_MARGIN_S * self.samplerate)
-        self.ring = RingBuffer(max(self.samplerate, 4 * (lead + tick_dev), 4 * self.blocksize))
+        # a second at least, and room for the largest margin the producer may adapt to
+        # (Producer.max_margin: 8 buffers, 4096 samples at least) plus a few ticks
+        self.ring = RingBuffer(max(self.samplerate, 4 * (lead + tick_dev),
+                                   max(8 * self.blocksize, 4096) + 4 * tick_dev))
         self.shared = StreamState()
         self.worker = Worker()
         self.producer = Producer(
@@ -207,7 +210,8 @@ class Engine:
         self._stream_latency_ms = 0.0
         self._source_gen = 0  # bumped per source request: an older, slower open is dropped
         self._brain_gen = 0  # bumped per brain request: the newest is the one that counts
-        self._brain_lock = threading.Lock()  # numbers a request (never on the audio path)
+        self._brain_lock = threading.Lock()  # numbers a request, hands a brain over (never
+        # on the audio path)
         self._tick_samples = int(np.ceil(spec.hop * self.samplerate / spec.sample_rate))
         self._switch: tuple[float, float] | None = None  # (found, set) switch intervals
         self._done = threading.Event()
@@ -464,11 +468,14 @@ class Engine:
     def _offer_brain(self, box: BrainBox, gen: int) -> bool:
         """Hand a loaded brain to the producer if ``gen`` is still the newest request;
         otherwise release it. Whether it was handed over."""
-        if self._stopped or gen != self._brain_gen:
+        with self._brain_lock:  # the check and the hand-over at once: no newer one between
+            newest = not self._stopped and gen == self._brain_gen
+            if newest:
+                box[0] = gen
+                old = self.producer.brains.put(box)
+        if not newest:
             self._retire_brain(box)
             return False
-        box[0] = gen
-        old = self.producer.brains.put(box)
         if old is not None:  # offered before, never taken: overtaken by this one
             self._retire_brain(old)
         return True
@@ -491,6 +498,9 @@ class Engine:
             self.controls.last_error = None  # accepted: an earlier refusal is past
 
     def _refuse(self, why: str) -> None:
+        # a name sent over OSC may hold newlines or terminal escapes: shown escaped, it
+        # can neither forge a log line nor drive the performer's terminal
+        why = "".join(c if c.isprintable() else repr(c)[1:-1] for c in why)
         self.controls.last_error = why
         log.warning("%s", why)
 

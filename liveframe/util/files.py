@@ -2,9 +2,11 @@
 
 - :func:`atomic_write` and :func:`atomic_path` write through a temporary beside the target,
   renamed over it at the end. Every temporary that liveframe makes carries its owner's
-  process id in its name (:func:`temp_prefix`: ``.NAME.tmp-PID-...``), so a later run can
-  tell a temporary whose writer was killed (SIGKILL, power loss) from one being written
-  now: :func:`sweep_stale` removes the first kind, and both writers call it first.
+  process id in its name (:func:`temp_prefix`: ``.NAME.lftmp-PID-HOST-RANDOM``), so a
+  later run can tell a temporary whose writer was killed (SIGKILL, power loss) from one
+  being written now: :func:`sweep_stale` removes the first kind, and every writer calls it
+  first. Only names of that exact shape, made on this machine since its last boot, are
+  ever removed: a user's ``.photos.tmp-2024`` folder is not liveframe's.
 - :func:`check_outputs` checks, before any work, that every output of a command can be
   written and overwrites none of its inputs nor another of its outputs.
 - :func:`disk_error` turns a full disk (ENOSPC, EDQUOT), an I/O error or a read-only file
@@ -14,10 +16,12 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,13 +39,37 @@ DISK_ERRNOS = frozenset(
 """Errors of the disk rather than of the program: full, over quota, failing, read-only,
 file too large."""
 
-_STALE = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:-[A-Za-z0-9_]+)?(?:\.[A-Za-z0-9]+)?$")
-"""A liveframe temporary: ``.NAME.tmp-PID`` with an optional ``-RANDOM`` and suffix."""
+_STALE = re.compile(r"^\..+\.lftmp-(?P<pid>\d+)-(?P<host>[0-9a-f]{6})-[a-z0-9_]{8}"
+                    r"(?:\.[A-Za-z0-9]+)?$")
+"""A liveframe temporary: ``.NAME.lftmp-PID-HOST-RANDOM`` and an optional suffix (the
+marker ``lftmp``, the writer's process id, :func:`host_tag`, 8 random characters)."""
 
 
-def temp_prefix(name: str) -> str:
-    """The start of a temporary's name for the target ``name``: ``.NAME.tmp-PID-``."""
-    return f".{name}.tmp-{os.getpid()}-"
+def host_tag() -> str:
+    """6 hex digits naming this machine and boot (host name and kernel boot id): a process
+    id means something only on the machine, and since the boot, that gave it. A folder
+    shared with another machine (NFS, a container's bind mount) holds temporaries whose
+    writer this machine cannot see: they are never swept from here."""
+    boot = ""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        pass
+    return hashlib.sha1(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:6]
+
+
+_HOST = host_tag()
+
+
+def temp_prefix(name: str, *, pid: int | None = None) -> str:
+    """The start of a temporary's name for the target ``name``:
+    ``.NAME.lftmp-PID-HOST-`` (then 8 random characters, then any suffix)."""
+    return f".{name}.lftmp-{os.getpid() if pid is None else pid}-{_HOST}-"
+
+
+def random_tail() -> str:
+    """The 8 random characters that end a temporary's name (as ``mkstemp`` makes them)."""
+    return os.urandom(4).hex()
 
 
 def pid_alive(pid: int) -> bool:
@@ -68,7 +96,7 @@ def stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     out = []
     for n in names:
         m = _STALE.match(n)
-        if m is None:
+        if m is None or m["host"] != _HOST:  # not ours, or another machine's
             continue
         pid = int(m["pid"])
         if pid != me and not pid_alive(pid):
@@ -197,8 +225,9 @@ def _same(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-TEMP_NAME_EXTRA = 32
-"""What a temporary's name adds to its target's (``.`` + ``.tmp-PID-XXXXXXXX``, with room)."""
+TEMP_NAME_EXTRA = 40
+"""What a temporary's name adds to its target's (``.`` + ``.lftmp-PID-HOST-RANDOM`` and a
+suffix, with room)."""
 
 
 def _check_name_length(flag: str, p: Path) -> None:

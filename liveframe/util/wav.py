@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe.errors import LiveframeError
+from liveframe.util.files import random_tail, sweep_stale, temp_prefix
 
 F32 = npt.NDArray[np.float32]
 
@@ -22,7 +23,8 @@ F32 = npt.NDArray[np.float32]
 class WavWriter:
     """A float32 WAV file written in pieces; the header is patched on :meth:`close`.
 
-    Writes to ``NAME.tmp-PID`` beside the target and renames on close; :meth:`abort`
+    Writes to a temporary beside the target (:func:`~liveframe.util.files.temp_prefix`,
+    swept by a later run should this one be killed) and renames on close; :meth:`abort`
     removes the temporary.
     """
 
@@ -32,7 +34,8 @@ class WavWriter:
             raise LiveframeError(f"{self.path}: folder {self.path.parent} does not exist")
         self.sr = int(sr)
         self.channels = int(channels)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        sweep_stale(self.path.parent)  # a killed recording's temporary
+        self.tmp = self.path.with_name(temp_prefix(self.path.name) + random_tail())
         self._f = open(self.tmp, "wb")  # noqa: SIM115 (closed in close()/abort())
         self.frames = 0
         self._f.write(self._header(0))
