@@ -536,7 +536,10 @@ class AudioOutput:
         playing, self._playing = self._playing, False
         if timeout is None:
             dead = self.lost is not None or (playing and self._silent_s >= self.silent_s)
-            timeout = LOST_CLOSE_TIMEOUT_S if dead else self.close_timeout_s
+            # a stop drains what the device holds: three of its buffers, or of the latency
+            # the running stream showed (a JACK period of 4096 at 8000 Hz: 1.2 s), at least
+            timeout = LOST_CLOSE_TIMEOUT_S if dead else max(self.close_timeout_s,
+                                                            3 * self.shared.dac_offset())
 
         def _close() -> None:
             try:
