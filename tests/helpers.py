@@ -34,3 +34,18 @@ def count_opens(monkeypatch: pytest.MonkeyPatch, path: Path, run: Callable[[], o
     finally:
         monkeypatch.setattr(av, "open", real_open)
     return calls.count(str(path))
+
+
+def mount_tmpfs(d: Path, size: str) -> Path:
+    """A real tmpfs of ``size`` (``"16k"``) mounted at the new folder ``d``: a disk that
+    fills. Needs root, as on CI; the test fails, never skips, when it cannot mount.
+    The caller unmounts it (``umount``) when it must outlive nothing."""
+    import subprocess
+
+    d.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(d)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot mount a {size} tmpfs at {d} to test a full disk (needs root, "
+                    f"as on CI): {r.stderr.strip()}")
+    return d

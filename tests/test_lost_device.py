@@ -37,7 +37,7 @@ from liveframe.live.audio import LOST_EXIT_STATUS
 from liveframe.live.jackd import JackServer, jack_env, start_jackd, stop_jackd
 from liveframe.util.wav import read_wav
 
-from .helpers import make_brain
+from .helpers import make_brain, mount_tmpfs
 
 pytestmark = [pytest.mark.jack, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -232,13 +232,7 @@ def test_a_full_disk_stops_the_recording_not_the_play(media, server, tmp_path) -
     """``--record`` onto a disk that fills while playing (a real 64 KiB tmpfs: 0.3 s of
     float32 at 48 kHz): one line naming the file, no temporary left, the play goes on to
     its end (the stats say so), exit status 2."""
-    full = tmp_path / "full"
-    full.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"cannot mount a 64 KiB tmpfs at {full} (needs root, as on CI): "
-                    f"{r.stderr.strip()}")
+    full = mount_tmpfs(tmp_path / "full", "64k")
     try:
         rec, stats = full / "rec.wav", tmp_path / "stats.json"
         p = subprocess.run(

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests import robust_files as F
+from tests.helpers import mount_tmpfs
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
@@ -300,15 +301,6 @@ def _snapshot(d: Path) -> dict[str, str]:
     return out
 
 
-def _mount_full(d: Path) -> None:
-    d.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(d)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"cannot mount a 16 KiB tmpfs at {d} to test a full disk (needs root, as "
-                    f"on CI): {r.stderr.strip()}")
-
-
 def _run_case(i: int, case: Case, kit: Path, root: Path) -> list[str]:
     """Run one case; the problems found (none: clean)."""
     d = root / f"case{i:03d}"
@@ -320,7 +312,7 @@ def _run_case(i: int, case: Case, kit: Path, root: Path) -> list[str]:
         made = case.make(d)
         argv = [str(made) if a == "@" else a for a in argv]
     if case.full:
-        _mount_full(d / "full")
+        mount_tmpfs(d / "full", "16k")
     try:
         before = _snapshot(d)
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO)}

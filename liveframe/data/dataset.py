@@ -22,7 +22,6 @@ import io
 import json
 import os
 import shutil
-import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveframe.errors import DatasetError
-from liveframe.util.files import atomic_write, disk_error, is_disk_error, temp_dir
+from liveframe.util.files import atomic_write, disk_error, is_disk_error, temp_dir, zip_input
 
 FORMAT = "liveframe-dataset"
 VERSION = 1
@@ -265,21 +264,8 @@ def load_dataset(path: str | os.PathLike[str]) -> Dataset:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise DatasetError(f"{p}: not a liveframe dataset ({_why(e)}); make one with "
                            "`liveframe pickle`") from None
-    if frames.dtype != np.uint8 or frames.ndim != 4:
-        raise DatasetError(f"{p}: frames are {frames.dtype} {frames.shape}, a dataset's are "
-                           "uint8 [ticks, channels, height, width]")
-    if targets.dtype != np.float32 or targets.ndim != 2:
-        raise DatasetError(f"{p}: targets are {targets.dtype} {targets.shape}, a dataset's are "
-                           "float32 [ticks, samples]")
-    if boundaries.dtype.kind not in "iu" or boundaries.ndim != 1 or boundaries.size < 2:
-        raise DatasetError(f"{p}: boundaries are {boundaries.dtype} {boundaries.shape}, a "
-                           "dataset's are whole numbers [sources + 1]")
-    b = boundaries.astype(np.int64)
-    if (len(frames) != len(targets) or b[0] != 0 or b[-1] != len(frames)
-            or np.any(np.diff(b) < 0)):
-        raise DatasetError(f"{p}: inconsistent dataset ({len(frames)} frames, "
-                           f"{len(targets)} targets, boundaries {_short(b)}); make it again "
-                           "with `liveframe pickle`")
+    b = _check_layout(p, (frames.shape, frames.dtype), (targets.shape, targets.dtype),
+                      boundaries)
     if len(frames) == 0:
         raise DatasetError(f"{p}: holds no ticks")
     return Dataset(frames, targets, b, meta)
@@ -316,42 +302,35 @@ def check_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise DatasetError(f"{p}: not a liveframe dataset ({_why(e)}); make one with "
                            "`liveframe pickle`") from None
-    (fs, fd), (ts, td) = heads["frames"], heads["targets"]
+    _check_layout(p, heads["frames"], heads["targets"], b)
+    return meta
+
+
+def _check_layout(p: Path, frames: tuple[tuple[int, ...], Any],
+                  targets: tuple[tuple[int, ...], Any], boundaries: npt.NDArray[Any]
+                  ) -> npt.NDArray[np.int64]:
+    """The arrays' types and shapes (``(shape, dtype)`` of frames and targets, from the
+    arrays or from their headers) and the boundaries, which are returned as int64."""
+    (fs, fd), (ts, td) = frames, targets
     if fd != np.uint8 or len(fs) != 4:
         raise DatasetError(f"{p}: frames are {fd} {fs}, a dataset's are "
                            "uint8 [ticks, channels, height, width]")
     if td != np.float32 or len(ts) != 2:
         raise DatasetError(f"{p}: targets are {td} {ts}, a dataset's are float32 "
                            "[ticks, samples]")
-    if b.dtype.kind not in "iu" or b.ndim != 1 or b.size < 2:
-        raise DatasetError(f"{p}: boundaries are {b.dtype} {b.shape}, a dataset's are whole "
-                           "numbers [sources + 1]")
-    b = b.astype(np.int64)
+    if boundaries.dtype.kind not in "iu" or boundaries.ndim != 1 or boundaries.size < 2:
+        raise DatasetError(f"{p}: boundaries are {boundaries.dtype} {boundaries.shape}, a "
+                           "dataset's are whole numbers [sources + 1]")
+    b = boundaries.astype(np.int64)
     if fs[0] != ts[0] or b[0] != 0 or b[-1] != fs[0] or np.any(np.diff(b) < 0):
         raise DatasetError(f"{p}: inconsistent dataset ({fs[0]} frames, {ts[0]} targets, "
                            f"boundaries {_short(b)}); make it again with `liveframe pickle`")
-    return meta
+    return b
 
 
 def _dataset_file(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    try:
-        st = os.stat(p)
-    except OSError:
-        raise DatasetError(f"{p}: no such dataset (make one with `liveframe pickle`)") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise DatasetError(f"{p}: is not a regular file; give a dataset .npz made by "
-                           "`liveframe pickle`")
-    if st.st_size == 0:
-        raise DatasetError(f"{p}: is empty, not a dataset (make one with `liveframe pickle`)")
-    try:
-        is_zip = zipfile.is_zipfile(p)
-    except OSError as e:
-        raise DatasetError(f"{p}: cannot read it ({e.strerror or e})") from None
-    if not is_zip:
-        raise DatasetError(f"{p}: not a liveframe dataset (not an .npz archive); make one "
-                           "with `liveframe pickle`")
-    return p
+    return zip_input(path, DatasetError, what="dataset", made_by="`liveframe pickle`",
+                     archive="an .npz archive")
 
 
 def _why(e: BaseException) -> str:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from liveframe.errors import LiveframeError, ParamError
+from liveframe.util.files import zip_input
 
 INSTALL_HINT = "pip install -e '.[train]'"
 
@@ -59,27 +60,8 @@ def check_checkpoint_file(path: str | os.PathLike[str]) -> Path:
     CheckpointError
         One line naming the file.
     """
-    import stat
-    import zipfile
-
-    p = Path(path)
-    try:
-        st = os.stat(p)
-    except OSError:
-        raise CheckpointError(f"{p}: no such checkpoint (make one with `liveframe train`)"
-                              ) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise CheckpointError(f"{p}: is not a regular file; give a checkpoint written by "
-                              "`liveframe train`")
-    if st.st_size == 0:
-        raise CheckpointError(f"{p}: is empty, not a liveframe checkpoint")
-    try:
-        ok = zipfile.is_zipfile(p)
-    except OSError as e:
-        raise CheckpointError(f"{p}: cannot read it ({e.strerror or e})") from None
-    if not ok:
-        raise CheckpointError(f"{p}: not a liveframe checkpoint (not a torch.save file)")
-    return p
+    return zip_input(path, CheckpointError, what="checkpoint", made_by="`liveframe train`",
+                     archive="a torch.save file")
 
 
 class TorchMissingError(LiveframeError):

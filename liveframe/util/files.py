@@ -22,13 +22,15 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from liveframe.errors import OutputError, UsageError
+from liveframe.errors import LiveframeError, OutputError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +219,34 @@ def temp_dir(path: str | os.PathLike[str]) -> Path:
 
 
 # ------------------------------------------------------------------------------ checks
+def zip_input(path: str | os.PathLike[str], error: type[LiveframeError], *, what: str,
+              made_by: str, archive: str) -> Path:
+    """``path`` if it is a regular, non-empty zip archive (a numpy ``.npz``, a
+    ``torch.save`` file), judged from ``stat`` and the zip's directory before anything
+    reads it (a FIFO or a device is never opened); else one ``error`` line naming it.
+
+    ``what`` names the file's kind ("dataset"), ``made_by`` the command that makes one,
+    ``archive`` what a file of that kind is ("an .npz archive").
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise error(f"{p}: no such {what} (make one with {made_by})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{p}: is not a regular file; give a {what} made by {made_by}")
+    if st.st_size == 0:
+        raise error(f"{p}: is empty, not a liveframe {what} (make one with {made_by})")
+    try:
+        ok = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise error(f"{p}: cannot read it ({e.strerror or e})") from None
+    if not ok:
+        raise error(f"{p}: not a liveframe {what} (not {archive}); make one with {made_by}")
+    return p
+
+
+
 def _same(a: Path, b: Path) -> bool:
     """Whether ``a`` and ``b`` name the same file (hard links and symlinks included)."""
     try:
