@@ -28,6 +28,7 @@ import numpy.typing as npt
 from liveframe.control.messages import GRAIN_MAX_SAMPLES, analysis_messages, grain_message
 from liveframe.control.params import Controls
 from liveframe.core.pipeline import Tick
+from liveframe.core.safety import CEILING
 from liveframe.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class AnalysisSender:
         self._udp.close()
 
 
-GRAIN_CEILING = 0.89
+GRAIN_CEILING = CEILING
 """The most a grain may reach once Csound scales it by its ``amp``: the ceiling of
 liveframe's own limiter (:class:`~liveframe.core.safety.SafetyChain`), whose guard the
 grains do not pass through (they leave before the audio callback)."""

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 
 
+CEILING = 0.89
+"""The limiter's absolute peak: -1 dBFS (liveframe's output, and every grain it sends)."""
+
+
 class SafetyChain:
     """NaN guard, DC blocker and limiter, in place and allocation-free.
 
@@ -44,7 +48,7 @@ class SafetyChain:
         self,
         *,
         sr: int,
-        ceiling: float = 0.89,
+        ceiling: float = CEILING,
         dc_seconds: float = 0.05,
         release_seconds: float = 0.25,
         max_block: int = 8192,
