@@ -23,6 +23,7 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "kungfury": (2000, 1500, 1000),
     "spectral": (1024,),
     "conv": (512,),
+    "sources": (256,),
 }
 """Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), and of
 the spectrum brains' default (4096-1024-1539 at 64x64 grey and the STFT defaults), and

@@ -105,7 +105,8 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     best = ck["best_model"]
     model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
                        motion_channels=spec.channels if "motion_gain" in best else 0,
-                       conv_shape=spec.input_shape, conv="front.0.weight" in best)
+                       conv_shape=spec.input_shape, conv="front.0.weight" in best,
+                       sources="coords" in best)
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

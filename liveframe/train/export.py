@@ -121,6 +121,7 @@ def export_checkpoint(
             raise ExportError(f"{checkpoint}: torch.onnx.export failed "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
     model_proto = onnx.load_from_string(buf.getvalue())
+    _declare_output(model_proto, spec.length)
     attach_spec(model_proto, spec)
     onnx.checker.check_model(model_proto)
     data = model_proto.SerializeToString()
@@ -150,6 +151,19 @@ def export_checkpoint(
     # said once the file is in place, so a refused write prints only its own line
     log.info("parity: onnxruntime vs torch max difference %.3g on %d random frames", diff, batch)
     return out_p
+
+
+def _declare_output(model_proto: Any, length: int) -> None:
+    """Declare the output ``[N, length]`` where the exporter left it symbolic (a reduction,
+    such as the ``sources`` net's sum over cells, loses the length); the parity check that
+    follows runs the graph and compares its real output with torch's."""
+    dims = model_proto.graph.output[0].type.tensor_type.shape.dim
+    if len(dims) == 2:
+        if not dims[0].dim_value:
+            dims[0].dim_param = "N"
+        if not dims[1].dim_value:
+            dims[1].ClearField("dim_param")
+            dims[1].dim_value = int(length)
 
 
 PATH_KEYS = ("data", "checkpoint")

@@ -113,6 +113,8 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
     last = model.linears[-1]
     with torch.no_grad():
         target = mean.to(last.bias.dtype)
+        if model.cells:  # the cells' magnitudes add up: each starts at its share
+            target = target - float(np.log(model.cells))
         if model.ceiling is not None:  # the soft ceiling's inverse: u = c + log(expm1(c - y))
             gap = torch.clamp(model.ceiling - target, min=1e-3)
             target = model.ceiling - torch.where(gap > 20, gap, torch.log(torch.expm1(gap)))
@@ -163,26 +165,44 @@ class DenseBrain(nn.Module):
     conv : bool
         The ``conv`` preset: a small convolutional front end (:func:`conv_front`) before
         the dense layers, whose first size becomes the front end's output.
+    sources : bool
+        The ``sources`` preset: the same front end, then every cell of its 8x8 map sounds
+        through one shared head (1x1 convolutions of ``sizes[1:]``) that sees the cell's
+        planes, the picture's mean planes and where the cell is; the cells' magnitudes add
+        up (log-sum-exp over the cells). What is where makes a sound, and sounds add: the
+        head learns from every cell of every picture what one place sounds like, where a
+        dense layer over the whole map learns whole pictures and recites them (measured on
+        the free-phase film, :data:`~liveframe.train.DEFAULT_ARCH`).
     """
 
     def __init__(self, sizes: Sequence[int], *, ceiling: float | None = None,
                  motion_channels: int = 0,
-                 conv_shape: tuple[int, int, int] | None = None, conv: bool = False) -> None:
+                 conv_shape: tuple[int, int, int] | None = None, conv: bool = False,
+                 sources: bool = False) -> None:
         super().__init__()
         self.in_shape = tuple(conv_shape) if conv_shape is not None else None
         self.front: nn.Module | None = None
-        if conv and conv_shape is not None:
+        self.cells = 0
+        if (conv or sources) and conv_shape is not None:
             self.front = conv_front(conv_shape[0])
             with torch.no_grad():
-                flat = int(self.front(torch.zeros(1, *conv_shape)).numel())
+                fmap = self.front(torch.zeros(1, *conv_shape))
+            flat = int(fmap.numel())
+            if sources:
+                planes, gh, gw = (int(d) for d in fmap.shape[1:])
+                self.cells = gh * gw
+                ys = torch.linspace(-1.0, 1.0, gh).reshape(1, 1, gh, 1).expand(1, 1, gh, gw)
+                xs = torch.linspace(-1.0, 1.0, gw).reshape(1, 1, 1, gw).expand(1, 1, gh, gw)
+                self.register_buffer("coords", torch.cat([ys, xs], dim=1).contiguous())
+                flat = 2 * planes + 2  # the cell's planes, the picture's mean, where it is
             sizes = (flat, *tuple(sizes)[1:])
         self.motion_channels = int(motion_channels)
         if self.motion_channels:
             self.register_buffer("motion_gain", torch.tensor(MOTION_GAIN))
         self.sizes = tuple(int(s) for s in sizes)
-        mods: list[nn.Module] = [nn.Flatten()]
+        mods: list[nn.Module] = [] if self.cells else [nn.Flatten()]
         for i, (a, b) in enumerate(itertools.pairwise(self.sizes)):
-            mods.append(nn.Linear(a, b))
+            mods.append(nn.Conv2d(a, b, 1) if self.cells else nn.Linear(a, b))
             if i < len(self.sizes) - 2:
                 mods.append(nn.ReLU())
         self.net = nn.Sequential(*mods)
@@ -200,7 +220,10 @@ class DenseBrain(nn.Module):
             frames = self.motion(frames)
         if self.front is not None:
             frames = self.front(frames)
-        out = self.net(frames)
+        if self.cells:
+            out = self._sources(frames)
+        else:
+            out = self.net(frames)
         if self.ceiling is not None:
             out = self.ceiling - nn.functional.softplus(self.ceiling - out)
         return out
@@ -221,9 +244,23 @@ class DenseBrain(nn.Module):
         diffs = [torch.abs(b - a) * self.motion_gain for a, b in itertools.pairwise(pics)]
         return torch.cat([*diffs, pics[-1]], dim=1)
 
+    def _sources(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Each cell of the feature map sounds, and the cells' magnitudes add up.
+
+        A cell's head sees its own planes, the whole picture's mean planes and where the
+        cell is; its log-magnitudes ``[N, L, cells]`` are summed as magnitudes
+        (log-sum-exp over the cells).
+        """
+        n = fmap.shape[0]
+        mean = fmap.mean(dim=(2, 3), keepdim=True).expand_as(fmap)
+        feats = torch.cat([fmap, mean, self.coords.expand(n, -1, -1, -1)], dim=1)
+        per_cell = self.net(feats).flatten(2)
+        # the reshape gives the exported graph its output length (a reduction loses it)
+        return torch.logsumexp(per_cell, dim=2).reshape(-1, self.sizes[-1])
+
     @property
-    def linears(self) -> list[nn.Linear]:
-        return [m for m in self.net if isinstance(m, nn.Linear)]
+    def linears(self) -> list[nn.Module]:
+        return [m for m in self.net if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
 def forward_flops(sizes: Sequence[int]) -> int:

@@ -53,13 +53,21 @@ from liveframe.util.progress import Progress
 log = logging.getLogger(__name__)
 
 LOSSES = ("mse", "l1", "logmag")
+SPECTRUM_LR, SPECTRUM_EPOCHS, SPECTRUM_SCHEDULE = 2e-3, 100, "constant"
 LOSSES_OF = {"pcm": ("mse", "l1"), "spectrum": ("logmag", "mse", "l1")}
 """The losses each kind of brain may train with; the first is its default."""
 
-BATCH_OF = {"pcm": 256, "spectrum": 64}
-"""Default batch size of each kind. Spectrum brains: 64 (measured on a 90 s free-phase
-film, 4096-1024-1539: validation loss 0.84 against 0.98 at 256, where an epoch is ten
-steps and early stopping comes before the net has moved)."""
+KIND_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pcm": {"batch_size": 256, "lr": 1e-3, "epochs": 50, "lr_schedule": "constant"},
+    "spectrum": {"batch_size": 64, "lr": SPECTRUM_LR, "epochs": SPECTRUM_EPOCHS,
+                 "lr_schedule": SPECTRUM_SCHEDULE},
+}
+"""What each kind of brain trains with when the option is not given (None in
+:class:`TrainConfig`). Spectrum brains, with their ``sources`` net, on the free-phase film
+(3 minutes trained, another minute tested; ``benchmarks/bench_freefilm.py``): batch 64
+(against 256 for a dense net on a 90 s film: validation loss 0.84 against 0.98, where an
+epoch is ten steps and early stopping comes before the net has moved); FIXME lr/epochs.
+"""
 
 SC_FLOOR = 1e-4
 """Spectral convergence: the denominator's floor, as an RMS magnitude per value (-80 dB
@@ -75,8 +83,9 @@ RESUMABLE = ("epochs", "patience")
 class TrainConfig:
     """The training hyper-parameters; saved in the checkpoint as run.
 
-    ``kind`` is the brain's output (``spectrum`` or ``pcm``); ``loss`` and ``batch_size``
-    None mean the kind's default (:data:`LOSSES_OF`, :data:`BATCH_OF`); ``sc_weight``
+    ``kind`` is the brain's output (``spectrum`` or ``pcm``); ``loss``, ``epochs``,
+    ``batch_size``, ``lr`` and ``lr_schedule`` None mean the kind's default
+    (:data:`LOSSES_OF`, :data:`KIND_DEFAULTS`); ``sc_weight``
     weighs the spectral-convergence term of the ``logmag`` loss.
     """
 
@@ -84,16 +93,16 @@ class TrainConfig:
     arch: str | None = None
     layers: str | tuple[int, ...] | None = None
     context: int = 0
-    epochs: int = 50
+    epochs: int | None = None
     batch_size: int | None = None
-    lr: float = 1e-3
+    lr: float | None = None
     val_fraction: float = 0.1
     patience: int = 5
     seed: int = 0
     loss: str | None = None
     sc_weight: float = 0.1
     weight_decay: float = 0.0
-    lr_schedule: str = "constant"
+    lr_schedule: str | None = None
     lr_patience: int = 0
     lr_factor: float = 0.3
 
@@ -103,10 +112,11 @@ class TrainConfig:
         checks = [
             ("kind", self.kind in C.KINDS, f"must be one of {', '.join(C.KINDS)}"),
             ("context", self.context >= 0, "must be 0 or more"),
-            ("epochs", self.epochs >= 1, "must be 1 or more"),
+            ("epochs", self.epochs is None or self.epochs >= 1, "must be 1 or more"),
             ("batch_size", self.batch_size is None or self.batch_size >= 1,
              "must be 1 or more"),
-            ("lr", self.lr > 0 and math.isfinite(self.lr), "must be positive"),
+            ("lr", self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
+             "must be positive"),
             ("val_fraction", 0 < self.val_fraction <= 0.5, "must be in (0, 0.5]"),
             ("patience", self.patience >= 1, "must be 1 or more"),
             ("loss", self.loss is None or self.loss in losses,
@@ -115,7 +125,7 @@ class TrainConfig:
              "must be 0 or more"),
             ("weight_decay", self.weight_decay >= 0 and math.isfinite(self.weight_decay),
              "must be 0 or more"),
-            ("lr_schedule", self.lr_schedule in LR_SCHEDULES,
+            ("lr_schedule", self.lr_schedule is None or self.lr_schedule in LR_SCHEDULES,
              f"must be one of {', '.join(LR_SCHEDULES)}"),
             ("lr_patience", self.lr_patience >= 0, "must be 0 or more"),
             ("lr_factor", 0 < self.lr_factor < 1, "must be in (0, 1)"),
@@ -123,6 +133,12 @@ class TrainConfig:
         for name, ok, why in checks:
             if not ok:
                 raise ParamError(name, getattr(self, name), why)
+
+    def resolved(self) -> TrainConfig:
+        """This config with every None replaced by its kind's default."""
+        kd = KIND_DEFAULTS[self.kind]
+        return replace(self, loss=self.loss or LOSSES_OF[self.kind][0],
+                       **{k: v if (v := getattr(self, k)) is not None else kd[k] for k in kd})
 
 
 @dataclass
@@ -290,8 +306,7 @@ def train(
         sweep_stale(out_p.parent)
         config = _resumed_config(config, ck, explicit=explicit, where=out_p)
     config.validate()
-    config = replace(config, loss=config.loss or LOSSES_OF[config.kind][0],
-                     batch_size=config.batch_size or BATCH_OF[config.kind])
+    config = config.resolved()
 
     ds = load_dataset(ds_p)
     bad_targets = ds.targets.size - int(np.count_nonzero(np.isfinite(ds.targets)))
@@ -343,8 +358,9 @@ def train(
     motion = (spec.spectral and config.context > 0) if ck is None else (
         "motion_gain" in ck["model"])
     conv = arch == "conv" if ck is None else "front.0.weight" in ck["model"]
+    sources = arch == "sources" if ck is None else "coords" in ck["model"]
     model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0,
-                       conv_shape=spec.input_shape, conv=conv)
+                       conv_shape=spec.input_shape, conv=conv, sources=sources)
     if spec.spectral:
         init_output_bias(model, _mean_row(ds.targets, train_idx_np))
     # AdamW: decoupled weight decay (Loshchilov & Hutter); with weight_decay 0 it is Adam
@@ -400,7 +416,7 @@ def train(
                  "-".join(map(str, sizes)), config.loss, len(train_idx_np), len(val_idx_np),
                  len(stretches), scale, n_threads)
 
-    bs = int(config.batch_size or BATCH_OF[config.kind])
+    bs = int(config.batch_size or KIND_DEFAULTS[config.kind]["batch_size"])
     n_train = int(train_idx.shape[0])
     stopped = False
     for epoch in range(start, config.epochs):
