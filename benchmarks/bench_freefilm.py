@@ -98,18 +98,37 @@ def rendered_rms(brain: Path, film: Path, mode: str, work: Path, log: Path) -> f
 
 
 def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
-    """Write (or reuse) the training and the test film: {name: (path, true RMS)}."""
+    """The training film and the two test films: {name: (path, true RMS)}.
+
+    One scene of ``train + test`` seconds (seed ``--train-seed``) cut losslessly at
+    ``train`` seconds: its first part to train on, its last minute ("held-out stretch": the
+    same background, objects on paths never seen); and a film of its own (seed
+    ``--test-seed``, "another film": another background too).
+    """
+    from benchmarks.bench_realfootage import cut
+    from liveframe.core.media import MediaReader
     from liveframe.data.freefilm import write_free_film
 
+    def rms(path: Path) -> float:
+        with MediaReader(path, need_audio=True) as r:
+            _, x = r.read_audio()
+        return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+
     out = {}
-    for name, seconds, seed in (("train", a.train_seconds, a.train_seed),
-                                ("test", a.test_seconds, a.test_seed)):
-        path = work / f"free-{name}-{seed}-{seconds:g}s.mkv"
-        t0 = time.monotonic()
-        film = write_free_film(path, seconds, seed=seed)
-        print(f"  film {name}: {seconds:g} s, seed {seed}, RMS {film.rms:.4f}, "
-              f"{film.silent_ticks} silent ticks ({time.monotonic() - t0:.0f} s)", flush=True)
-        out[name] = (path, film.rms)
+    total = a.train_seconds + a.test_seconds
+    t0 = time.monotonic()
+    scene = work / f"free-{a.train_seed}-{total:g}s.mkv"
+    film = write_free_film(scene, total, seed=a.train_seed)
+    train, held, t = cut(scene, work, a.test_seconds / total, work / "commands.log")
+    print(f"  scene: {total:g} s, seed {a.train_seed}, RMS {film.rms:.4f}, cut at {t:g} s "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    out["train"] = (train, rms(train))
+    out["held-out stretch"] = (held, rms(held))
+    other = work / f"free-{a.test_seed}-{a.test_seconds:g}s.mkv"
+    film = write_free_film(other, a.test_seconds, seed=a.test_seed)
+    print(f"  another film: {a.test_seconds:g} s, seed {a.test_seed}, RMS {film.rms:.4f}",
+          flush=True)
+    out["another film"] = (other, film.rms)
     return out
 
 
@@ -135,7 +154,8 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
     work.mkdir(parents=True, exist_ok=True)
     log = work / "commands.log"
     f = films(work, a)
-    (train, _), (test, true_rms) = f["train"], f["test"]
+    train = f["train"][0]
+    tests = {k: v for k, v in f.items() if k != "train"}
     have = options("train")
     recipes = [r for r in RECIPES if a.only is None or r.name.split()[0] in a.only]
     rows, reference = [], {}
@@ -153,20 +173,40 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
         liveframe("train", str(datasets[r.framing]), "-o", str(ckpt), "--quiet", *flags, log=log)
         train_s = time.monotonic() - t0
         liveframe("export", str(ckpt), "-o", str(brain), log=log)
-        res = json.loads(liveframe("eval", str(brain), str(test), "--json", "--modes", r.mode,
-                                   log=log))
-        m = dict(res["modes"][r.mode])
-        if "level_db" not in m:
-            m["level_db"] = 20 * np.log10(
-                max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
-        reference = res["reference"]
+        run_ms, run_p99 = brain_cost(brain)
         epochs = checkpoint_epochs(ckpt)
-        rows.append(dict(name=r.name, command=f"liveframe train DATA{' ' if flags else ''}"
-                         f"{shlex.join(flags)}" + ("" if r.framing == "grain"
-                                                   else " (pickle --framing block)"),
-                         mode=r.mode, train_s=train_s, epochs=epochs, **m))
+        for test_name, (test, true_rms) in tests.items():
+            res = json.loads(liveframe("eval", str(brain), str(test), "--json", "--modes",
+                                       r.mode, log=log))
+            m = dict(res["modes"][r.mode])
+            if "level_db" not in m:
+                m["level_db"] = 20 * np.log10(
+                    max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
+            reference[test_name] = res["reference"]
+            rows.append(dict(name=r.name, test=test_name, command=f"liveframe train DATA"
+                             f"{' ' if flags else ''}{shlex.join(flags)}"
+                             + ("" if r.framing == "grain" else " (pickle --framing block)"),
+                             mode=r.mode, train_s=train_s, epochs=epochs, run_ms=run_ms,
+                             run_p99_ms=run_p99, **m))
         print(table(rows, reference), flush=True)
     return rows, reference
+
+
+def brain_cost(brain: Path, ticks: int = 600) -> tuple[float, float]:
+    """Median and p99 (ms) of one tick's ``Brain.run`` (one picture, the player's call),
+    over ``ticks`` calls after 30 to warm up."""
+    from liveframe.core.brain import Brain
+
+    b = Brain.load(brain)
+    rng = np.random.default_rng(0)
+    x = (rng.random((ticks + 30, 1, *b.spec.input_shape)) * 255).astype(np.uint8)
+    times = []
+    for i in range(ticks + 30):
+        t0 = time.perf_counter()
+        b.run(x[i])
+        if i >= 30:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3, float(np.percentile(times, 99)) * 1e3
 
 
 def checkpoint_epochs(ckpt: Path) -> str:
@@ -185,18 +225,20 @@ def checkpoint_epochs(ckpt: Path) -> str:
 
 
 def table(rows: list[dict], reference: dict) -> str:
-    head = ("| brain | train flags | eval mode | epochs | level_db | envelope_corr | "
-            "mel_distance_db | frame_artifact_db |")
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['name']} | `{r['command']}` | {r['mode']} | {r['epochs']} | "
-                     f"{r['level_db']:+.1f} | {r['envelope_corr']:.3f} | "
-                     f"{r['mel_distance_db']:.2f} | {r['frame_artifact_db']:.2f} |")
-    if reference:
-        lines.append(f"| true soundtrack (`reference`) | | | | 0 | 1 | 0 | "
-                     f"{reference.get('frame_artifact_db', float('nan')):.2f} |")
-    lines.append("| target (spectrum brain) | | | | " + " | ".join(TARGETS[c] for c in COLUMNS)
-                 + " |")
+    head = ("| test | brain | train flags | eval mode | epochs | level_db | envelope_corr | "
+            "mel_distance_db | frame_artifact_db | brain ms/tick (median, p99) |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    for test in dict.fromkeys(r["test"] for r in rows):
+        for r in (r for r in rows if r["test"] == test):
+            lines.append(f"| {test} | {r['name']} | `{r['command']}` | {r['mode']} | "
+                         f"{r['epochs']} | {r['level_db']:+.1f} | {r['envelope_corr']:.3f} | "
+                         f"{r['mel_distance_db']:.2f} | {r['frame_artifact_db']:.2f} | "
+                         f"{r['run_ms']:.2f}, {r['run_p99_ms']:.2f} |")
+        if test in reference:
+            lines.append(f"| {test} | true soundtrack (`reference`) | | | | 0 | 1 | 0 | "
+                         f"{reference[test].get('frame_artifact_db', float('nan')):.2f} | |")
+    lines.append("| | target (spectrum brain) | | | | "
+                 + " | ".join(TARGETS[c] for c in COLUMNS) + " | |")
     return "\n".join(lines)
 
 
@@ -223,15 +265,19 @@ def main(argv: list[str] | None = None) -> int:
         x for x in (argv if argv is not None else sys.argv[1:]) if x != "--no-write"]
     text = "\n".join([
         "## The free-phase film: a spectral brain against waveform brains", "",
-        f"Trained on {a.train_seconds:g} s of a free-phase film (`liveframe.data.freefilm`, "
-        f"seed {a.train_seed}: tones gliding with the objects' heights, noise bands with "
-        "their positions, nothing a multiple of the frame rate), tested on "
-        f"{a.test_seconds:g} s of another (seed {a.test_seed}). Pickled, trained, exported "
-        "and evaluated with the `liveframe` commands; `level_db` is the output RMS minus the "
-        "true soundtrack's; the last rows give the true soundtrack's own frame-rate line and "
-        "the targets set for a spectral brain.", "",
+        f"Trained on the first {a.train_seconds:g} s of a free-phase scene "
+        f"(`liveframe.data.freefilm`, seed {a.train_seed}: tones gliding with the objects' "
+        "heights, noise bands with their positions, nothing a multiple of the frame rate), "
+        f"tested on its held-out last {a.test_seconds:g} s (the same background, paths "
+        f"never seen) and on {a.test_seconds:g} s of another film (seed {a.test_seed}: "
+        "another background too). Pickled, trained, exported and evaluated with the "
+        "`liveframe` commands; `level_db` is the output RMS minus the true soundtrack's; "
+        "each test's last row gives the true soundtrack's own frame-rate line; brain "
+        "ms/tick is one `Brain.run` of one picture (median and p99 of 600, this run's "
+        "host).", "",
         table(rows, reference), "",
-        "Training times (s): " + ", ".join(f"{r['name']} {r['train_s']:.0f}" for r in rows)
+        "Training times (s): " + ", ".join(f"{r['name']} {r['train_s']:.0f}"
+                                           for r in rows if r["test"] == rows[0]["test"])
         + f"; whole run {time.monotonic() - t0:.0f} s on {platform.node()}, "
         f"{os.cpu_count()} cores.", "",
         "Reproduce:", "", f"    {shlex.join(cmd)}", ""])

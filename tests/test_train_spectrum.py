@@ -168,9 +168,49 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
     ck = load_checkpoint(res.checkpoint)
     assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
-    assert ck["spec"]["arch"] == "conv" and ck["spec"]["layers"] == [SIZE * SIZE, 512, 1539]
+    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 256, 1539]
     assert "front.0.weight" in ck["best_model"]  # the convolutional front end
+    assert "coords" in ck["best_model"]  # and the cells' shared head
     assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"
+    assert (ck["config"]["lr"], ck["config"]["patience"], ck["config"]["lr_schedule"]) == (
+        2e-3, 10, "constant")
+    pcm = train(dataset, tmp_path / "pcm.pt", TrainConfig(kind="pcm", epochs=1, layers="I,8,L"),
+                threads=1, quiet=True)
+    got = load_checkpoint(pcm.checkpoint)["config"]
+    assert (got["lr"], got["patience"], got["batch_size"]) == (1e-3, 5, 256)
+
+
+def test_the_sources_net_adds_up_its_cells_and_exports(dataset, tmp_path):
+    from liveframe.train.model import DenseBrain
+
+    net = DenseBrain((64 * 64, 16, 5), ceiling=0.0, conv_shape=(1, 64, 64), sources=True)
+    assert net.cells == 64 and net.sizes == (2 * 32 + 2, 16, 5)
+    # every cell at the same log-magnitude b: the picture sounds 64 times as loud, and the
+    # output bias starts at the targets' mean with each cell at its share of it
+    with torch.no_grad():
+        net.linears[-1].weight.zero_()
+        net.linears[-1].bias.fill_(-9.0)
+        x = torch.rand(3, 1, 64, 64)
+        want = -9.0 + np.log(64)
+        np.testing.assert_allclose(net(x).numpy(), want - np.log1p(np.exp(want)), atol=1e-5)
+        init_output_bias(net, torch.tensor([-2.5, -6.0, -11.0, -4.0, -8.0]))
+        np.testing.assert_allclose(net(x)[0].numpy(), [-2.5, -6.0, -11.0, -4.0, -8.0],
+                                   atol=1e-4)
+    # a flat training batch is the same input as the exported graph's [N, planes, H, W]
+    torch.testing.assert_close(net(x.reshape(3, -1)), net(x))
+    # --arch sources with its layers given builds the sources net; it trains, resumes and
+    # exports (the graph's output length declared, parity 1e-4) like any other
+    ck_path = tmp_path / "src.pt"
+    train(dataset, ck_path, cfg(arch="sources", layers="I,32,L", epochs=1), threads=1,
+          quiet=True)
+    again = train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
+                  threads=1, quiet=True)
+    assert again.epoch == 2
+    ck = load_checkpoint(ck_path)
+    assert "coords" in ck["best_model"] and ck["spec"]["layers"] == [SIZE * SIZE, 32, 1539]
+    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "src.onnx"))
+    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
+    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
 
 
 def test_export_load_and_render_a_spectrum_brain(trained, tmp_path):

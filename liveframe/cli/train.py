@@ -11,7 +11,7 @@ from liveframe.cli.options import bounded_float, bounded_int, seed_arg
 from liveframe.core.spec import MAX_CONTEXT
 from liveframe.data.dataset import check_dataset
 from liveframe.errors import ParamError, UsageError
-from liveframe.train import ARCHS, DEFAULT_ARCH, require_torch
+from liveframe.train import ARCHS, DEFAULT_ARCH, KIND_DEFAULTS, require_torch
 from liveframe.util.files import check_outputs
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,15 @@ CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "
 
 FLAGS = {"out": "-o"}
 """Library parameters whose flag is not ``--`` + the name with dashes."""
+
+
+def _kinds(option: str) -> str:
+    """``"A for spectrum, B for pcm"`` (or ``"A"`` when both kinds agree)."""
+    vals = {k: KIND_DEFAULTS[k][option] for k in ("spectrum", "pcm")}
+    text = {k: v if isinstance(v, str) else f"{v:g}" for k, v in vals.items()}
+    if len(set(text.values())) == 1:
+        return text["spectrum"]
+    return ", ".join(f"{v} for {k}" for k, v in text.items())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="previous frames fed with the current one (default 0)")
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=bounded_int(1, 100_000), default=None,
-                   help="maximum epochs, 1..100000 (default 50)")
+                   help="maximum epochs, 1..100000 (default "
+                        f"{_kinds('epochs')})")
     g.add_argument("--batch-size", type=bounded_int(1, 65536), default=None,
-                   help="frames per step (default 64 for spectrum, 256 for pcm)")
+                   help=f"frames per step (default {_kinds('batch_size')})")
     g.add_argument("--lr", type=bounded_float(0.0, 10.0, lo_open=True), default=None,
-                   help="Adam learning rate, in (0, 10] (default 1e-3)")
+                   help=f"Adam learning rate, in (0, 10] (default {_kinds('lr')})")
     g.add_argument("--loss", default=None, choices=("logmag", "mse", "l1"),
                    help="loss: logmag (spectrum: MSE of log-magnitudes plus --sc-weight times "
                         "the spectral convergence; the spectrum default), mse (the pcm "
@@ -66,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="decoupled weight decay (AdamW; default 0: plain Adam)")
     g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
                    help="learning rate over the epochs: constant, or cosine annealing to zero "
-                        "at --epochs (default constant)")
+                        f"at --epochs (default {_kinds('lr_schedule')})")
     g.add_argument("--lr-patience", type=bounded_int(0, 100_000), default=None, metavar="N",
                    help="multiply the learning rate by --lr-factor after N epochs without a "
                         "better validation loss (default 0: constant rate)")
@@ -77,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="share of each source held out, in contiguous stretches (default 0.1)")
     g.add_argument("--patience", type=bounded_int(1, 100_000), default=None,
                    help="stop after this many epochs without a better validation loss "
-                        "(default 5)")
+                        f"(default {_kinds('patience')})")
     g.add_argument("--seed", type=seed_arg, default=None,
                    help="seed: same seed, same run, 0..2**32-1 (default 0)")
     g.add_argument("--resume", action="store_true",

@@ -113,11 +113,11 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
     last = model.linears[-1]
     with torch.no_grad():
         target = mean.to(last.bias.dtype)
-        if model.cells:  # the cells' magnitudes add up: each starts at its share
-            target = target - float(np.log(model.cells))
         if model.ceiling is not None:  # the soft ceiling's inverse: u = c + log(expm1(c - y))
             gap = torch.clamp(model.ceiling - target, min=1e-3)
             target = model.ceiling - torch.where(gap > 20, gap, torch.log(torch.expm1(gap)))
+        if model.cells:  # the cells' magnitudes add up: each starts at its share
+            target = target - float(np.log(model.cells))
         last.bias.copy_(target)
 
 

@@ -31,7 +31,7 @@ from liveframe.core.context import context_plan
 from liveframe.core.spectral import LOG_MAX
 from liveframe.data.dataset import load_dataset
 from liveframe.errors import DatasetError, LiveframeError, ParamError
-from liveframe.train import DEFAULT_ARCH, check_output_file
+from liveframe.train import DEFAULT_ARCH, KIND_DEFAULTS, check_output_file
 from liveframe.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -53,21 +53,8 @@ from liveframe.util.progress import Progress
 log = logging.getLogger(__name__)
 
 LOSSES = ("mse", "l1", "logmag")
-SPECTRUM_LR, SPECTRUM_EPOCHS, SPECTRUM_SCHEDULE = 2e-3, 100, "constant"
 LOSSES_OF = {"pcm": ("mse", "l1"), "spectrum": ("logmag", "mse", "l1")}
 """The losses each kind of brain may train with; the first is its default."""
-
-KIND_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pcm": {"batch_size": 256, "lr": 1e-3, "epochs": 50, "lr_schedule": "constant"},
-    "spectrum": {"batch_size": 64, "lr": SPECTRUM_LR, "epochs": SPECTRUM_EPOCHS,
-                 "lr_schedule": SPECTRUM_SCHEDULE},
-}
-"""What each kind of brain trains with when the option is not given (None in
-:class:`TrainConfig`). Spectrum brains, with their ``sources`` net, on the free-phase film
-(3 minutes trained, another minute tested; ``benchmarks/bench_freefilm.py``): batch 64
-(against 256 for a dense net on a 90 s film: validation loss 0.84 against 0.98, where an
-epoch is ten steps and early stopping comes before the net has moved); FIXME lr/epochs.
-"""
 
 SC_FLOOR = 1e-4
 """Spectral convergence: the denominator's floor, as an RMS magnitude per value (-80 dB
@@ -84,7 +71,7 @@ class TrainConfig:
     """The training hyper-parameters; saved in the checkpoint as run.
 
     ``kind`` is the brain's output (``spectrum`` or ``pcm``); ``loss``, ``epochs``,
-    ``batch_size``, ``lr`` and ``lr_schedule`` None mean the kind's default
+    ``batch_size``, ``lr``, ``lr_schedule`` and ``patience`` None mean the kind's default
     (:data:`LOSSES_OF`, :data:`KIND_DEFAULTS`); ``sc_weight``
     weighs the spectral-convergence term of the ``logmag`` loss.
     """
@@ -97,7 +84,7 @@ class TrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     val_fraction: float = 0.1
-    patience: int = 5
+    patience: int | None = None
     seed: int = 0
     loss: str | None = None
     sc_weight: float = 0.1
@@ -118,7 +105,7 @@ class TrainConfig:
             ("lr", self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
              "must be positive"),
             ("val_fraction", 0 < self.val_fraction <= 0.5, "must be in (0, 0.5]"),
-            ("patience", self.patience >= 1, "must be 1 or more"),
+            ("patience", self.patience is None or self.patience >= 1, "must be 1 or more"),
             ("loss", self.loss is None or self.loss in losses,
              f"must be one of {', '.join(losses)} for a {self.kind} brain"),
             ("sc_weight", self.sc_weight >= 0 and math.isfinite(self.sc_weight),
@@ -357,8 +344,11 @@ def train(
     # keeps what its checkpoint had
     motion = (spec.spectral and config.context > 0) if ck is None else (
         "motion_gain" in ck["model"])
-    conv = arch == "conv" if ck is None else "front.0.weight" in ck["model"]
-    sources = arch == "sources" if ck is None else "coords" in ck["model"]
+    # the preset asked for (or the kind's default) builds the net, also with its layers
+    # given (--arch sources --layers I,512,L); a resumed run builds what its weights are
+    preset = config.arch or (DEFAULT_ARCH[spec.kind] if config.layers is None else None)
+    conv = preset == "conv" if ck is None else "front.0.weight" in ck["model"]
+    sources = preset == "sources" if ck is None else "coords" in ck["model"]
     model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0,
                        conv_shape=spec.input_shape, conv=conv, sources=sources)
     if spec.spectral:
