@@ -142,6 +142,15 @@ def producer_cost(brain_path: Path, ticks: int = 300) -> tuple[float, float, flo
     return float(np.median(a)), float(np.percentile(a, 99)), float(np.median(inf) * 1000)
 
 
+def _describe(brain: str) -> str:
+    """A trained brain in a few words: kind, topology, phase."""
+    from liveframe.core.brain import Brain
+
+    spec = Brain.load(brain).spec
+    return (f"{spec.kind}, {spec.arch} {'-'.join(map(str, spec.layers or ()))}"
+            + (f", {spec.phase} phase" if spec.spectral else ""))
+
+
 def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, main_run: dict,
             rows: list[dict], costs: list[tuple]) -> list[str]:
     """The Markdown report: the main run, the margin sweep, the producer's cost."""
@@ -150,7 +159,9 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
                 else "no CPU hog")
     lines = [
         "## Live latency and underruns"
-        + (" with a spectrum brain" if getattr(args, "kind", "pcm") == "spectrum" else ""),
+        + (f" with the trained brain {Path(args.brain).name}" if getattr(args, "brain", None)
+           else " with a spectrum brain" if getattr(args, "kind", "pcm") == "spectrum"
+           else ""),
         "",
         f"Command: `{cmd}`",
         "",
@@ -160,9 +171,11 @@ def _report(args: argparse.Namespace, *, cmd: str, seconds: float, load0: str, m
         f"PortAudio's JACK host API, blocksize 256 at 48 kHz; {hog_note}. "
         f"1-minute load average at the start: {load0} (2 cores: anything above ~2 means "
         "other jobs shared the machine; the hog alone adds 1). Clip played with `--loop`, "
-        f"brightness-scaled test brain ({args.kind}: "
-        + ("grain framing, ola" if args.kind == "pcm" else "n_fft 1024, 3 frames per tick, "
-           "rtpghi phase") + ").",
+        + (f"the trained brain `{args.brain}` ({_describe(args.brain)})."
+           if getattr(args, "brain", None) else
+           f"brightness-scaled test brain ({args.kind}: "
+           + ("grain framing, ola" if args.kind == "pcm" else "n_fft 1024, 3 frames per tick, "
+              "rtpghi phase") + ")."),
         "",
         f"### Main run: {seconds / 60:g} min, default margin ({m['initial_margin']} samples, "
         f"adaptive: {m['margin']} at the end), producer "
@@ -238,6 +251,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--kind", choices=("pcm", "spectrum"), default="pcm",
                     help="the test brain of the runs: a brightness-scaled tone as pcm grains "
                     "or as log-magnitude spectra (rtpghi)")
+    ap.add_argument("--brain", default=None, metavar="ONNX",
+                    help="play this trained brain instead of the test brain (e.g. the "
+                    "spectrum brain benchmarks.bench_freefilm trains)")
     ap.add_argument("--out", default=str(RESULTS))
     return ap.parse_args(argv)
 
@@ -257,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with default_server(jack), tempfile.TemporaryDirectory() as td:
             clip, test_brains = _media(Path(td))
-            test_brain = test_brains[args.kind]
+            test_brain = Path(args.brain) if args.brain else test_brains[args.kind]
             main_run = play_run(test_brain, clip, seconds, None,
                                 realtime=not args.no_realtime)
             print(f"main run: {main_run}", flush=True)
@@ -272,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 _stop(hog)
                 hog = None
             brains = [*available_brains().values(), *test_brains.values()]
+            if args.brain:
+                brains.append(Path(args.brain))
             costs = [(p.name, *producer_cost(p)) for p in brains]
             for c in costs:
                 print("producer", c, flush=True)
