@@ -168,7 +168,7 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
     ck = load_checkpoint(res.checkpoint)
     assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
-    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 256, 1539]
+    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
     assert "front.0.weight" in ck["best_model"]  # the convolutional front end
     assert "coords" in ck["best_model"]  # and the cells' shared head
     assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"

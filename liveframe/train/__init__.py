@@ -23,12 +23,12 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "kungfury": (2000, 1500, 1000),
     "spectral": (1024,),
     "conv": (512,),
-    "sources": (256,),
+    "sources": (128,),
 }
-"""Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), and of
-the spectrum brains' default (4096-1024-1539 at 64x64 grey and the STFT defaults), and
+"""Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), of
+``spectral``, a dense spectrum brain (4096-1024-1539 at 64x64 grey and the STFT defaults),
 ``conv``: a convolutional front end (16, 32, 32 planes, 64x64 -> 8x8) before 512 hidden units;
-``sources``: the same front end, then every cell of the 8x8 map sounds through one head of 256
+``sources``: the same front end, then every cell of the 8x8 map sounds through one head of 128
 hidden units shared by all cells, and the cells' magnitudes add up
 (:class:`liveframe.train.model.DenseBrain`).
 
