@@ -39,21 +39,26 @@ or ``frames * bins`` (spectrum).
 DEFAULT_ARCH = {"pcm": "shallow", "spectrum": "sources"}
 """The topology each kind of brain trains with when neither arch nor layers is given.
 
-``sources`` for spectrum brains. On the free-phase film (:mod:`liveframe.data.freefilm`,
-180 s of seed 2026 trained, 60 s of seed 2027 tested; lr 2e-3): level -2.8 dB, envelope
-correlation 0.985, mel distance 8.28 dB, against -0.7 dB, 0.898 and 13.32 dB for ``conv``
-at its own best rate (1e-3; 2e-3 does it no good on real footage either). ``conv`` does not
-generalise: its training loss falls to 0.12 while its validation loss stays at 1.07 from
-epoch 5 on (a run with patience 40); given 15 minutes of film instead of 3 it reaches mel
-8.82 dB, what ``sources`` reaches with 3. The ``sources`` net's own figures: 4.64 dB on
-its training film, 6.57 on that film's held-out validation stretches, 8.28 on another film
+``sources`` for spectrum brains, with a head of 128 hidden units. On the free-phase scene
+of ``benchmarks/bench_freefilm.py`` (its first 180 s trained; lr 2e-3, 2 threads): 128
+units gave mel distance 7.80 dB on its held-out minute and 9.37 on another film (level
+-3.0 and -2.7 dB, envelope correlation 0.992 and 0.976, best validation loss 0.57), 256
+units 8.73 and 10.46 (-2.3 and -4.2 dB, validation 0.72) at twice the inference (one
+thread: 128 units 7.13 and 10.31). The first trials
+(180 s of seed 2026 trained, 60 s of seed 2027 tested; 256 units): ``sources`` level
+-2.8 dB, envelope 0.985, mel 8.28 dB, against -0.7 dB, 0.898 and 13.32 dB for ``conv`` at
+its own rate (1e-3; at 2e-3 it did worse on the real clips, 9.2 against 7.5 dB). ``conv``
+does not generalise: its training loss falls to 0.12 while its validation loss stays at
+1.07 from epoch 5 on (a run with patience 40); given 15 minutes of film instead of 3 it
+reaches mel 8.82 dB, what ``sources`` reaches with 3. ``sources`` itself: 4.64 dB on its
+training film, 6.57 on that film's held-out validation stretches, 8.28 on another film
 (another background); coordinate planes on the picture as well (CoordConv) memorised
-positions (best validation loss 1.01 against 0.81 at the same epoch). On the two real clips
-(16 s trained) the net is within the spread of the training seed: held-out launch mel
-8.2 to 10.5 dB over seeds 0-3 for ``sources``, 7.5 to 12.5 for ``conv`` at 1e-3 (the
-mean training spectrum: 11.8); the man talking 15.3 to 15.5 for ``sources``, 14.6 to 14.9
-for ``conv``, 15.3 for the mean spectrum: 16 s of film teach neither net the sound of a
-scene (``benchmarks/results/realfootage.md``).
+positions (best validation loss 1.01 against 0.81 at the same epoch). On the two real
+clips (16 s trained, training seeds 0-3): held-out launch mel 6.9 to 9.6 dB for
+``sources`` (8.2 to 10.5 with 256 units), 7.5 to 12.5 for ``conv`` at 1e-3, 11.8 for the
+mean training spectrum; the man talking 14.3 to 15.5 for ``sources``, 14.6 to 14.9 for
+``conv``, 15.3 for the mean spectrum: 16 s of film teach no net the sound of a scene
+(``benchmarks/results/realfootage.md``).
 
 ``spectral`` (one hidden layer of 1024) was chosen on a 90 s free-phase film
 (:mod:`liveframe.data.freefilm`, seed 1; batch 64, the logmag loss): best validation loss
