@@ -85,16 +85,21 @@ def options(command: str) -> str:
     return p.stdout
 
 
-def rendered_rms(brain: Path, film: Path, mode: str, work: Path, log: Path) -> float:
-    """RMS of ``liveframe render --mode MODE`` of ``film`` through ``brain`` (a .flac)."""
+def file_rms(path: Path) -> float:
+    """RMS of a media file's sound."""
     from liveframe.core.media import MediaReader
 
+    with MediaReader(path, need_audio=True) as r:
+        _, x = r.read_audio()
+    return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+
+
+def rendered_rms(brain: Path, film: Path, mode: str, work: Path, log: Path) -> float:
+    """RMS of ``liveframe render --mode MODE`` of ``film`` through ``brain`` (a .flac)."""
     out = work / f"{brain.stem}-{mode}.mkv"
     liveframe("render", str(film), "--brain", str(brain), "--mode", mode, "-o", str(out),
               "--quiet", log=log)
-    with MediaReader(out, need_audio=True) as r:
-        _, x = r.read_audio()
-    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return file_rms(out)
 
 
 def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
@@ -106,13 +111,7 @@ def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
     ``--test-seed``, "another film": another background too).
     """
     from benchmarks.bench_realfootage import cut
-    from liveframe.core.media import MediaReader
     from liveframe.data.freefilm import write_free_film
-
-    def rms(path: Path) -> float:
-        with MediaReader(path, need_audio=True) as r:
-            _, x = r.read_audio()
-        return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
 
     out = {}
     total = a.train_seconds + a.test_seconds
@@ -122,8 +121,8 @@ def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
     train, held, t = cut(scene, work, a.test_seconds / total, work / "commands.log")
     print(f"  scene: {total:g} s, seed {a.train_seed}, RMS {film.rms:.4f}, cut at {t:g} s "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
-    out["train"] = (train, rms(train))
-    out["held-out stretch"] = (held, rms(held))
+    out["train"] = (train, file_rms(train))
+    out["held-out stretch"] = (held, file_rms(held))
     other = work / f"free-{a.test_seed}-{a.test_seconds:g}s.mkv"
     film = write_free_film(other, a.test_seconds, seed=a.test_seed)
     print(f"  another film: {a.test_seconds:g} s, seed {a.test_seed}, RMS {film.rms:.4f}",

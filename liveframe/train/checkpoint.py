@@ -27,7 +27,7 @@ import torch
 from liveframe.core.spec import BrainSpec
 from liveframe.errors import BrainError
 from liveframe.train import CheckpointError, check_checkpoint_file
-from liveframe.train.model import DenseBrain
+from liveframe.train.model import DenseBrain, saved_net
 from liveframe.util.files import atomic_write
 
 CHECKPOINT_FORMAT = "liveframe-checkpoint"
@@ -103,10 +103,10 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     except BrainError as e:
         raise CheckpointError(str(e)) from None
     best = ck["best_model"]
+    net = saved_net(best)
     model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
-                       motion_channels=spec.channels if "motion_gain" in best else 0,
-                       conv_shape=spec.input_shape, conv="front.0.weight" in best,
-                       sources="coords" in best)
+                       motion_channels=spec.channels if net["motion"] else 0,
+                       conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"])
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

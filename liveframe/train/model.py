@@ -8,7 +8,8 @@ brain's ``scale`` (the exported brain's output times ``spec.scale`` is the audio
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -255,12 +256,19 @@ class DenseBrain(nn.Module):
         mean = fmap.mean(dim=(2, 3), keepdim=True).expand_as(fmap)
         feats = torch.cat([fmap, mean, self.coords.expand(n, -1, -1, -1)], dim=1)
         per_cell = self.net(feats).flatten(2)
-        # the reshape gives the exported graph its output length (a reduction loses it)
-        return torch.logsumexp(per_cell, dim=2).reshape(-1, self.sizes[-1])
+        return torch.logsumexp(per_cell, dim=2)
 
     @property
     def linears(self) -> list[nn.Module]:
         return [m for m in self.net if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def saved_net(state: Mapping[str, Any]) -> dict[str, bool]:
+    """What a saved state dict was built as (:class:`DenseBrain`'s ``conv``/``sources``
+    keywords, and whether it sees motion planes): a resumed or exported net is rebuilt
+    from its weights, whatever the options say."""
+    return {"conv": "front.0.weight" in state, "sources": "coords" in state,
+            "motion": "motion_gain" in state}
 
 
 def forward_flops(sizes: Sequence[int]) -> int:

@@ -46,7 +46,13 @@ from liveframe.train.data import (
     spectrum_targets,
     split_validation,
 )
-from liveframe.train.model import CEILING_MARGIN, DenseBrain, init_output_bias, resolve_layers
+from liveframe.train.model import (
+    CEILING_MARGIN,
+    DenseBrain,
+    init_output_bias,
+    resolve_layers,
+    saved_net,
+)
 from liveframe.util.files import sweep_stale
 from liveframe.util.progress import Progress
 
@@ -342,15 +348,15 @@ def train(
         ceiling = _max_of(ds.targets, train_idx_np) + CEILING_MARGIN
     # a spectrum brain with context sees motion planes (DenseBrain.motion); a resumed run
     # keeps what its checkpoint had
-    motion = (spec.spectral and config.context > 0) if ck is None else (
-        "motion_gain" in ck["model"])
     # the preset asked for (or the kind's default) builds the net, also with its layers
     # given (--arch sources --layers I,512,L); a resumed run builds what its weights are
     preset = config.arch or (DEFAULT_ARCH[spec.kind] if config.layers is None else None)
-    conv = preset == "conv" if ck is None else "front.0.weight" in ck["model"]
-    sources = preset == "sources" if ck is None else "coords" in ck["model"]
-    model = DenseBrain(sizes, ceiling=ceiling, motion_channels=spec.channels if motion else 0,
-                       conv_shape=spec.input_shape, conv=conv, sources=sources)
+    net = saved_net(ck["model"]) if ck is not None else {
+        "conv": preset == "conv", "sources": preset == "sources",
+        "motion": spec.spectral and config.context > 0}
+    model = DenseBrain(sizes, ceiling=ceiling,
+                       motion_channels=spec.channels if net["motion"] else 0,
+                       conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"])
     if spec.spectral:
         init_output_bias(model, _mean_row(ds.targets, train_idx_np))
     # AdamW: decoupled weight decay (Loshchilov & Hutter); with weight_decay 0 it is Adam
@@ -406,7 +412,7 @@ def train(
                  "-".join(map(str, sizes)), config.loss, len(train_idx_np), len(val_idx_np),
                  len(stretches), scale, n_threads)
 
-    bs = int(config.batch_size or KIND_DEFAULTS[config.kind]["batch_size"])
+    bs = int(config.batch_size)  # resolved: the kind's default where none was given
     n_train = int(train_idx.shape[0])
     stopped = False
     for epoch in range(start, config.epochs):
