@@ -168,9 +168,10 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
     ck = load_checkpoint(res.checkpoint)
     assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
-    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
+    assert ck["spec"]["arch"] == "partials" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
     assert "front.0.weight" in ck["best_model"]  # the convolutional front end
     assert "coords" in ck["best_model"]  # and the cells' shared head
+    assert ck["best_model"]["part_shape"].tolist() == [16, 3]  # and 16 partial slots
     assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"
     assert (ck["config"]["lr"], ck["config"]["patience"], ck["config"]["lr_schedule"]) == (
         2e-3, 10, "constant")
@@ -209,6 +210,44 @@ def test_the_sources_net_adds_up_its_cells_and_exports(dataset, tmp_path):
     ck = load_checkpoint(ck_path)
     assert "coords" in ck["best_model"] and ck["spec"]["layers"] == [SIZE * SIZE, 32, 1539]
     brain = Brain.load(export_checkpoint(ck_path, tmp_path / "src.onnx"))
+    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
+    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+
+
+def test_a_partial_slot_sounds_a_main_lobe_between_bins(dataset, tmp_path):
+    from liveframe.train.model import MAIN_LOBE_VAR, saved_net
+
+    net = DenseBrain((64 * 64, 16, 3 * 513), ceiling=20.0, conv_shape=(1, 64, 64),
+                     sources=True, partials=2, frames=3)
+    assert saved_net(net.state_dict())["partials"] == 2 and net.part.out_channels == 2 * 7
+    with torch.no_grad():
+        net.linears[-1].weight.zero_()
+        net.linears[-1].bias.fill_(-40.0)  # the cells: silence
+        net.part.weight.zero_()
+        b = net.part.bias.view(2, 7)  # per slot: score, 3 frequencies, 3 levels
+        b[0, 1:4] = torch.logit(torch.tensor([100.5, 200.25, 300.0]) / 512)
+        b[0, 4:] = torch.tensor([-3.0, -4.0, -5.0])
+        b[1, 4:] = -60.0  # the other slot: silent
+        z = net(torch.rand(2, 1, 64, 64)).reshape(2, 3, 513).numpy()
+    lobe = -0.5 / MAIN_LOBE_VAR
+    # frame 0: a peak half-way between bins 100 and 101, both at -3 less half a bin's fall
+    np.testing.assert_allclose(z[:, 0, 100:102], -3.0 + lobe * 0.25, atol=1e-4)
+    np.testing.assert_allclose(z[:, 0, 99], -3.0 + lobe * 1.5**2, atol=1e-4)
+    assert z[0, 1].argmax() == 200 and z[0, 2].argmax() == 300
+    np.testing.assert_allclose(z[:, 2, 300], -5.0, atol=1e-4)
+    np.testing.assert_allclose(z[:, 0, 400], -40.0 + np.log(64), atol=1e-4)  # far: the cells
+    # the slots start at the targets' loudest mean bin
+    init_output_bias(net, torch.full((3 * 513,), -11.0).index_fill_(0, torch.tensor([7]), -4.0))
+    assert torch.all(net.part.bias.view(2, 7)[:, 4:] == -4.0)
+    # --arch partials trains, resumes and exports (parity 1e-4) with its slots
+    ck_path = tmp_path / "part.pt"
+    train(dataset, ck_path, cfg(arch="partials", layers="I,32,L", epochs=1), threads=1,
+          quiet=True)
+    train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
+          threads=1, quiet=True)
+    ck = load_checkpoint(ck_path)
+    assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [16, 3]
+    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "part.onnx"))
     z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
     assert z.shape == (4, 1539) and np.all(np.isfinite(z))
 

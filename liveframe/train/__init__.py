@@ -24,19 +24,21 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "spectral": (1024,),
     "conv": (512,),
     "sources": (128,),
+    "partials": (128,),
 }
 """Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), of
 ``spectral``, a dense spectrum brain (4096-1024-1539 at 64x64 grey and the STFT defaults),
 ``conv``: a convolutional front end (16, 32, 32 planes, 64x64 -> 8x8) before 512 hidden units;
 ``sources``: the same front end, then every cell of the 8x8 map sounds through one head of 128
 hidden units shared by all cells, and the cells' magnitudes add up
-(:class:`liveframe.train.model.DenseBrain`).
+(:class:`liveframe.train.model.DenseBrain`); ``partials``: ``sources`` plus 16 partial slots
+that place peaks anywhere in the spectrum, between bins too.
 
 The input size follows the frame geometry and context, the output size the framing (pcm)
 or ``frames * bins`` (spectrum).
 """
 
-DEFAULT_ARCH = {"pcm": "shallow", "spectrum": "sources"}
+DEFAULT_ARCH = {"pcm": "shallow", "spectrum": "partials"}
 """The topology each kind of brain trains with when neither arch nor layers is given.
 
 ``sources`` for spectrum brains, with a head of 128 hidden units. On the free-phase scene

@@ -106,7 +106,8 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     net = saved_net(best)
     model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
                        motion_channels=spec.channels if net["motion"] else 0,
-                       conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"])
+                       conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"],
+                       partials=net["partials"], frames=spec.frames)
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

@@ -109,7 +109,10 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
     """Start the output layer at the training targets' mean row.
 
     A spectrum brain's targets are log-magnitudes far from zero (about -11 in silent
-    bins): starting there instead of at 0 spares the first epochs the walk to them.
+    bins): starting there instead of at 0 spares the first epochs the walk to them. The
+    partial slots start at the mean row's maximum (-6.9 on the free-phase film): heard from
+    the first step, so their frequencies get gradients (a slot 40 dB under the cells adds a
+    hundredth of their magnitude, and its gradients shrink as much).
     """
     last = model.linears[-1]
     with torch.no_grad():
@@ -120,6 +123,9 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
         if model.cells:  # the cells' magnitudes add up: each starts at its share
             target = target - float(np.log(model.cells))
         last.bias.copy_(target)
+        if model.partials:  # the slots start as loud as the loudest mean bin: heard, and
+            k, f = (int(v) for v in model.part_shape)  # their frequencies learn from it
+            model.part.bias.view(k, 1 + 2 * f)[:, 1 + f:] = float(mean.max())
 
 
 MOTION_GAIN = 8.0
@@ -138,6 +144,16 @@ def conv_front(channels: int) -> nn.Module:
         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
     )
+
+
+PARTIALS = 16
+"""Partial slots of the ``partials`` preset: the peaks it places anywhere in the spectrum
+each tick (two tones of four harmonics each on the free-phase film)."""
+
+MAIN_LOBE_VAR = 0.763
+"""Variance (bins squared) of the Gaussian a placed partial takes, in log-magnitude, for the
+main lobe of the periodic Hann window: 0.85 half a bin off the peak and 0.52 one bin off,
+where the window's own transform gives 0.85 and 0.5."""
 
 
 class DenseBrain(nn.Module):
@@ -174,12 +190,22 @@ class DenseBrain(nn.Module):
         head learns from every cell of every picture what one place sounds like, where a
         dense layer over the whole map learns whole pictures and recites them (measured on
         the free-phase film, :data:`~liveframe.train.DEFAULT_ARCH`).
+    partials : int
+        The ``partials`` preset (with ``sources``): besides every cell's spectrum, this many
+        partial slots. Each cell proposes, per slot, a score, a frequency and a level per
+        spectral frame; the slot takes the score-weighted (softmax over the cells) average
+        of the proposals and sounds a main lobe (:data:`MAIN_LOBE_VAR`) at that frequency,
+        added to the cells' magnitudes. A dense output layer can only fade between peaks at
+        fixed bins, so a tone between two of them comes out as a blur of both; a slot
+        places its peak anywhere, between bins too.
+    frames : int
+        Spectral frames per output row (the partials' frequency and level are per frame).
     """
 
     def __init__(self, sizes: Sequence[int], *, ceiling: float | None = None,
                  motion_channels: int = 0,
                  conv_shape: tuple[int, int, int] | None = None, conv: bool = False,
-                 sources: bool = False) -> None:
+                 sources: bool = False, partials: int = 0, frames: int = 1) -> None:
         super().__init__()
         self.in_shape = tuple(conv_shape) if conv_shape is not None else None
         self.front: nn.Module | None = None
@@ -207,11 +233,30 @@ class DenseBrain(nn.Module):
             if i < len(self.sizes) - 2:
                 mods.append(nn.ReLU())
         self.net = nn.Sequential(*mods)
+        self.partials = int(partials) if self.cells else 0
+        if self.partials:
+            self._add_partials(int(frames))
         self.ceiling: torch.Tensor | None
         if ceiling is None:
             self.ceiling = None
         else:
             self.register_buffer("ceiling", torch.tensor(float(ceiling)))
+
+    def _add_partials(self, frames: int) -> None:
+        k, length = self.partials, self.sizes[-1]
+        if frames < 1 or length % frames or len(self.sizes) < 3:
+            raise ParamError("partials", k, f"need a hidden layer and an output of whole frames "
+                             f"({length} values, {frames} frames)")
+        bins = length // frames
+        self.part = nn.Conv2d(self.sizes[-2], k * (1 + 2 * frames), 1)
+        with torch.no_grad():  # near-equal scores, frequencies spread over the octaves
+            self.part.weight.mul_(0.1)
+            self.part.bias.zero_()
+            f0 = torch.logspace(float(np.log10(3.0)), float(np.log10(bins / 3)), k) / (bins - 1)
+            self.part.bias.view(k, 1 + 2 * frames)[:, 1:1 + frames] = torch.logit(f0)[:, None]
+        self.part_frames = frames
+        self.register_buffer("part_shape", torch.tensor([k, frames]))
+        self.register_buffer("part_bins", torch.arange(bins, dtype=torch.float32))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``[N, C, H, W]`` -> ``[N, out_size]``."""
@@ -255,20 +300,53 @@ class DenseBrain(nn.Module):
         n = fmap.shape[0]
         mean = fmap.mean(dim=(2, 3), keepdim=True).expand_as(fmap)
         feats = torch.cat([fmap, mean, self.coords.expand(n, -1, -1, -1)], dim=1)
-        per_cell = self.net(feats).flatten(2)
-        return torch.logsumexp(per_cell, dim=2)
+        if not self.partials:
+            return torch.logsumexp(self.net(feats).flatten(2), dim=2)
+        hidden = self.net[:-1](feats)
+        cells = torch.logsumexp(self.net[-1](hidden).flatten(2), dim=2)
+        return _log_add(cells, self._partials(hidden))
+
+    def _partials(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The partial slots' log-magnitudes ``[N, L]`` from the cells' hidden units.
+
+        Per slot, the cells' proposals (frequency in bins through a sigmoid, log level per
+        frame) are averaged with the softmax of their scores over the cells; each slot
+        then sounds ``level - (bin - frequency)^2 / (2 MAIN_LOBE_VAR)`` in every frame.
+        """
+        n = hidden.shape[0]
+        k, f = self.partials, self.part_frames
+        bins = self.part_bins.shape[0]
+        # in float64: a frequency of a few hundred bins in float32 is 3e-5 bins off, and a
+        # main lobe's log-magnitude a few bins away would be 1e-4 off (export parity)
+        w = self.part.weight.double().flatten(1)  # the 1x1 convolution as a product
+        q = torch.matmul(w, hidden.double().flatten(2)) + self.part.bias.double().unsqueeze(1)
+        q = q.reshape(n, k, 1 + 2 * f, -1)  # [N, K, 1+2F, cells]
+        w = torch.softmax(q[:, :, 0], dim=2).unsqueeze(2)  # [N, K, 1, cells]
+        freq = (torch.sigmoid(q[:, :, 1:1 + f]) * w).sum(dim=3) * (bins - 1)  # [N, K, F]
+        level = (q[:, :, 1 + f:] * w).sum(dim=3)  # [N, K, F]
+        d = self.part_bins.view(1, 1, 1, bins).double() - freq.unsqueeze(3)  # [N, K, F, bins]
+        lobes = level.unsqueeze(3) - d * d * (0.5 / MAIN_LOBE_VAR)
+        return torch.logsumexp(lobes.reshape(n, k, f * bins), dim=1).float()
 
     @property
     def linears(self) -> list[nn.Module]:
         return [m for m in self.net if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
-def saved_net(state: Mapping[str, Any]) -> dict[str, bool]:
-    """What a saved state dict was built as (:class:`DenseBrain`'s ``conv``/``sources``
-    keywords, and whether it sees motion planes): a resumed or exported net is rebuilt
-    from its weights, whatever the options say."""
+def _log_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``log(exp(a) + exp(b))``, stable (``torch.logaddexp`` has no ONNX export)."""
+    m = torch.maximum(a, b)
+    return m + torch.log(torch.exp(a - m) + torch.exp(b - m))
+
+
+def saved_net(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What a saved state dict was built as (:class:`DenseBrain`'s ``conv``/``sources``/
+    ``partials`` keywords, and whether it sees motion planes): a resumed or exported net is
+    rebuilt from its weights, whatever the options say."""
+    part = state.get("part_shape")
     return {"conv": "front.0.weight" in state, "sources": "coords" in state,
-            "motion": "motion_gain" in state}
+            "motion": "motion_gain" in state,
+            "partials": int(part[0]) if part is not None else 0}
 
 
 def forward_flops(sizes: Sequence[int]) -> int:
