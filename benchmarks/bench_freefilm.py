@@ -140,6 +140,8 @@ def train_flags(recipe: Recipe, a: argparse.Namespace, have: str) -> list[str]:
             raise RuntimeError("liveframe train has no --kind: no spectral brain to train yet")
         i = flags.index("--kind")
         del flags[i : i + 2]
+    if a.arch and "spectrum" in flags:
+        flags += ["--arch", a.arch]
     if a.epochs:
         flags += ["--epochs", str(a.epochs)]
     if a.threads and "--threads" in have:
@@ -182,7 +184,9 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
                 m["level_db"] = 20 * np.log10(
                     max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
             reference[test_name] = res["reference"]
-            rows.append(dict(name=r.name, test=test_name, command=f"liveframe train DATA"
+            name = r.name if "--arch" in r.flags or "--arch" not in flags else (
+                r.name.replace("default flags", f"--arch {a.arch}"))
+            rows.append(dict(name=name, test=test_name, command=f"liveframe train DATA"
                              f"{' ' if flags else ''}{shlex.join(flags)}"
                              + ("" if r.framing == "grain" else " (pickle --framing block)"),
                              mode=r.mode, train_s=train_s, epochs=epochs, run_ms=run_ms,
@@ -251,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None,
                     help="cap every brain's epochs (default: train's own default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for train")
+    ap.add_argument("--arch", default=None,
+                    help="the spectrum brain's topology (e.g. partials; default: train's)")
     ap.add_argument("--only", default=None,
                     help="comma-separated first words of the brains: spectrum,waveform")
     ap.add_argument("--work", default="/tmp/lf-freefilm", help="films, datasets and brains")

@@ -138,6 +138,8 @@ def train_flags(recipe: Recipe, a: argparse.Namespace, have: str) -> list[str]:
             raise RuntimeError("liveframe train has no --kind: no spectral brain to train yet")
         i = flags.index("--kind")
         del flags[i : i + 2]
+    if a.arch and "spectrum" in flags:
+        flags += ["--arch", a.arch]
     if a.epochs:
         flags += ["--epochs", str(a.epochs)]
     if a.threads and "--threads" in have:
@@ -444,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None,
                     help="cap the brains' epochs (default: train's own default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for train")
+    ap.add_argument("--arch", default=None,
+                    help="the spectrum brain's topology (e.g. partials; default: train's)")
     ap.add_argument("--footage", default=None, help="footage folder (default WORK/footage)")
     ap.add_argument("--work", default="/tmp/lf-realfootage", help="cuts, datasets and brains")
     ap.add_argument("--out", default=str(RESULT))

@@ -168,10 +168,10 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
     ck = load_checkpoint(res.checkpoint)
     assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
-    assert ck["spec"]["arch"] == "partials" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
+    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
     assert "front.0.weight" in ck["best_model"]  # the convolutional front end
     assert "coords" in ck["best_model"]  # and the cells' shared head
-    assert ck["best_model"]["part_shape"].tolist() == [16, 3]  # and 16 partial slots
+    assert "part_shape" not in ck["best_model"]  # no partial slots (--arch partials)
     assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"
     assert (ck["config"]["lr"], ck["config"]["patience"], ck["config"]["lr_schedule"]) == (
         2e-3, 10, "constant")

@@ -38,7 +38,7 @@ The input size follows the frame geometry and context, the output size the frami
 or ``frames * bins`` (spectrum).
 """
 
-DEFAULT_ARCH = {"pcm": "shallow", "spectrum": "partials"}
+DEFAULT_ARCH = {"pcm": "shallow", "spectrum": "sources"}
 """The topology each kind of brain trains with when neither arch nor layers is given.
 
 ``sources`` for spectrum brains, with a head of 128 hidden units. On the free-phase scene
@@ -61,6 +61,20 @@ clips (16 s trained, training seeds 0-3): held-out launch mel 6.9 to 9.6 dB for
 mean training spectrum; the man talking 14.3 to 15.5 for ``sources``, 14.6 to 14.9 for
 ``conv``, 15.3 for the mean spectrum: 16 s of film teach no net the sound of a scene
 (``benchmarks/results/realfootage.md``).
+
+``partials`` (``sources`` plus 16 partial slots) is not the default: on the same scene and
+run it gave 7.56 and 8.63 dB (level -2.9 and -3.6 dB, envelope 0.996 and 0.996, best
+validation loss 0.52 against 0.57), and its peaks are no longer blurred (median level of a
+tone's strongest peak 2.6 dB under the truth, 5.7 for ``sources``), but its pitch is no
+better (median error of a fundamental 38 and 42 cents against 44 and 26: the picture's
+height is read no more precisely), and on the real launch clip it did worse (held-out mel
+9.11 dB and level -18.1 dB against 7.89 and -6.0), at about twice the inference (2.1
+against 0.9 to 1.2 ms a tick, side by side on a loaded host). The
+pitch, read from the picture to about half a pixel, is what keeps the free-phase film's
+mel distance over 5 dB: the true magnitudes blurred by two bins give 5.0 dB. (``python -m
+benchmarks.bench_freefilm --threads 2 --arch partials`` and ``python -m
+benchmarks.bench_realfootage --footage build/footage --threads 2 --arch partials``; the
+slots' arithmetic was float32 then, float64 now for export parity, the same sums.)
 
 ``spectral`` (one hidden layer of 1024) was chosen on a 90 s free-phase film
 (:mod:`liveframe.data.freefilm`, seed 1; batch 64, the logmag loss): best validation loss
