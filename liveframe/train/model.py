@@ -333,21 +333,6 @@ class DenseBrain(nn.Module):
         return [m for m in self.net if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
-def shift_level(model: DenseBrain, state: dict[str, torch.Tensor], gain: float) -> None:
-    """Add ``gain`` to every log-magnitude ``state`` (``model``'s weights) plays: the output
-    layer's bias, the partial slots' levels and the soft ceiling, so every output moves by
-    ``gain`` exactly (the ceiling stays as far over the output as it was)."""
-    if not gain:
-        return
-    last = next(name for name, m in model.named_modules() if m is model.linears[-1])
-    state[f"{last}.bias"] += gain
-    if "ceiling" in state:
-        state["ceiling"] += gain
-    if model.partials:
-        k, f = (int(v) for v in model.part_shape)
-        state["part.bias"].view(k, 1 + 2 * f)[:, 1 + f:] += gain
-
-
 def _log_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``log(exp(a) + exp(b))``, stable (``torch.logaddexp`` has no ONNX export)."""
     m = torch.maximum(a, b)
