@@ -321,9 +321,9 @@ class DenseBrain(nn.Module):
         w = self.part.weight.double().flatten(1)  # the 1x1 convolution as a product
         q = torch.matmul(w, hidden.double().flatten(2)) + self.part.bias.double().unsqueeze(1)
         q = q.reshape(n, k, 1 + 2 * f, -1)  # [N, K, 1+2F, cells]
-        w = torch.softmax(q[:, :, 0], dim=2).unsqueeze(2)  # [N, K, 1, cells]
-        freq = (torch.sigmoid(q[:, :, 1:1 + f]) * w).sum(dim=3) * (bins - 1)  # [N, K, F]
-        level = (q[:, :, 1 + f:] * w).sum(dim=3)  # [N, K, F]
+        share = torch.softmax(q[:, :, 0], dim=2).unsqueeze(2)  # [N, K, 1, cells]
+        freq = (torch.sigmoid(q[:, :, 1:1 + f]) * share).sum(dim=3) * (bins - 1)  # [N, K, F]
+        level = (q[:, :, 1 + f:] * share).sum(dim=3)  # [N, K, F]
         d = self.part_bins.view(1, 1, 1, bins).double() - freq.unsqueeze(3)  # [N, K, F, bins]
         lobes = level.unsqueeze(3) - d * d * (0.5 / MAIN_LOBE_VAR)
         return torch.logsumexp(lobes.reshape(n, k, f * bins), dim=1).float()
