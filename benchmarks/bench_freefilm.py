@@ -131,10 +131,12 @@ def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
     return out
 
 
-def train_flags(recipe: Recipe, a: argparse.Namespace, have: str) -> list[str]:
-    """The recipe's flags, less ``--kind`` where train has none (then pcm is all there is),
-    plus ``--epochs``/``--threads`` when given."""
-    flags = list(recipe.flags)
+def train_flags(recipe_flags: tuple[str, ...] | None, a: argparse.Namespace,
+                have: str) -> list[str]:
+    """A recipe's train flags (None: none), less ``--kind`` where train has none (then pcm
+    is all there is), plus ``--arch`` for a spectrum brain and ``--epochs``/``--threads``
+    when given (also :mod:`benchmarks.bench_realfootage`'s)."""
+    flags = list(recipe_flags or ())
     if "--kind" not in have:
         if "spectrum" in flags:
             raise RuntimeError("liveframe train has no --kind: no spectral brain to train yet")
@@ -168,7 +170,7 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
             liveframe("pickle", str(train), "-o", str(ds), "-q", *extra, log=log)
         tag = "-".join(w for w in r.flags if not w.startswith("--"))
         ckpt, brain = work / f"{tag}.pt", work / f"{tag}.onnx"
-        flags = train_flags(r, a, have)
+        flags = train_flags(r.flags, a, have)
         ckpt.unlink(missing_ok=True)  # a fresh run, never a resume
         t0 = time.monotonic()
         liveframe("train", str(datasets[r.framing]), "-o", str(ckpt), "--quiet", *flags, log=log)
@@ -184,8 +186,8 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
                 m["level_db"] = 20 * np.log10(
                     max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
             reference[test_name] = res["reference"]
-            name = r.name if "--arch" in r.flags or "--arch" not in flags else (
-                r.name.replace("default flags", f"--arch {a.arch}"))
+            name = (r.name.replace("default flags", f"--arch {a.arch}")
+                    if a.arch and "spectrum" in r.flags else r.name)
             rows.append(dict(name=name, test=test_name, command=f"liveframe train DATA"
                              f"{' ' if flags else ''}{shlex.join(flags)}"
                              + ("" if r.framing == "grain" else " (pickle --framing block)"),

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_freefilm import checkpoint_epochs
+from benchmarks.bench_freefilm import checkpoint_epochs, options, train_flags
 
 REPO = Path(__file__).resolve().parent.parent
 RESULT = REPO / "benchmarks" / "results" / "realfootage.md"
@@ -120,31 +120,6 @@ def cut(clip: Path, work: Path, held_out: float, log: Path) -> tuple[Path, Path,
     run_logged(["ffmpeg", "-v", "error", "-y", "-ss", f"{t}", "-i", str(clip), *enc,
                 str(held)], log=log)
     return train, held, t
-
-
-def options(command: str) -> str:
-    """``liveframe COMMAND --help``: which flags this checkout has."""
-    p = subprocess.run([str(BIN / "liveframe"), command, "--help"], capture_output=True,
-                       text=True, env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
-    return p.stdout
-
-
-def train_flags(recipe: Recipe, a: argparse.Namespace, have: str) -> list[str]:
-    """The recipe's flags plus ``--epochs``/``--threads`` when given; a checkout whose
-    train has no ``--kind`` can only train pcm brains."""
-    flags = list(recipe.flags or ())
-    if "--kind" not in have:
-        if "spectrum" in flags:
-            raise RuntimeError("liveframe train has no --kind: no spectral brain to train yet")
-        i = flags.index("--kind")
-        del flags[i : i + 2]
-    if a.arch and "spectrum" in flags:
-        flags += ["--arch", a.arch]
-    if a.epochs:
-        flags += ["--epochs", str(a.epochs)]
-    if a.threads and "--threads" in have:
-        flags += ["--threads", str(a.threads)]
-    return flags
 
 
 def soundtracks(dataset: Path) -> list[np.ndarray]:
@@ -252,9 +227,9 @@ def build(a: argparse.Namespace, work: Path, log: Path
         ckpt.unlink(missing_ok=True)  # a fresh run, never a resume
         t0 = time.monotonic()
         liveframe("train", str(datasets[r.framing]), "-o", str(ckpt), "--quiet",
-                  *train_flags(r, a, have), log=log)
+                  *train_flags(r.flags, a, have), log=log)
         facts[r.name] = dict(train_s=time.monotonic() - t0, epochs=checkpoint_epochs(ckpt),
-                             flags=train_flags(r, a, have))
+                             flags=train_flags(r.flags, a, have))
         liveframe("export", str(ckpt), "-o", str(brain), log=log)
         brains[r.name] = brain
     like = brains.get(RECIPES[0].name)

@@ -124,8 +124,8 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
             target = target - float(np.log(model.cells))
         last.bias.copy_(target)
         if model.partials:  # the slots start as loud as the loudest mean bin: heard, and
-            k, f = (int(v) for v in model.part_shape)  # their frequencies learn from it
-            model.part.bias.view(k, 1 + 2 * f)[:, 1 + f:] = float(mean.max())
+            f = model.part_frames  # their frequencies learn from it
+            model.part.bias.view(model.partials, 1 + 2 * f)[:, 1 + f:] = float(mean.max())
 
 
 MOTION_GAIN = 8.0
