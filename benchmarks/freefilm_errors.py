@@ -8,6 +8,11 @@ magnitudes played offline through the spectrum decoder:
 - oracle substitutions: the true magnitudes, the brain's output moved by a constant level,
   the brain's output with each tick's true energy, the true magnitudes blurred along
   frequency (what a brain that places peaks a bin or two off scores);
+- the brain on the training film's first minute (what it fits, against what it
+  generalises to);
+- the true soundtrack with every tone's pitch off by a known median error (the film's
+  generator run again with each height path moved by Gaussian noise): what a brain that
+  reads heights that well, and gets all else right, would score;
 - per object of the scene (known from its seed): the median error, in cents, of the
   strongest peak near a tone's fundamental, and its level against the truth's.
 
@@ -46,6 +51,57 @@ def _peak(s: np.ndarray, i: int) -> float:
     return float(i)
 
 
+def pitch_oracle(seconds: float, seed: int, start: float, sr: int,
+                 cents: tuple[int, ...] = (15, 30, 45, 60)) -> list[tuple[int, float]]:
+    """Mel distance of the held-out stretch's soundtrack with every tone's pitch off by a
+    median of ``cents``, against the true one: each tone object's height control points
+    moved by Gaussian noise (a median absolute error of ``cents``; 3600 cents span the
+    heights 0 to 1), the noise bands drawn from the same seed."""
+    import dataclasses
+
+    from liveframe.data import freefilm as ff
+    from liveframe.offline.metrics import mel_distance_db
+
+    objs = ff.scene(seconds, seed)
+    lo = round(start * sr)
+    true = ff.soundtrack(objs, seconds, seed=seed, sr=sr)[lo:]
+    rng = np.random.default_rng(0)
+    sigma = 1.0 / (1200 * np.log2(ff.F_HI / ff.F_LO)) / 0.6745  # per cent of median error
+    out = []
+    for c in cents:
+        moved = [dataclasses.replace(o, y=o.y + rng.normal(0.0, c * sigma, o.y.shape))
+                 if o.sound == "tone" else o for o in objs]
+        out.append((c, mel_distance_db(ff.soundtrack(moved, seconds, seed=seed, sr=sr)[lo:],
+                                       true, sr=sr)))
+    return out
+
+
+def by_objects(rendered: np.ndarray, true: np.ndarray, spec, seconds: float, seed: int,
+               start: float) -> list[tuple[str, int, float]]:
+    """The mel distance (as :func:`~liveframe.offline.metrics.mel_distance_db`: RMS over
+    the bands per frame, averaged) over the frames of the ticks where each set of objects
+    is heard (louder than 0.005)."""
+    from liveframe.data import freefilm as ff
+    from liveframe.offline.metrics import HOP_LENGTH, TOP_DB, log_mel
+
+    sr = spec.sample_rate
+    n = min(len(rendered), len(true))
+    lt = log_mel(true[:n], sr=sr)
+    ref = float(lt.max())
+    lr = np.maximum(log_mel(rendered[:n], sr=sr, ref=ref), ref - TOP_DB)
+    err = np.sqrt(np.mean((lr - np.maximum(lt, ref - TOP_DB)) ** 2, axis=1))
+    tick = np.minimum(np.arange(len(err)) * HOP_LENGTH // spec.hop, n // spec.hop - 1)
+    t = start + np.arange(n // spec.hop) / spec.fps
+    objs = ff.scene(seconds, seed)
+    heard = np.array([ff.loudness(o, t) > 0.005 for o in objs])[:, tick]  # [objects, frames]
+    groups = [("nothing", ~heard.any(axis=0))]
+    for o, h in zip(objs, heard, strict=True):
+        groups.append((f"the {o.shape} ({o.sound}) alone", h & (heard.sum(axis=0) == 1)))
+    groups.append(("two objects or more", heard.sum(axis=0) >= 2))
+    return [(name, len(np.unique(tick[m])), float(err[m].mean()))
+            for name, m in groups if m.any()]
+
+
 def measure(brain_path: Path, film: Path, work: Path, *, seconds: float, seed: int,
             start: float) -> list[str]:
     from liveframe.core.brain import Brain
@@ -56,6 +112,7 @@ def measure(brain_path: Path, film: Path, work: Path, *, seconds: float, seed: i
     from liveframe.train.data import Framing, soundtrack, spectrum_targets
 
     ds_path = work / "heldout-grain.npz"
+    fit_path = work / "train-grain.npz"
     subprocess.run([str(BIN / "liveframe"), "pickle", str(film), "-o", str(ds_path), "-q"],
                    check=True)
     brain, ds = Brain.load(brain_path), load_dataset(ds_path)
@@ -75,8 +132,25 @@ def measure(brain_path: Path, film: Path, work: Path, *, seconds: float, seed: i
     rows += [("the brain with each tick's true energy", mel(pred - penergy + energy))]
     rows += [(f"the true magnitudes blurred by {s:g} bins (sigma)", mel(_blur(y, spec.bins, s)))
              for s in (0.5, 1.0, 2.0)]
+    if fit_path.is_file():  # the training film's first minute, as the brain plays it
+        fit = load_dataset(fit_path)
+        n = min(len(fit), round(60 * spec.fps))
+        fpred = np.concatenate([brain.run(fit.frames[i:min(i + 64, n)]) for i in range(0, n, 64)])
+        ftrue = soundtrack(fit.targets[:n], Framing(str(fit.meta["framing"]), spec.hop))
+        rows += [("the brain on the training film's first minute (trained on)",
+                  mel_distance_db(decode(fpred, spec), ftrue[: n * spec.hop],
+                                  sr=spec.sample_rate))]
     lines = ["| magnitudes played (rtpghi) | mel distance dB |", "|---|---:|"]
     lines += [f"| {name} | {v:.2f} |" for name, v in rows]
+    lines += ["", "| the true soundtrack, every tone's pitch off by a median of | mel distance dB |",
+              "|---|---:|"]
+    lines += [f"| {c} cents | {v:.2f} |" for c, v in pitch_oracle(seconds, seed, start,
+                                                                  spec.sample_rate)]
+
+    lines += ["", "| what is heard (the held-out stretch) | ticks | the brain's mel distance dB |",
+              "|---|---:|---:|"]
+    lines += [f"| {name} | {n} | {v:.2f} |"
+              for name, n, v in by_objects(decode(pred, spec), true, spec, seconds, seed, start)]
 
     bins = spec.bins
     mid = slice(bins * (spec.frames // 2), bins * (spec.frames // 2 + 1))

@@ -29,7 +29,14 @@ from liveframe.train.data import (  # noqa: E402
 )
 from liveframe.train.export import export_checkpoint  # noqa: E402
 from liveframe.train.model import DenseBrain, init_output_bias  # noqa: E402
-from liveframe.train.trainer import Loss, TrainConfig, train  # noqa: E402
+from liveframe.train.trainer import (  # noqa: E402
+    MEL_RANGE,
+    Loss,
+    MelBands,
+    TrainConfig,
+    _resumed_config,
+    train,
+)
 from tests.test_train import SIZE, make_learnable_dataset  # noqa: E402
 
 HOP = C.HOP
@@ -141,6 +148,48 @@ def test_logmag_loss_is_mse_plus_spectral_convergence():
     assert float(Loss("mse", sc_weight=0.5)(doubled, y)) == pytest.approx(np.log(2) ** 2)
 
 
+def test_mel_term_weighs_where_the_energy_is_not_which_bin():
+    """A tone one bin off costs the per-bin error twice what a missing tone costs (missing
+    where it is, and there where it is not); the mel term (bands many bins wide up there)
+    hardly sees the shift, and sees the tone missing."""
+    bins, frames = C.N_FFT // 2 + 1, 3
+    floor = np.float32(-11.5)
+    y = np.full((2, frames, bins), floor, np.float32)
+    y[:, :, 300] = np.log(0.1)  # a tone at 6.5 kHz, in the same mel band one bin up
+    shifted, silent = np.roll(y, 1, axis=2), np.full_like(y, floor)
+    y, shifted, silent = (torch.from_numpy(a.reshape(2, -1)) for a in (y, shifted, silent))
+    mel = MelBands.of(y.numpy(), np.arange(2), sample_rate=C.SAMPLE_RATE, n_fft=C.N_FFT,
+                      frames=frames)
+    # the floor sits 80 dB under the loudest band of the training rows
+    assert mel.floor == pytest.approx(float(mel.bands(y, floor=0.0).max().exp() ** 2)
+                                      * np.exp(-2 * MEL_RANGE), rel=1e-4)
+    assert mel.bands(y).shape == (2, frames * 64)
+    only_mel = Loss("logmag", 0.0, mel_weight=1.0, mel=mel)
+    per_bin = torch.nn.functional.mse_loss
+    assert float(per_bin(shifted, y)) == pytest.approx(2 * float(per_bin(silent, y)))
+    assert float(only_mel(y, y)) == 0.0
+    off_mel = float(only_mel(shifted, y)) - float(per_bin(shifted, y))
+    gone_mel = float(only_mel(silent, y)) - float(per_bin(silent, y))
+    assert 0 < off_mel < 0.01 * gone_mel, (off_mel, gone_mel)
+    # the validation total over many batches is the batch loss, mel term included
+    loss = Loss("logmag", 0.1, mel_weight=2.0, mel=mel)
+    sums = loss.sums(shifted[:1], y[:1]) + loss.sums(shifted[1:], y[1:])
+    assert loss.total(sums, 2, y.shape[1]) == pytest.approx(float(loss(shifted, y)), rel=1e-5)
+    # other losses, and a logmag loss with no bands, have no mel term
+    assert Loss("mse", mel_weight=1.0, mel=mel).mel_weight == 0.0
+    assert Loss("logmag", mel_weight=1.0).mel_weight == 0.0
+
+
+def test_a_checkpoint_from_before_the_mel_term_resumes_without_it(tmp_path):
+    ck = {"config": {"kind": "spectrum", "epochs": 3}, "spec": {"output": {"kind": "spectrum"}}}
+    got = _resumed_config(TrainConfig(), ck, explicit=(), where=tmp_path / "old.pt")
+    assert got.mel_weight == 0.0
+    # one that trained with it resumes with it
+    ck["config"]["mel_weight"] = 1.0
+    got = _resumed_config(TrainConfig(), ck, explicit=(), where=tmp_path / "new.pt")
+    assert got.mel_weight == 1.0
+
+
 def test_spectrum_training_learns_and_saves_its_spec(trained):
     ck_path, res = trained
     vals = [h["val"] for h in res.history]
@@ -248,6 +297,45 @@ def test_a_partial_slot_sounds_a_main_lobe_between_bins(dataset, tmp_path):
     ck = load_checkpoint(ck_path)
     assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [16, 3]
     brain = Brain.load(export_checkpoint(ck_path, tmp_path / "part.onnx"))
+    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
+    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+
+
+def test_a_tone_source_sounds_its_harmonics_between_bins(dataset, tmp_path):
+    from liveframe.train.model import MAIN_LOBE_VAR, saved_net
+
+    net = DenseBrain((64 * 64, 16, 3 * 513), ceiling=20.0, conv_shape=(1, 64, 64),
+                     sources=True, partials=2, frames=3, harmonics=4)
+    got = saved_net(net.state_dict())
+    assert (got["partials"], got["harmonics"]) == (2, 4)
+    assert net.part.out_channels == 2 * (1 + 3 + 4 * 3)  # score, 3 fundamentals, 12 levels
+    with torch.no_grad():
+        net.linears[-1].weight.zero_()
+        net.linears[-1].bias.fill_(-40.0)  # the cells: silence
+        net.part.weight.zero_()
+        b = net.part.bias.view(2, 16)
+        b[0, 1:4] = torch.logit(torch.tensor([20.25, 30.0, 40.5]) / (512 / 4))
+        b[0, 4:] = torch.arange(12, dtype=torch.float32).neg() - 2.0  # harmonic j, frame f
+        b[1, 4:] = -60.0  # the other source: silent
+        z = net(torch.rand(2, 1, 64, 64)).reshape(2, 3, 513).numpy()
+    lobe = -0.5 / MAIN_LOBE_VAR
+    # frame 0: fundamental 20.25, harmonics at 40.5, 60.75, 81 at levels -2, -5, -8, -11
+    for j, (centre, level) in enumerate(zip((20.25, 40.5, 60.75, 81.0), (-2, -5, -8, -11))):
+        near = round(centre)
+        np.testing.assert_allclose(z[:, 0, near], level + lobe * (near - centre) ** 2, atol=1e-4,
+                                   err_msg=f"harmonic {j + 1}")
+    assert z[0, 1].argmax() == 30 and z[0, 2, 75:90].argmax() + 75 == 81  # 2 x 40.5
+    np.testing.assert_allclose(z[:, 1, 120], -12.0, atol=1e-4)  # frame 1, harmonic 4 at 120
+    np.testing.assert_allclose(z[:, 0, 400], -40.0 + np.log(64), atol=1e-4)  # far: the cells
+    # --arch tones trains, resumes and exports (parity 1e-4) with its sources
+    ck_path = tmp_path / "tones.pt"
+    train(dataset, ck_path, cfg(arch="tones", layers="I,32,L", epochs=1), threads=1,
+          quiet=True)
+    train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
+          threads=1, quiet=True)
+    ck = load_checkpoint(ck_path)
+    assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [4, 3, 8]
+    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "tones.onnx"))
     z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
     assert z.shape == (4, 1539) and np.all(np.isfinite(z))
 

@@ -17,7 +17,7 @@ from liveframe.util.files import check_outputs
 log = logging.getLogger(__name__)
 
 CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
-                  "sc_weight", "val_fraction", "patience", "seed", "weight_decay",
+                  "sc_weight", "mel_weight", "val_fraction", "patience", "seed", "weight_decay",
                   "lr_schedule", "lr_patience", "lr_factor")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
@@ -67,11 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"Adam learning rate, in (0, 10] (default {_kinds('lr')})")
     g.add_argument("--loss", default=None, choices=("logmag", "mse", "l1"),
                    help="loss: logmag (spectrum: MSE of log-magnitudes plus --sc-weight times "
-                        "the spectral convergence; the spectrum default), mse (the pcm "
-                        "default) or l1")
+                        "the spectral convergence and --mel-weight times the MSE of the "
+                        "log-magnitudes summed into mel bands; the spectrum default), mse "
+                        "(the pcm default) or l1")
     g.add_argument("--sc-weight", type=bounded_float(0.0, 1000.0), default=None, metavar="W",
                    help="weight of the spectral-convergence term of --loss logmag "
                         "(default 0.1; other losses ignore it)")
+    g.add_argument("--mel-weight", type=bounded_float(0.0, 1000.0), default=None, metavar="W",
+                   help="weight of the mel-band term of --loss logmag (default 0: none; "
+                        "other losses ignore it)")
     g.add_argument("--weight-decay", type=bounded_float(0.0, 10.0), default=None, metavar="W",
                    help="decoupled weight decay (AdamW; default 0: plain Adam)")
     g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),

@@ -25,6 +25,7 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "conv": (512,),
     "sources": (128,),
     "partials": (128,),
+    "tones": (128,),
 }
 """Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), of
 ``spectral``, a dense spectrum brain (4096-1024-1539 at 64x64 grey and the STFT defaults),
@@ -32,7 +33,8 @@ ARCHS: dict[str, tuple[int, ...]] = {
 ``sources``: the same front end, then every cell of the 8x8 map sounds through one head of 128
 hidden units shared by all cells, and the cells' magnitudes add up
 (:class:`liveframe.train.model.DenseBrain`); ``partials``: ``sources`` plus 16 partial slots
-that place peaks anywhere in the spectrum, between bins too.
+that place peaks anywhere in the spectrum, between bins too; ``tones``: ``sources`` plus 4
+harmonic sources, each 8 harmonics of a fundamental placed anywhere.
 
 The input size follows the frame geometry and context, the output size the framing (pcm)
 or ``frames * bins`` (spectrum).

@@ -107,7 +107,8 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
     model = DenseBrain(spec.layers, ceiling=0.0 if "ceiling" in best else None,
                        motion_channels=spec.channels if net["motion"] else 0,
                        conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"],
-                       partials=net["partials"], frames=spec.frames)
+                       partials=net["partials"], frames=spec.frames,
+                       harmonics=net["harmonics"])
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model
