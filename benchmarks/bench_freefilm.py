@@ -134,8 +134,9 @@ def films(work: Path, a: argparse.Namespace) -> dict[str, tuple[Path, float]]:
 def train_flags(recipe_flags: tuple[str, ...] | None, a: argparse.Namespace,
                 have: str) -> list[str]:
     """A recipe's train flags (None: none), less ``--kind`` where train has none (then pcm
-    is all there is), plus ``--arch`` for a spectrum brain and ``--epochs``/``--threads``
-    when given (also :mod:`benchmarks.bench_realfootage`'s)."""
+    is all there is), plus ``--arch`` (and ``--seed``, where ``a`` has one) for a spectrum
+    brain and ``--epochs``/``--threads`` when given (also
+    :mod:`benchmarks.bench_realfootage`'s)."""
     flags = list(recipe_flags or ())
     if "--kind" not in have:
         if "spectrum" in flags:
@@ -144,6 +145,8 @@ def train_flags(recipe_flags: tuple[str, ...] | None, a: argparse.Namespace,
         del flags[i : i + 2]
     if a.arch and "spectrum" in flags:
         flags += ["--arch", a.arch]
+    if getattr(a, "seed", None) is not None and "spectrum" in flags:
+        flags += ["--seed", str(a.seed)]
     if a.epochs:
         flags += ["--epochs", str(a.epochs)]
     if a.threads and "--threads" in have:

@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads for train")
     ap.add_argument("--arch", default=None,
                     help="the spectrum brain's topology (e.g. partials; default: train's)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="the spectrum brain's training seed (default: train's)")
     ap.add_argument("--footage", default=None, help="footage folder (default WORK/footage)")
     ap.add_argument("--work", default="/tmp/lf-realfootage", help="cuts, datasets and brains")
     ap.add_argument("--out", default=str(RESULT))
