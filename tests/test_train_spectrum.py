@@ -340,51 +340,6 @@ def test_a_tone_source_sounds_its_harmonics_between_bins(dataset, tmp_path):
     assert z.shape == (4, 1539) and np.all(np.isfinite(z))
 
 
-def test_a_comb_source_sounds_the_harmonics_of_its_likeliest_pitch(dataset, tmp_path):
-    from liveframe.train.model import COMB_RANGE, MAIN_LOBE_VAR, saved_net
-
-    net = DenseBrain((64 * 64, 16, 3 * 513), ceiling=20.0, conv_shape=(1, 64, 64),
-                     sources=True, partials=2, frames=3, harmonics=3, combs=11)
-    got = saved_net(net.state_dict())
-    assert (got["partials"], got["harmonics"], got["combs"]) == (2, 3, 11)
-    assert net.part.out_channels == 2 * (1 + 11 + 3 * 3)  # score, 11 candidates, 9 levels
-    grid = net.pitch_grid.numpy()
-    np.testing.assert_allclose(grid[[0, -1]], COMB_RANGE, rtol=1e-6)
-    with torch.no_grad():
-        net.linears[-1].weight.zero_()
-        net.linears[-1].bias.fill_(-40.0)  # the cells: silence
-        net.part.weight.zero_()
-        b = net.part.bias.view(2, 21)
-        b[0, 1 + 5] = 60.0  # source 0: candidate 5, all but certainly
-        b[0, 12:] = torch.arange(9, dtype=torch.float32).neg() - 2.0  # harmonic j, frame f
-        b[1, 12:] = -60.0  # the other source: silent
-        z = net(torch.rand(2, 1, 64, 64)).reshape(2, 3, 513).numpy()
-    f0 = float(grid[5])
-    for j, level in enumerate((-2.0, -5.0, -8.0)):  # frame 0: harmonics 1, 2, 3
-        near = round((j + 1) * f0)
-        want = level - 0.5 / MAIN_LOBE_VAR * (near - (j + 1) * f0) ** 2
-        np.testing.assert_allclose(z[:, 0, near], want, atol=1e-3, err_msg=f"harmonic {j + 1}")
-    assert z[0, 2].argmax() == round(f0)  # frame 2: the fundamental at -4
-    np.testing.assert_allclose(z[:, 0, 400], -40.0 + np.log(64), atol=1e-4)  # far: the cells
-    # equally likely candidates: each comb at its share, every one of them heard
-    with torch.no_grad():
-        b[0, 1:12] = 0.0
-        z = net(torch.rand(1, 1, 64, 64)).reshape(3, 513).numpy()
-    peaks = [round(g) for g in grid[::3]]
-    assert np.all(z[0, peaks] > -2.0 - np.log(11) - 1.0), z[0, peaks]
-    # --arch combs trains, resumes and exports (parity 1e-4) with its sources
-    ck_path = tmp_path / "combs.pt"
-    train(dataset, ck_path, cfg(arch="combs", layers="I,32,L", epochs=1), threads=1,
-          quiet=True)
-    train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
-          threads=1, quiet=True)
-    ck = load_checkpoint(ck_path)
-    assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [4, 3, 8, 241]
-    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "combs.onnx"))
-    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
-    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
-
-
 def test_export_load_and_render_a_spectrum_brain(trained, tmp_path):
     ck_path, _ = trained
     out = export_checkpoint(ck_path, tmp_path / "spec.onnx")

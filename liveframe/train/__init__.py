@@ -26,7 +26,6 @@ ARCHS: dict[str, tuple[int, ...]] = {
     "sources": (128,),
     "partials": (128,),
     "tones": (128,),
-    "combs": (128,),
 }
 """Hidden sizes of the 2015 topologies (4096-...-735 at 64x64 grey, block framing), of
 ``spectral``, a dense spectrum brain (4096-1024-1539 at 64x64 grey and the STFT defaults),

@@ -108,7 +108,7 @@ def state_from_checkpoint(ck: dict[str, Any]) -> tuple[BrainSpec, DenseBrain]:
                        motion_channels=spec.channels if net["motion"] else 0,
                        conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"],
                        partials=net["partials"], frames=spec.frames,
-                       harmonics=net["harmonics"], combs=net["combs"])
+                       harmonics=net["harmonics"])
     model.load_state_dict(ck["best_model"])
     model.eval()
     return spec, model

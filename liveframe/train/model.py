@@ -125,8 +125,7 @@ def init_output_bias(model: DenseBrain, mean: torch.Tensor) -> None:
         last.bias.copy_(target)
         if model.partials:  # the slots start as loud as the loudest mean bin: heard, and
             f = model.part_frames  # their frequencies learn from it
-            first = 1 + (model.combs or f)  # score, frequencies (or candidates), levels
-            model.part.bias.view(model.partials, first + model.harmonics * f)[:, first:] = \
+            model.part.bias.view(model.partials, 1 + f + model.harmonics * f)[:, 1 + f:] = \
                 float(mean.max())
 
 
@@ -161,12 +160,18 @@ each tick (two tones of four harmonics each on the free-phase film)."""
 TONES, HARMONICS = 4, 8
 """The ``tones`` preset: this many harmonic sources, each sounding this many harmonics of a
 fundamental it places anywhere (between bins too), each harmonic at its own level (the
-harmonic oscillator bank of DDSP, Engel et al. 2020, as peaks in the spectrum)."""
+harmonic oscillator bank of DDSP, Engel et al. 2020, as peaks in the spectrum).
 
-COMBS = 241
-COMB_RANGE = (2.5, 80.0)
-"""The ``combs`` preset: candidate fundamentals, log-spaced over this range of bins (5
-octaves in 25-cent steps: 54 to 1723 Hz at n_fft 1024 and 22050 Hz)."""
+What they learn on the free-phase film is not the tones: their fundamentals stay near 50
+to 600 Hz whatever the objects' pitches (a slot's frequency learns only from a peak within
+a bin or two of its own lobes), and the cells keep sounding the tones; the sources serve
+as spectral shapes the cells lack (``liveframe/train/__init__.py`` has the figures).
+Tried and dropped, the same data and seed: each source a softmax over 241 candidate
+fundamentals (25 cents apart) of their whole combs, so that every candidate learns from
+every tick: the sources fell silent in the first epochs and stayed silent (validation 0.83
+at epoch 34 against 0.72 for ``tones``); with the cells' spectrum limited to a 32-band
+envelope as well (harmonic plus noise, as DDSP), so that only the sources could sound a
+narrow peak: still silent, held-out mel 9.01 and 9.90 dB, level -6.2 and -5.6 dB."""
 
 MAIN_LOBE_VAR = 0.763
 """Variance (bins squared) of the Gaussian a placed partial takes, in log-magnitude, for the
@@ -224,7 +229,7 @@ class DenseBrain(nn.Module):
                  motion_channels: int = 0,
                  conv_shape: tuple[int, int, int] | None = None, conv: bool = False,
                  sources: bool = False, partials: int = 0, frames: int = 1,
-                 harmonics: int = 1, combs: int = 0) -> None:
+                 harmonics: int = 1) -> None:
         super().__init__()
         self.in_shape = tuple(conv_shape) if conv_shape is not None else None
         self.front: nn.Module | None = None
@@ -254,7 +259,6 @@ class DenseBrain(nn.Module):
         self.net = nn.Sequential(*mods)
         self.partials = int(partials) if self.cells else 0
         self.harmonics = max(int(harmonics), 1)
-        self.combs = int(combs) if self.partials else 0
         if self.partials:
             self._add_partials(int(frames))
         self.ceiling: torch.Tensor | None
@@ -269,9 +273,6 @@ class DenseBrain(nn.Module):
             raise ParamError("partials", k, f"need a hidden layer and an output of whole frames "
                              f"({length} values, {frames} frames)")
         bins = length // frames
-        if self.combs:
-            self._add_combs(frames, bins)
-            return
         self.part = nn.Conv2d(self.sizes[-2], k * (1 + frames + h * frames), 1)
         with torch.no_grad():  # near-equal scores, frequencies spread over the octaves
             self.part.weight.mul_(0.1)
@@ -285,19 +286,6 @@ class DenseBrain(nn.Module):
         shape = [k, frames] if h == 1 else [k, frames, h]
         self.register_buffer("part_shape", torch.tensor(shape))
         self.register_buffer("part_bins", torch.arange(bins, dtype=torch.float32))
-
-    def _add_combs(self, frames: int, bins: int) -> None:
-        k, h, p = self.partials, self.harmonics, self.combs
-        self.part = nn.Conv2d(self.sizes[-2], k * (1 + p + h * frames), 1)
-        with torch.no_grad():  # near-equal scores, every pitch as likely
-            self.part.weight.mul_(0.1)
-            self.part.bias.zero_()
-        self.part_frames = frames
-        self.register_buffer("part_shape", torch.tensor([k, frames, h, p]))
-        self.register_buffer("part_bins", torch.arange(bins, dtype=torch.float32))
-        lo, hi = COMB_RANGE
-        self.register_buffer("pitch_grid", torch.logspace(float(np.log10(lo)),
-                                                          float(np.log10(hi)), p))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``[N, C, H, W]`` -> ``[N, out_size]``."""
@@ -348,34 +336,7 @@ class DenseBrain(nn.Module):
             return torch.logsumexp(self.net(feats).flatten(2), dim=2)
         hidden = self.net[:-1](feats)
         cells = torch.logsumexp(self.net[-1](hidden).flatten(2), dim=2)
-        return _log_add(cells, self._combs(hidden) if self.combs else self._partials(hidden))
-
-    def _combs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The harmonic sources' log-magnitudes ``[N, L]``, each a mixture of combs.
-
-        Per source, the cells' proposals (a logit per candidate fundamental of
-        ``pitch_grid``, a log level per harmonic and frame) are averaged with the softmax
-        of their scores over the cells; the source sounds, in magnitude, the softmax over
-        the candidates of their combs (H main lobes at 1..H times the candidate, each
-        harmonic at its level). Every candidate's comb is there, so every candidate learns
-        from every tick how well it fits (a slot's frequency learns only from a peak within
-        a bin or two of its own lobe).
-        """
-        n = hidden.shape[0]
-        k, f, h, p = self.partials, self.part_frames, self.harmonics, self.combs
-        bins = self.part_bins.shape[0]
-        q = self.part(hidden).flatten(2).reshape(n, k, 1 + p + h * f, -1)
-        share = torch.softmax(q[:, :, 0], dim=2).unsqueeze(2)  # [N, K, 1, cells]
-        prob = torch.softmax((q[:, :, 1:1 + p] * share).sum(dim=3), dim=2)  # [N, K, P]
-        level = (q[:, :, 1 + p:] * share).sum(dim=3).reshape(n, k, h, f)  # [N, K, H, F]
-        mult = torch.arange(1, h + 1, dtype=prob.dtype, device=prob.device)
-        centre = mult.view(h, 1, 1) * self.pitch_grid.view(1, p, 1)  # [H, P, 1]
-        d = self.part_bins.view(1, 1, bins) - centre
-        lobes = torch.exp(d * d * (-0.5 / MAIN_LOBE_VAR))  # [H, P, bins]
-        combs = torch.matmul(prob, lobes.transpose(0, 1).reshape(p, h * bins))  # [N, K, H*bins]
-        mag = torch.matmul(torch.exp(level).transpose(2, 3),  # [N, K, F, H] x [N, K, H, bins]
-                           combs.reshape(n, k, h, bins)).sum(dim=1)  # [N, F, bins]
-        return torch.log(mag.reshape(n, f * bins) + 1e-30)
+        return _log_add(cells, self._partials(hidden))
 
     def _partials(self, hidden: torch.Tensor) -> torch.Tensor:
         """The partial slots' log-magnitudes ``[N, L]`` from the cells' hidden units.
@@ -426,8 +387,7 @@ def saved_net(state: Mapping[str, Any]) -> dict[str, Any]:
     return {"conv": "front.0.weight" in state, "sources": "coords" in state,
             "motion": "motion_gain" in state,
             "partials": int(part[0]) if part is not None else 0,
-            "harmonics": int(part[2]) if part is not None and len(part) > 2 else 1,
-            "combs": int(part[3]) if part is not None and len(part) > 3 else 0}
+            "harmonics": int(part[2]) if part is not None and len(part) > 2 else 1}
 
 
 def forward_flops(sizes: Sequence[int]) -> int:

@@ -48,7 +48,6 @@ from liveframe.train.data import (
 )
 from liveframe.train.model import (
     CEILING_MARGIN,
-    COMBS,
     HARMONICS,
     PARTIALS,
     TONES,
@@ -435,17 +434,15 @@ def train(
     # given (--arch sources --layers I,512,L); a resumed run builds what its weights are
     preset = config.arch or (DEFAULT_ARCH[spec.kind] if config.layers is None else None)
     net = saved_net(ck["model"]) if ck is not None else {
-        "conv": preset == "conv", "sources": preset in ("sources", "partials", "tones",
-                                                          "combs"),
+        "conv": preset == "conv", "sources": preset in ("sources", "partials", "tones"),
         "motion": spec.spectral and config.context > 0,
-        "partials": {"partials": PARTIALS, "tones": TONES, "combs": TONES}.get(preset or "", 0),
-        "harmonics": HARMONICS if preset in ("tones", "combs") else 1,
-        "combs": COMBS if preset == "combs" else 0}
+        "partials": {"partials": PARTIALS, "tones": TONES}.get(preset or "", 0),
+        "harmonics": HARMONICS if preset == "tones" else 1}
     model = DenseBrain(sizes, ceiling=ceiling,
                        motion_channels=spec.channels if net["motion"] else 0,
                        conv_shape=spec.input_shape, conv=net["conv"], sources=net["sources"],
                        partials=net["partials"], frames=spec.frames,
-                       harmonics=net["harmonics"], combs=net["combs"])
+                       harmonics=net["harmonics"])
     if spec.spectral:
         init_output_bias(model, _mean_row(ds.targets, train_idx_np))
     # AdamW: decoupled weight decay (Loshchilov & Hutter); with weight_decay 0 it is Adam
