@@ -71,12 +71,22 @@ tone's strongest peak 2.6 dB under the truth, 5.7 for ``sources``), but its pitc
 better (median error of a fundamental 38 and 42 cents against 44 and 26: the picture's
 height is read no more precisely), and on the real launch clip it did worse (held-out mel
 9.11 dB and level -18.1 dB against 7.89 and -6.0), at about twice the inference (2.1
-against 0.9 to 1.2 ms a tick, side by side on a loaded host). The
-pitch, read from the picture to about half a pixel, is what keeps the free-phase film's
-mel distance over 5 dB: the true magnitudes blurred by two bins give 5.0 dB. (``python -m
+against 0.9 to 1.2 ms a tick, side by side on a loaded host). (``python -m
 benchmarks.bench_freefilm --threads 2 --arch partials`` and ``python -m
 benchmarks.bench_realfootage --footage build/footage --threads 2 --arch partials``; the
 slots' arithmetic was float32 then, float64 now for export parity, the same sums.)
+
+What keeps the free-phase film's mel distance over 5 dB is not the pitch read from the
+picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
+brain's median error on the disc) scores 3.4 dB, 30 cents 2.2 dB. It is how a tone is
+sounded: the brain scores 9.1 dB on the ticks where one tone sounds alone (the cells'
+dense output plays a tone's fundamental at about its level and harmonics 2 to 4 10 to 30
+dB too quiet and smeared), and it fits its own training film only to 5.25 dB
+(``python -m benchmarks.freefilm_errors``, ``benchmarks/results/freefilm_errors.md``).
+Measured and not adopted against this: a 5x5 convolution over the 8x8 map (each cell sees
+the widest disc whole; it generalises worse, :func:`~liveframe.train.model.conv_front`);
+the cells without the picture's mean planes (validation 0.784 at epoch 40 against 0.769);
+a mel-band term in the loss (``--mel-weight``, :class:`~liveframe.train.trainer.Loss`).
 
 ``spectral`` (one hidden layer of 1024) was chosen on a 90 s free-phase film
 (:mod:`liveframe.data.freefilm`, seed 1; batch 64, the logmag loss): best validation loss
