@@ -76,6 +76,23 @@ benchmarks.bench_freefilm --threads 2 --arch partials`` and ``python -m
 benchmarks.bench_realfootage --footage build/footage --threads 2 --arch partials``; the
 slots' arithmetic was float32 then, float64 now for export parity, the same sums.)
 
+``tones`` (``sources`` plus 4 harmonic sources of 8 harmonics each,
+:data:`~liveframe.train.model.TONES`) is the closest to the free-phase targets yet, and not
+yet the default. On the same scene (2 threads, ``python -m benchmarks.bench_freefilm
+--threads 2 --only spectrum --arch tones``): held-out mel 5.75 dB and another film 6.55
+(level -1.6 and -0.8 dB, envelope 0.997 and 0.994, frame line 0.56 and 0.90 against the
+truth's 0.23 and 0.07), trained to the 150-epoch cap and still improving (best validation
+0.38; 3124 s on a loaded host), inference 1.76 ms a tick (median). A run of the same
+flags whose first 8 epochs ran on one thread stopped early at epoch 77 (validation 0.57)
+and gave 7.00 and 8.10 dB: early stopping decides much of it. Against it, the real clips
+(``python -m benchmarks.bench_realfootage --footage build/footage --threads 2 --arch tones
+--seed S``, seeds 0 to 3): held-out launch 6.3 to 9.0 dB (``sources`` 6.9 to 9.6) but
+11.4 to 15.1 dB under the true level, the man talking 15.3 to 19.1 dB (``sources`` 14.3
+to 15.5; the mean spectrum 15.3); and black pictures play at -38 dBFS on the free-phase
+brain (``sources``: -53). In the 150-epoch run one source follows a tone's fundamental
+(209, 269, 224, 266 Hz played 206, 273, 226, 269 on held-out ticks, loud); in the run
+stopped at 77 none did (:data:`~liveframe.train.model.TONES`).
+
 What keeps the free-phase film's mel distance over 5 dB is not the pitch read from the
 picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
 brain's median error on the disc) scores 3.4 dB, 30 cents 2.2 dB. It is how a tone is

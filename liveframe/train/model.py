@@ -162,10 +162,11 @@ TONES, HARMONICS = 4, 8
 fundamental it places anywhere (between bins too), each harmonic at its own level (the
 harmonic oscillator bank of DDSP, Engel et al. 2020, as peaks in the spectrum).
 
-What they learn on the free-phase film is not the tones: their fundamentals stay near 50
-to 600 Hz whatever the objects' pitches (a slot's frequency learns only from a peak within
-a bin or two of its own lobes), and the cells keep sounding the tones; the sources serve
-as spectral shapes the cells lack (``liveframe/train/__init__.py`` has the figures).
+What they learn on the free-phase film depends on the run: trained to 150 epochs one
+source follows a tone's fundamental within a few hertz on held-out ticks; in a run that
+stopped early at epoch 77 their fundamentals stayed near 50 to 600 Hz whatever the objects'
+pitches (a slot's frequency learns only from a peak within a bin or two of its own lobes)
+and the cells sounded the tones (``liveframe/train/__init__.py`` has the figures).
 Tried and dropped, the same data and seed: each source a softmax over 241 candidate
 fundamentals (25 cents apart) of their whole combs, so that every candidate learns from
 every tick: the sources fell silent in the first epochs and stayed silent (validation 0.83
