@@ -329,9 +329,6 @@ class DenseBrain(nn.Module):
         """
         n = fmap.shape[0]
         mean = fmap.mean(dim=(2, 3), keepdim=True).expand_as(fmap)
-        import os
-        if os.environ.get("LF_NOMEAN"):
-            mean = mean * 0.0
         feats = torch.cat([fmap, mean, self.coords.expand(n, -1, -1, -1)], dim=1)
         if not self.partials:
             return torch.logsumexp(self.net(feats).flatten(2), dim=2)
