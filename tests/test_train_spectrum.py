@@ -230,6 +230,23 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     assert (got["lr"], got["patience"], got["batch_size"]) == (1e-3, 5, 256)
 
 
+def trains_resumes_exports(dataset, tmp_path, arch: str) -> dict:
+    """``--arch ARCH`` (layers I,32,L) trains an epoch, resumes to a second and exports
+    (the graph's output length declared, parity 1e-4); the exported brain plays finite
+    spectra. Returns the checkpoint."""
+    ck_path = tmp_path / f"{arch}.pt"
+    train(dataset, ck_path, cfg(arch=arch, layers="I,32,L", epochs=1), threads=1, quiet=True)
+    again = train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
+                  threads=1, quiet=True)
+    assert again.epoch == 2
+    ck = load_checkpoint(ck_path)
+    assert ck["epoch"] == 2
+    brain = Brain.load(export_checkpoint(ck_path, tmp_path / f"{arch}.onnx"))
+    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
+    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+    return ck
+
+
 def test_the_sources_net_adds_up_its_cells_and_exports(dataset, tmp_path):
     from liveframe.train.model import DenseBrain
 
@@ -250,17 +267,8 @@ def test_the_sources_net_adds_up_its_cells_and_exports(dataset, tmp_path):
     torch.testing.assert_close(net(x.reshape(3, -1)), net(x))
     # --arch sources with its layers given builds the sources net; it trains, resumes and
     # exports (the graph's output length declared, parity 1e-4) like any other
-    ck_path = tmp_path / "src.pt"
-    train(dataset, ck_path, cfg(arch="sources", layers="I,32,L", epochs=1), threads=1,
-          quiet=True)
-    again = train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
-                  threads=1, quiet=True)
-    assert again.epoch == 2
-    ck = load_checkpoint(ck_path)
+    ck = trains_resumes_exports(dataset, tmp_path, "sources")
     assert "coords" in ck["best_model"] and ck["spec"]["layers"] == [SIZE * SIZE, 32, 1539]
-    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "src.onnx"))
-    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
-    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
 
 
 def test_a_partial_slot_sounds_a_main_lobe_between_bins(dataset, tmp_path):
@@ -289,16 +297,8 @@ def test_a_partial_slot_sounds_a_main_lobe_between_bins(dataset, tmp_path):
     init_output_bias(net, torch.full((3 * 513,), -11.0).index_fill_(0, torch.tensor([7]), -4.0))
     assert torch.all(net.part.bias.view(2, 7)[:, 4:] == -4.0)
     # --arch partials trains, resumes and exports (parity 1e-4) with its slots
-    ck_path = tmp_path / "part.pt"
-    train(dataset, ck_path, cfg(arch="partials", layers="I,32,L", epochs=1), threads=1,
-          quiet=True)
-    train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
-          threads=1, quiet=True)
-    ck = load_checkpoint(ck_path)
-    assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [16, 3]
-    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "part.onnx"))
-    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
-    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+    ck = trains_resumes_exports(dataset, tmp_path, "partials")
+    assert ck["best_model"]["part_shape"].tolist() == [16, 3]
 
 
 def test_a_tone_source_sounds_its_harmonics_between_bins(dataset, tmp_path):
@@ -328,16 +328,8 @@ def test_a_tone_source_sounds_its_harmonics_between_bins(dataset, tmp_path):
     np.testing.assert_allclose(z[:, 1, 120], -12.0, atol=1e-4)  # frame 1, harmonic 4 at 120
     np.testing.assert_allclose(z[:, 0, 400], -40.0 + np.log(64), atol=1e-4)  # far: the cells
     # --arch tones trains, resumes and exports (parity 1e-4) with its sources
-    ck_path = tmp_path / "tones.pt"
-    train(dataset, ck_path, cfg(arch="tones", layers="I,32,L", epochs=1), threads=1,
-          quiet=True)
-    train(dataset, ck_path, TrainConfig(epochs=2), resume=True, explicit=("epochs",),
-          threads=1, quiet=True)
-    ck = load_checkpoint(ck_path)
-    assert ck["epoch"] == 2 and ck["best_model"]["part_shape"].tolist() == [4, 3, 8]
-    brain = Brain.load(export_checkpoint(ck_path, tmp_path / "tones.onnx"))
-    z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
-    assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+    ck = trains_resumes_exports(dataset, tmp_path, "tones")
+    assert ck["best_model"]["part_shape"].tolist() == [4, 3, 8]
 
 
 def test_export_load_and_render_a_spectrum_brain(trained, tmp_path):
