@@ -110,6 +110,46 @@ def test_safety_removes_dc_and_passes_quiet_signal():
     assert sc.limited_blocks == 0
 
 
+def test_safety_dc_blocker_is_the_one_pole_high_pass_sample_for_sample(rng):
+    # y[k] = x[k] - x[k-1] + R y[k-1], R = exp(-1 / (tau sr)), across blocks of any size
+    sr, tau = 22050, 0.05
+    sc = SafetyChain(sr=sr, dc_seconds=tau, max_block=1024)
+    sizes = [735, 1, 1024, 7, 735, 500] * 2
+    x = (rng.standard_normal(sum(sizes)) * 0.05 + 0.2).astype(np.float32)
+    got = x.copy()
+    i = 0
+    for n in sizes:
+        sc.process(got[i : i + n])
+        i += n
+    r = np.exp(-1.0 / (tau * sr))
+    want = np.empty(x.shape[0])
+    px = py = 0.0
+    for k, v in enumerate(x.astype(np.float64)):
+        py = v - px + r * py
+        px = v
+        want[k] = py
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=0, atol=2e-7)
+    assert sc.limited_blocks == 0
+
+
+def test_safety_leaves_a_steady_tone_without_a_buzz_at_the_block_rate():
+    # the DC blocker it replaced removed each block's mean as a ramp: a piecewise-linear
+    # signal at the block rate, about 45 dB under a tone; a one-pole high-pass adds nothing
+    sr, n, f = 22050, 735, 140.0  # 4.67 periods a block: block means that swing
+    t = np.arange(60 * n) / sr
+    x = (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+    sc = SafetyChain(sr=sr, max_block=n)
+    y = x.copy()
+    for i in range(0, y.shape[0], n):
+        sc.process(y[i : i + n])
+    seg = y[20 * n :].astype(np.float64)  # past the start's transient
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.shape[0])))
+    freqs = np.fft.rfftfreq(seg.shape[0], 1 / sr)
+    tone = spec[np.abs(freqs - f) < 8].max()
+    rest = spec[(np.abs(freqs - f) > 15) & (freqs > 10)].max()
+    assert 20 * np.log10(rest / tone) < -80  # the block-mean tracker: -38.6 dB
+
+
 def test_safety_does_not_allocate_per_block():
     import tracemalloc
 

@@ -37,7 +37,7 @@ class SafetyChain:
     ceiling : float
         Absolute peak the output never exceeds (default 0.89, -1 dBFS).
     dc_seconds : float
-        Time constant of the DC tracker.
+        Time constant of the DC blocker (:class:`DcBlocker`; 0.05 s: a high-pass at 3.2 Hz).
     release_seconds : float
         Time constant with which the limiter's gain recovers.
     max_block : int
@@ -57,15 +57,17 @@ class SafetyChain:
         self.ceiling = np.float32(ceiling)
         self.dc_seconds = dc_seconds
         self.release_seconds = release_seconds
-        self._dc = np.float32(0)
         self._gain = np.float32(1)
         self._ramp = np.zeros(max_block, np.float32)
         self._unit = np.arange(1, max_block + 1, dtype=np.float32)
+        self._dc = DcBlocker(sr=sr, seconds=dc_seconds, max_block=max_block)
+        self._x64 = np.zeros(max_block, np.float64)
+        self._d64 = np.zeros(max_block, np.float64)
         self.nan_blocks = 0
         self.limited_blocks = 0
 
     def reset(self) -> None:
-        self._dc = np.float32(0)
+        self._dc.reset()
         self._gain = np.float32(1)
 
     def process(self, x: F32) -> F32:
@@ -80,17 +82,14 @@ class SafetyChain:
         if not np.isfinite(np.sum(x)):
             x[:] = 0
             self.nan_blocks += 1
-            self._dc = np.float32(0)
+            self._dc.reset()
         np.clip(x, -8.0, 8.0, out=x)
-        # DC blocker: a one-pole tracker of the block mean, removed with a per-block ramp.
-        mean = np.float32(np.mean(x))
-        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
-        new_dc = self._dc + a * (mean - self._dc)
+        # DC blocker: a one-pole high-pass, sample by sample, in float64
+        xd = self._x64[:n]
+        np.copyto(xd, x)
+        self._dc.process(xd, self._d64[:n])
+        np.copyto(x, xd, casting="same_kind")
         ramp = self._ramp[:n]
-        np.multiply(self._unit[:n], np.float32((new_dc - self._dc) / n), out=ramp)
-        ramp += self._dc
-        x -= ramp
-        self._dc = new_dc
         # Limiter: the gain falls at once to what keeps this block under the ceiling and
         # recovers with release_seconds; a ramp between blocks avoids zipper noise; a final
         # clip makes the ceiling absolute.
@@ -115,9 +114,10 @@ class SafetyChain:
         """:meth:`process` on each row of ``xs`` ``(blocks, n)``, in order, in place.
 
         The same samples as one :meth:`process` call per row, for offline render: the NaN
-        guard, clips, means, peaks and ramps run over all rows per numpy call; only the two
-        one-pole recursions (DC tracker, limiter gain) step through the rows, with the same
-        float32 scalar arithmetic. Allocates; never for the audio callback.
+        guard, clips, the DC blocker's sums, peaks and ramps run over all rows per numpy
+        call; only the two one-pole recursions (the DC blocker's state, the limiter's gain)
+        step through the rows, with the same scalar arithmetic. Allocates; never for the
+        audio callback.
         """
         nb, n = xs.shape
         if nb == 0 or n == 0:
@@ -128,24 +128,12 @@ class SafetyChain:
         if bad.any():
             xs[bad] = 0
         np.clip(xs, -8.0, 8.0, out=xs)
-        means = np.mean(xs, axis=1)
-        a = np.float32(1.0 - np.exp(-n / (self.dc_seconds * self.sr)))
+        self.nan_blocks += int(np.count_nonzero(bad))
+        xs[...] = self._dc.process_rows(xs.astype(np.float64), bad)
         start = np.empty(nb, np.float32)
         step = np.empty(nb, np.float32)
-        dc = self._dc
-        for i in range(nb):
-            if bad[i]:
-                self.nan_blocks += 1
-                dc = np.float32(0)
-            new_dc = dc + a * (means[i] - dc)
-            start[i] = dc
-            step[i] = np.float32((new_dc - dc) / n)
-            dc = new_dc
-        self._dc = dc
         unit = self._unit[:n]
-        ramp = unit * step[:, None]
-        ramp += start[:, None]
-        xs -= ramp
+        ramp = np.empty((nb, n), np.float32)
         peaks = np.maximum(np.max(xs, axis=1), -np.min(xs, axis=1))
         r = np.float32(1.0 - np.exp(-n / (self.release_seconds * self.sr)))
         gain = self._gain
@@ -164,6 +152,80 @@ class SafetyChain:
         ramp += start[:, None]
         xs *= ramp
         np.clip(xs, -self.ceiling, self.ceiling, out=xs)
+        return xs
+
+
+class DcBlocker:
+    """The classic DC blocker ``y[k] = x[k] - x[k-1] + R y[k-1]``: a zero at DC and a pole
+    at ``R = exp(-1 / (seconds sr))`` (J. O. Smith, *Introduction to Digital Filters*).
+
+    Exact sample by sample, and computed a block at a time in closed form, in float64::
+
+        y[k] = R^(k+1) (y[-1] + sum_{j<=k} R^-(j+1) (x[j] - x[j-1]))
+
+    a difference, a product, a cumulative sum and a product: four numpy calls a block, no
+    loop over samples (``R^-k`` is at most ``e^600`` for a block of ``600 seconds sr``).
+
+    What it replaced, a tracker of each block's mean removed as a linear ramp per block,
+    subtracted a piecewise-linear signal whose slope changed at the block rate: a faint
+    buzz at the block rate's multiples under every tone (about 45 dB under a free-phase
+    film's sound at a 735-sample block), which cost a spectrum brain 0.64 dB of mel
+    distance in ``liveframe eval`` (5.65 dB against 5.01 for the same magnitudes decoded
+    offline). The high-pass leaves a steady tone a steady tone.
+    """
+
+    def __init__(self, *, sr: int, seconds: float, max_block: int) -> None:
+        if not max_block <= 600.0 * seconds * sr:
+            raise ValueError(f"max_block={max_block} exceeds 600 DC time constants "
+                             f"({seconds} s at {sr} Hz)")
+        r = float(np.exp(-1.0 / (seconds * sr)))
+        k = np.arange(1, max_block + 1, dtype=np.float64)
+        self._up = r**k  # R^(k+1) for sample k of a block
+        self._down = 1.0 / self._up  # R^-(k+1)
+        self._x1 = 0.0  # the last input sample
+        self._y1 = 0.0  # the last output sample
+
+    def reset(self) -> None:
+        self._x1 = self._y1 = 0.0
+
+    def process(self, x: npt.NDArray[np.float64], d: npt.NDArray[np.float64]) -> None:
+        """Filter ``x`` (one block) in place; ``d`` is scratch of its length. Allocation-free."""
+        n = x.shape[0]
+        d[0] = x[0] - self._x1
+        np.subtract(x[1:], x[:-1], out=d[1:])
+        self._x1 = float(x[n - 1])
+        np.multiply(d, self._down[:n], out=d)
+        np.cumsum(d, out=d)
+        d += self._y1
+        np.multiply(d, self._up[:n], out=x)
+        self._y1 = float(x[n - 1])
+
+    def process_rows(self, xs: npt.NDArray[np.float64],
+                     restart: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        """Filter consecutive blocks ``(blocks, n)``, each in float64 what :meth:`process`
+        gives (with :meth:`reset` before each block whose ``restart`` is set); in place."""
+        nb, n = xs.shape
+        if nb == 0 or n == 0:
+            return xs
+        d = np.empty_like(xs)
+        d[0, 0] = xs[0, 0] - self._x1
+        d[1:, 0] = xs[1:, 0] - xs[:-1, n - 1]
+        d[restart, 0] = xs[restart, 0]  # a restarted block's previous input is 0
+        np.subtract(xs[:, 1:], xs[:, :-1], out=d[:, 1:])
+        self._x1 = float(xs[nb - 1, n - 1])
+        np.multiply(d, self._down[:n], out=d)
+        np.cumsum(d, axis=1, out=d)
+        up_n = self._up[n - 1]
+        y0 = np.empty(nb, np.float64)
+        y = self._y1
+        for i in range(nb):  # each block's y[-1]: one multiply-add a block
+            if restart[i]:
+                y = 0.0
+            y0[i] = y
+            y = float((d[i, n - 1] + y) * up_n)
+        d += y0[:, None]
+        np.multiply(d, self._up[:n], out=xs)
+        self._y1 = float(xs[nb - 1, n - 1])
         return xs
 
 
