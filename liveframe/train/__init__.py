@@ -84,17 +84,38 @@ yet the default. On the same scene (2 threads, ``python -m benchmarks.bench_free
 truth's 0.23 and 0.07), trained to the 150-epoch cap and still improving (best validation
 0.38; 3124 s on a loaded host), inference 1.76 ms a tick (median). A run of the same
 flags whose first 8 epochs ran on one thread stopped early at epoch 77 (validation 0.57)
-and gave 7.00 and 8.10 dB: early stopping decides much of it. Against it, the real clips
-(``python -m benchmarks.bench_realfootage --footage build/footage --threads 2 --arch tones
---seed S``, seeds 0 to 3): held-out launch 6.3 to 9.0 dB (``sources`` 6.9 to 9.6) but
-11.4 to 15.1 dB under the true level, the man talking 15.3 to 19.1 dB (``sources`` 14.3
-to 15.5; the mean spectrum 15.3); and black pictures play at -38 dBFS on the free-phase
-brain (``sources``: -53). In the 150-epoch run one source follows a tone's fundamental
-(209, 269, 224, 266 Hz played 206, 273, 226, 269 on held-out ticks, loud); in the run
-stopped at 77 none did (:data:`~liveframe.train.model.TONES`).
+and gave 7.00 and 8.10 dB: early stopping decides much of it. In the 150-epoch run one
+source follows a tone's fundamental (209, 269, 224, 266 Hz played 206, 273, 226, 269 on
+held-out ticks, loud); in the run stopped at 77 none did
+(:data:`~liveframe.train.model.TONES`).
 
-What keeps the free-phase film's mel distance over 5 dB is not the pitch read from the
-picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
+Every figure above was measured through the block-mean DC ramp that
+:class:`liveframe.core.safety.DcBlocker` replaced (the ramp buzzed at the block rate and
+cost a free-phase brain 0.3 to 0.6 dB of mel distance). Through the DC blocker, the same
+brains (``liveframe eval BRAIN FILM --json --modes ola``): ``sources`` 7.47 and 9.10 dB
+(``benchmarks/results/freefilm.md``), level -3.0 and -2.7, black pictures at -83 dBFS;
+``tones`` at 150 epochs 5.10 and 6.03 dB, level -1.6 and -0.8, black pictures at -27
+dBFS. That ``tones`` run resumed with a cap of 400 stopped early at epoch 171 (best
+validation 0.364 at 161, against 0.375 at 146): 5.01 and 6.06 dB, level -1.9 and -1.1,
+envelope 0.997 and 0.993, frame line 0.49 and 1.0, black pictures at -30 dBFS; its best
+epoch continued at a third of the rate (``--lr-patience``) fitted its training ticks
+further (loss 0.155 to 0.147) and its validation ticks no better (0.370 to 0.376): it
+overfits 3 minutes of film. Its errors (``python -m benchmarks.freefilm_errors``): 3.30 dB
+on its own training film, 3.80 on ticks where a disc sounds alone, 3.51 a bar alone, 4.24
+a square, 6.58 where two or more objects sound; pitch a median 32 cents off on the disc
+and 18 on the bar (``sources``: 7.47, 5.25 on its training film, 9.1 alone). On the real
+clips (``python -m benchmarks.bench_realfootage --footage build/footage --threads 2
+[--arch tones] --seed S``, seeds 0 to 3, through the ramp): the held-out launch plays at
+-13.9, -13.1, -11.4 and -15.1 dB from the true level for ``tones`` and -5.9, -15.7, -7.8
+and -17.7 for ``sources`` (mel 6.5, 6.3, 9.0, 8.7 against 7.9, 7.9, 6.9, 9.6): no better
+or worse in level, seed by seed (an earlier note compared ``tones`` against the one lucky
+``sources`` seed). The man talking is worse with ``tones``: 15.3 to 19.1 dB against 14.3 to
+15.5 (the mean spectrum 15.3), a pitched sound the picture does not predict. So ``tones``
+stays an option: 0.01 dB over the 5 dB mark on the held-out minute, a black picture 50 dB
+louder than ``sources``'s, worse on speech, at about twice the inference.
+
+What keeps ``sources``'s mel distance on the free-phase film over 5 dB is not the pitch
+read from the picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
 brain's median error on the disc) scores 3.4 dB, 30 cents 2.2 dB. It is how a tone is
 sounded: the brain scores 9.1 dB on the ticks where one tone sounds alone (the cells'
 dense output plays a tone's fundamental at about its level and harmonics 2 to 4 10 to 30
