@@ -13,6 +13,7 @@ from liveframe.core.pipeline import TickPipeline
 from liveframe.core.spec import BrainSpec
 from liveframe.core.spectral import (
     SpectralDecoder,
+    SpectralSynth,
     Stft,
     decode,
     frame_centers,
@@ -166,6 +167,20 @@ def test_the_decoder_emits_the_hop_no_later_frame_can_change() -> None:
     both = np.concatenate([b.process(r) for r in z])
     np.testing.assert_array_equal(first, both[: first.shape[0]])
     assert a.latency == 245 + 512
+
+
+@pytest.mark.parametrize("mode", C.MODES)
+def test_flush_plays_the_last_ticks_tail_in_every_mode(mode: str) -> None:
+    # a steady tone to the last tick: what the last tick asked for is played after it,
+    # latency trimmed, in every mode (raw and granular fed the last, silent grain once)
+    ticks = 30
+    z = spectral_targets(sines([440.0], seconds=ticks / C.FPS + 0.2), SPEC, ticks)
+    s = SpectralSynth(SPEC, mode, phase="rtpghi", seed=1)
+    y = np.concatenate([*(s.process(r) for r in z), s.flush()])[s.latency:]
+    steady = float(np.sqrt(np.mean(y[10 * H: 20 * H] ** 2)))
+    last = float(np.sqrt(np.mean(y[(ticks - 2) * H: ticks * H] ** 2)))
+    assert y.shape[0] >= ticks * H
+    assert last == pytest.approx(steady, rel=0.25), (last, steady)
 
 
 def test_a_spectrum_brain_plays_through_the_pipeline_in_every_mode(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ Phase methods (:data:`~liveframe.constants.PHASES`):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -488,11 +489,16 @@ class SpectralDecoder:
         np.multiply(self._last, self._grain_window, out=self.grain, casting="unsafe")
         return out
 
-    def drain(self) -> list[F32]:
-        """Emit the pending tail hop by hop (no new frames), plus one hop for the last grain."""
+    def drain(self) -> Iterator[F32]:
+        """Emit the pending tail hop by hop (no new frames), plus one hop for the last grain.
+
+        A generator: after each hop it yields, :attr:`grain` is that hop's grain (a list
+        built first would leave every consumer the last, silent grain).
+        """
         pending = (self.frames - 1) * self.stft.a + self.spec.n_fft
         n = -(-pending // self.hop) + 1
-        return [self._emit(np.empty(self.hop, np.float32)) for _ in range(n)]
+        for _ in range(n):
+            yield self._emit(np.empty(self.hop, np.float32))
 
     def flush(self) -> F32:
         """The samples still pending after the last tick (the tails of its frames)."""
