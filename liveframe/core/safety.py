@@ -83,7 +83,7 @@ class SafetyChain:
             x[:] = 0
             self.nan_blocks += 1
             self._dc.reset()
-        np.clip(x, -8.0, 8.0, out=x)
+        _clip(x, 8.0)
         # DC blocker: a one-pole high-pass, sample by sample, in float64
         xd = self._x64[:n]
         np.copyto(xd, x)
@@ -91,11 +91,12 @@ class SafetyChain:
         np.copyto(x, xd, casting="same_kind")
         ramp = self._ramp[:n]
         # Limiter: the gain falls at once to what keeps this block under the ceiling and
-        # recovers with release_seconds; a ramp between blocks avoids zipper noise; a final
-        # clip makes the ceiling absolute.
+        # recovers with release_seconds, never past what keeps this block under it (a
+        # release to 1 through a loud block would clip it and pump block by block); a ramp
+        # between blocks avoids zipper noise; a final clip makes the ceiling absolute.
         peak = np.float32(max(np.max(x), -np.min(x)))  # no |x| temporary
         target = np.float32(1.0)
-        if peak * self._gain > self.ceiling:
+        if peak > self.ceiling:
             target = self.ceiling / peak
             self.limited_blocks += 1
         if target < self._gain:
@@ -107,7 +108,7 @@ class SafetyChain:
         ramp += self._gain
         x *= ramp
         self._gain = np.float32(g1)
-        np.clip(x, -self.ceiling, self.ceiling, out=x)
+        _clip(x, self.ceiling)
         return x
 
     def process_blocks(self, xs: F32) -> F32:
@@ -140,7 +141,7 @@ class SafetyChain:
         for i in range(nb):
             peak = peaks[i]
             target = np.float32(1.0)
-            if peak * gain > self.ceiling:
+            if peak > self.ceiling:
                 target = self.ceiling / peak
                 self.limited_blocks += 1
             g1 = target if target < gain else gain + r * (target - gain)
@@ -195,7 +196,7 @@ class DcBlocker:
         np.subtract(x[1:], x[:-1], out=d[1:])
         self._x1 = float(x[n - 1])
         np.multiply(d, self._down[:n], out=d)
-        np.cumsum(d, out=d)
+        np.add.accumulate(d, out=d)  # the ufunc itself: np.cumsum's wrapper allocates
         d += self._y1
         np.multiply(d, self._up[:n], out=x)
         self._y1 = float(x[n - 1])
@@ -287,3 +288,10 @@ class BlockGuard:
                 self.nan_blocks,
                 self.limited_blocks,
             )
+
+
+def _clip(x: F32, limit: float) -> None:
+    """``x`` clipped to ``[-limit, limit]`` in place, by the ufuncs themselves (``np.clip``
+    goes through Python wrappers that allocate: not in the audio callback)."""
+    np.minimum(x, limit, out=x)
+    np.maximum(x, -limit, out=x)
