@@ -161,6 +161,9 @@ def test_crafted_spec_texts_are_refused(tmp_path, text, words):
 @pytest.mark.parametrize("mutate, words", [
     (lambda d: d.update(fps=1e400), "fps=inf must be a number in 1..1000"),
     (lambda d: d.update(fps=31), "is not a whole number of samples"),
+    (lambda d: (d.update(fps=29.97), d["output"].pop("length")),
+     "is not a whole number of samples"),
+    (lambda d: d["input"].update(channels=True), "input.channels=True must be one of 1, 3"),
     (lambda d: d.update(sample_rate=30_000_000_000), "sample_rate=30000000000"),
     (lambda d: d["input"].update(width=65536, height=65536), "input.width=65536"),
     (lambda d: d["input"].update(context=10**1000), "input.context="),

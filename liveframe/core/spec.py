@@ -242,6 +242,7 @@ class BrainSpec:
             )
             if spec.spectral:
                 _check_spectral(spec)
+            hop_length(spec.sample_rate, spec.fps)  # whole samples a tick, length given or not
             if "length" in out and int(out["length"]) != spec.length:
                 what = (f"{spec.frames} frames of {spec.bins} bins" if spec.spectral else
                         f"{spec.framing} framing at {spec.sample_rate} Hz / {spec.fps} fps")
@@ -351,7 +352,7 @@ def _bounded_int(v: Any, name: str, lo: int, hi: int) -> int:
 
 
 def _choice(v: Any, choices: tuple[Any, ...], name: str) -> Any:
-    if v not in choices:
+    if isinstance(v, bool) or v not in choices:  # True == 1: not a channel count
         raise ValueError(f"{name}={v!r} must be one of {', '.join(map(str, choices))}")
     return v
 
