@@ -46,7 +46,8 @@ def test_batches_equal_single_ticks(brains, rng, mode: str, name: str) -> None:
     np.testing.assert_array_equal(got, want)
 
 
-def test_swaps_crossfade_over_one_tick_in_both_entry_points(brains, rng) -> None:
+def test_swaps_crossfade_once_the_new_synth_has_filled_in_both_entry_points(brains,
+                                                                            rng) -> None:
     px = pictures(rng, 60)
 
     def run(batched: bool) -> np.ndarray:
@@ -68,14 +69,41 @@ def test_swaps_crossfade_over_one_tick_in_both_entry_points(brains, rng) -> None
 
     single, batched = run(False), run(True)
     np.testing.assert_array_equal(batched, single)
-    # the brain swap tick is neither brain alone: a one-tick crossfade
-    only_a = TickPipeline(brains["a"]).step_batch(px[:21])[-735:]
+    # the old brain plays alone while the new synth fills (ola: one tick), then one
+    # tick is neither brain alone (the crossfade), then the new brain alone
+    only_a = TickPipeline(brains["a"]).step_batch(px[:22])
     p = TickPipeline(brains["a"])
     p.step_batch(px[:20])
     p.swap_brain(brains["b"])
-    fade = p.step(px[20])
-    assert not np.allclose(fade, only_a)
-    assert p.brain is brains["b"]
+    warm, fade = p.step(px[20]).copy(), p.step(px[21]).copy()
+    assert p.brain is brains["b"] and not p.pending
+    np.testing.assert_array_equal(warm, only_a[20 * 735:21 * 735])
+    assert not np.allclose(fade, only_a[21 * 735:])
+    only_b = TickPipeline(brains["b"]).step_batch(px[:23])[-735:]
+    np.testing.assert_allclose(p.step(px[22]), only_b, atol=1e-6)
+
+
+@pytest.mark.parametrize(("kind", "mode"), [("pcm", "ola"), ("spectrum", "ola"),
+                                            ("spectrum", "raw")])
+def test_a_swap_to_the_same_sound_keeps_its_level(tmp_path: Path, kind: str, mode: str) -> None:
+    # a new synth starts empty; crossfaded in at once, its first hops (no overlap from
+    # frames before them) dipped the level by 18 % (pcm) to 70 % (spectrum, raw)
+    ov = {"kind": kind} if kind == "spectrum" else None
+    a, b = (Brain.load(make_brain(tmp_path / f"{n}.onnx", brightness=True, freq=450.0,
+                                  spec_overrides=ov)) for n in "ab")
+    white = np.full((50, 1, 64, 64), 255, np.uint8)
+    p = TickPipeline(a, mode=mode)
+    before = p.step_batch(white[:20])
+    p.swap_brain(b)
+    y = np.concatenate([before, p.step_batch(white[20:])])
+    ref = TickPipeline(a, mode=mode).step_batch(white)
+    q = 735 // 4
+
+    def env(x: np.ndarray) -> np.ndarray:  # peak per quarter tick, ticks 10 to 40
+        return np.array([np.abs(x[i:i + q]).max() for i in range(10 * 735, 40 * 735, q)])
+
+    ratio = env(y) / env(ref)
+    assert ratio.min() > 0.9, (ratio.min(), 10 + ratio.argmin() / 4)
 
 
 def test_listeners_see_every_tick_and_the_granular_placements(brains, rng) -> None:

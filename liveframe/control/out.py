@@ -221,8 +221,9 @@ class CsoundBridge:
     also scaled by the instrument's gain (0 when muted) when ``controls`` is given, so
     Csound follows gain, mute and panic.
 
-    A brain, mode or source swap crossfades the pipeline's output over one tick; in
-    granular mode the bridge sends the new synth's grains of that tick unfaded.
+    A brain, mode or source swap crossfades the pipeline's output over one tick, once the
+    new synth has filled (:meth:`~liveframe.core.pipeline.TickPipeline._begin_tick`); in
+    granular mode the bridge sends the new synth's grains from the swap on, unfaded.
 
     Parameters
     ----------

@@ -126,7 +126,8 @@ class TickPipeline:
         self.spread = float(spread)
         self.mode = mode
         self._path = _Path(brain, self._new_synth(brain.spec, mode))
-        self._fade: _Path | None = None  # the old path, faded out during the next tick
+        self._fade: _Path | None = None  # the old path, playing until it is faded out
+        self._warm = 0  # ticks the old path still plays alone while the new synth fills
         self._pending_brain: Brain | None = None
         self._pending_mode: str | None = None
         self._pending_source = False
@@ -176,7 +177,7 @@ class TickPipeline:
 
     # -- changes between ticks -----------------------------------------------------------
     def swap_brain(self, brain: Brain) -> None:
-        """Crossfade to ``brain`` over the next tick.
+        """Crossfade to ``brain`` (see :meth:`_begin_tick` for when).
 
         Raises
         ------
@@ -298,12 +299,40 @@ class TickPipeline:
         return out
 
     def flush(self) -> F32:
-        """What the synth still holds after the last tick (offline: the tail of a render)."""
-        return np.asarray(self._path.synth.flush(), np.float32)  # type: ignore[attr-defined]
+        """What the synth still holds after the last tick (offline: the tail of a render).
+
+        A spectrum brain in ``raw`` or ``granular`` sounds its decoder's pending hops as
+        grains: each is a tick without a picture for the listeners (:attr:`ticks` counts
+        it), so that the Csound score plays the same tail as the synth.
+        """
+        synth = self._path.synth
+        if isinstance(synth, SpectralSynth) and synth.inner is not None:
+            return np.asarray(synth.flush(on_hop=self._tail_tick), np.float32)
+        return np.asarray(synth.flush(), np.float32)  # type: ignore[attr-defined]
+
+    def _tail_tick(self, out: F32) -> None:
+        synth = self._path.synth
+        tick = self.tick
+        tick.index = self.ticks
+        tick.position = self.ticks * self.hop
+        tick.block = synth.grain  # type: ignore[attr-defined]
+        tick.spectrum = None
+        tick.out = out
+        tick.placements = (synth.last_placements  # type: ignore[attr-defined]
+                           if self.mode == "granular" else None)
+        self.ticks += 1
+        self._notify(tick)
 
     # -- inside a tick -------------------------------------------------------------------
     def _begin_tick(self) -> None:
-        """Apply at most one pending swap: the old path is kept to fade out this tick."""
+        """Apply at most one pending swap: the old path is kept to fade out.
+
+        A new path's synth starts empty: its first hops lack the overlap of frames before
+        it (a spectrum brain's first hop plays at a fraction of its level, the second at
+        93 %). So the old path plays alone for the ``ceil(latency / hop)`` ticks the new
+        synth takes to fill (it is fed and its hops are dropped), then the two crossfade
+        over one tick. A swap costs the old brain's inference for those ticks too.
+        """
         if self._fade is not None:
             return
         path = self._path
@@ -324,6 +353,8 @@ class TickPipeline:
             self._old_frame = self.tick.frame.copy()
             self._frozen = None
             self._path = _Path(path.brain, self._new_synth(self.spec, self.mode))
+        if self._fade is not None:
+            self._warm = -(-int(self._path.synth.latency) // self.hop)  # type: ignore[attr-defined]
 
     def _synth_tick(self, pixels: U8, block: F32, out: F32 | None) -> F32:
         tick = self.tick
@@ -333,13 +364,17 @@ class TickPipeline:
         synth.process(block, out=out)  # type: ignore[attr-defined]
         old = self._fade
         if old is not None:
-            self._fade = None
             opx = self._old_frame if self._old_frame is not None else pixels
-            self._old_frame = None
             xo = old.ctx.stack(opx)
             faded = old.synth.process(old.brain.run(xo)[0])  # type: ignore[attr-defined]
-            out *= self._fade_in
-            out += faded * self._fade_out
+            if self._warm > 0:  # the new synth is still filling: the old path alone
+                self._warm -= 1
+                out[:] = faded
+            else:
+                self._fade = None
+                self._old_frame = None
+                out *= self._fade_in
+                out += faded * self._fade_out
         tick.index = self.ticks
         tick.position = self.ticks * self.hop
         tick.frame = pixels
@@ -354,6 +389,10 @@ class TickPipeline:
         granular = self.mode == "granular"
         tick.placements = synth.last_placements if granular else None
         self.ticks += 1
+        self._notify(tick)
+        return out
+
+    def _notify(self, tick: Tick) -> None:
         for fn in self.listeners:
             try:
                 fn(tick)
@@ -363,7 +402,6 @@ class TickPipeline:
                 if now - self._listener_warned >= 1.0:
                     self._listener_warned = now
                     log.warning("tick listener %r failed: %s", fn, e)
-        return out
 
     def _new_synth(self, spec: BrainSpec, mode: str) -> object:
         if spec.spectral:

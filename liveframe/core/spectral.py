@@ -40,7 +40,7 @@ Phase methods (:data:`~liveframe.constants.PHASES`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -571,10 +571,18 @@ class SpectralSynth:
         self.decoder.process(z, self._hop_buf)
         return self.inner.process(self.decoder.grain, out)
 
-    def flush(self) -> F32:
+    def flush(self, on_hop: Callable[[F32], None] | None = None) -> F32:
+        """The tail after the last tick. In ``raw`` and ``granular`` the decoder's pending
+        hops are grains for the inner synth: ``on_hop`` is called after each with the
+        inner synth's hop (:attr:`grain` and :attr:`last_placements` are then that hop's),
+        so that a tick's listeners (the Csound score) get the tail's grains too."""
         if self.inner is None:
             return self.decoder.flush()
-        parts = [self.inner.process(self.decoder.grain) for _ in self.decoder.drain()]
+        parts = []
+        for _ in self.decoder.drain():
+            parts.append(self.inner.process(self.decoder.grain))
+            if on_hop is not None:
+                on_hop(parts[-1])
         parts.append(self.inner.flush())
         return np.concatenate(parts)
 

@@ -462,8 +462,9 @@ class Producer:
         pipeline.set_grain(density=float(c.density), spread=float(c.spread))
 
     def _swap_in_brain(self, box: BrainBox) -> None:
-        """At a tick boundary: the brain in ``box`` crossfades in over the next tick, if
-        it is still the newest asked for; otherwise it goes back to be released."""
+        """At a tick boundary: the brain in ``box`` crossfades in (over one tick, once its
+        synth has filled), if it is still the newest asked for; otherwise it goes back to
+        be released."""
         if box[0] != self.brain_wanted:  # a newer request came after this one was made
             self.hooks.retire_brain(box)
             return

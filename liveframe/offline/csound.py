@@ -146,6 +146,7 @@ def synthesize_csound(
                     pipeline.step_batch(px)
                     if progress is not None:
                         progress.update(px.shape[0])
+                pipeline.flush()  # a spectrum brain's tail grains (its decoder's last hops)
             finally:
                 pipeline.listeners.remove(writer)
                 table.close()
