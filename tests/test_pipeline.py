@@ -147,3 +147,23 @@ def test_an_incompatible_brain_is_refused_and_the_old_one_keeps_playing(brains) 
     with pytest.raises(BrainError, match="keeps playing"):
         p.swap_brain(Brain.load(narrow))
     assert p.brain is brains["a"] and not p.pending
+
+
+@pytest.mark.parametrize("mode", ["ola", "raw", "granular"])
+def test_a_nan_block_is_one_silent_tick_not_its_neighbours(tmp_path: Path, mode: str) -> None:
+    brain = Brain.load(make_brain(tmp_path / "n.onnx", nan_when_black=True, freq=450.0))
+    px = np.full((30, 1, 64, 64), 255, np.uint8)
+    px[10] = 0  # the brain plays NaN for this picture
+    p = TickPipeline(brain, mode=mode, seed=1)
+    y = np.concatenate([p.step_batch(px[:20]), *(p.step(x) for x in px[20:])])
+    ref = TickPipeline(brain, mode=mode, seed=1).step_batch(np.full_like(px, 255))
+    assert np.isfinite(y).all() and p.bad_blocks == 1
+    if mode == "granular":  # its grains read blocks of past ticks: a silent one among them
+        late = slice(12 * 735, 30 * 735)
+        assert np.sqrt(np.mean(y[late] ** 2)) > 0.7 * np.sqrt(np.mean(ref[late] ** 2))
+        return
+    # outside the ticks whose output overlaps the NaN tick's grain, nothing changed
+    lat = -(-p.latency // 735) + 1
+    keep = np.ones(30 * 735, bool)
+    keep[(10 - 1) * 735:(10 + lat + 1) * 735] = False
+    np.testing.assert_allclose(y[keep], ref[keep], atol=1e-6)

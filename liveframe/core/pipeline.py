@@ -65,7 +65,11 @@ class Tick:
         ``position`` (what :class:`~liveframe.core.synth.GranularSynth` plays). None in
         the other modes.
     spectrum : ndarray, shape (frames * bins,), float32, or None
-        A spectrum brain's output (its log-magnitudes); None for a pcm brain.
+        A spectrum brain's output (its log-magnitudes); None for a pcm brain and on a
+        tail tick.
+    tail : bool
+        A tick without a picture, made by :meth:`TickPipeline.flush`: a spectrum brain's
+        pending hops sounded as grains in ``raw`` and ``granular``.
     """
 
     index: int = 0
@@ -75,6 +79,7 @@ class Tick:
     out: F32 = field(default_factory=lambda: np.zeros(0, np.float32))
     placements: list[GrainPlacement] | None = None
     spectrum: F32 | None = None
+    tail: bool = False
 
 
 TickListener = Callable[[Tick], None]
@@ -145,6 +150,7 @@ class TickPipeline:
         # step()'s own hop buffer: tick.out may alias a caller's array after step_batch
         self._out = self.tick.out
         self.ticks = 0  # ticks made so far
+        self.bad_blocks = 0  # pcm blocks with a NaN or infinity, played as silence
         self.inference_s = 0.0  # seconds the last tick's (or batch's) inference took
         h = spec.hop
         t = (np.arange(h, dtype=np.float64) + 0.5) / h
@@ -317,6 +323,7 @@ class TickPipeline:
         tick.position = self.ticks * self.hop
         tick.block = synth.grain  # type: ignore[attr-defined]
         tick.spectrum = None
+        tick.tail = True
         tick.out = out
         tick.placements = (synth.last_placements  # type: ignore[attr-defined]
                            if self.mode == "granular" else None)
@@ -361,12 +368,14 @@ class TickPipeline:
         if out is None:
             out = self._out
         synth = self._path.synth
+        block = self._finite(block)
         synth.process(block, out=out)  # type: ignore[attr-defined]
         old = self._fade
         if old is not None:
             opx = self._old_frame if self._old_frame is not None else pixels
             xo = old.ctx.stack(opx)
-            faded = old.synth.process(old.brain.run(xo)[0])  # type: ignore[attr-defined]
+            faded = old.synth.process(  # type: ignore[attr-defined]
+                self._finite(old.brain.run(xo)[0]))
             if self._warm > 0:  # the new synth is still filling: the old path alone
                 self._warm -= 1
                 out[:] = faded
@@ -378,6 +387,7 @@ class TickPipeline:
         tick.index = self.ticks
         tick.position = self.ticks * self.hop
         tick.frame = pixels
+        tick.tail = False
         if isinstance(synth, SpectralSynth):
             tick.block = synth.grain
             tick.spectrum = block
@@ -391,6 +401,18 @@ class TickPipeline:
         self.ticks += 1
         self._notify(tick)
         return out
+
+    def _finite(self, block: F32) -> F32:
+        """A pcm block with any NaN or infinity is silence: in the synth's overlap it
+        would spoil its neighbours' samples too (the safety chain then silences every
+        device block it reaches). A spectrum brain's bins are sanitised one by one
+        (:func:`liveframe.core.spectral.magnitudes`)."""
+        if not self.spec.spectral:
+            with np.errstate(over="ignore"):  # a huge finite block sums to inf: silence too
+                if not np.isfinite(np.sum(block)):
+                    self.bad_blocks += 1
+                    return np.zeros_like(block)
+        return block
 
     def _notify(self, tick: Tick) -> None:
         for fn in self.listeners:

@@ -74,6 +74,7 @@ def make_brain(
     value: float | None = None,
     spec_overrides: dict[str, Any] | None = None,
     fixed_batch: bool = False,
+    nan_when_black: bool = False,
 ) -> Path:
     """Write an ONNX brain whose output is known, and return its path.
 
@@ -95,6 +96,9 @@ def make_brain(
         Other :class:`BrainSpec` fields (``width``, ``sample_rate``, ``context`` ...).
     fixed_batch : bool
         Declare a fixed batch of 2 instead of a dynamic N (a brain render must refuse).
+    nan_when_black : bool
+        A pcm brain that plays its block, and NaN for a black picture (brightness times
+        the block, divided by the brightness: 0 / 0).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -125,6 +129,11 @@ def make_brain(
         nodes += [
             helper.make_node("Mul", ["m2", "tone"], ["mt"]),
             helper.make_node("Add", ["mt", "floor"], [C.OUTPUT_NAME]),
+        ]
+    elif nan_when_black:
+        nodes += [
+            helper.make_node("Mul", ["m2", "tone"], ["mt"]),
+            helper.make_node("Div", ["mt", "m2"], [C.OUTPUT_NAME]),
         ]
     elif brightness:
         nodes.append(helper.make_node("Mul", ["m2", "tone"], [C.OUTPUT_NAME]))
