@@ -593,7 +593,8 @@ class Engine:
             "producer_policy": p.policy,  # os.SCHED_*, as the OS reports it (None: unknown)
             "xruns": int(tot.xruns),
             "peak": float(tot.peak),
-            "nan_blocks": int(tot.nan_blocks),
+            "nan_blocks": int(tot.nan_blocks),  # device blocks the safety chain silenced
+            "bad_blocks": int(self.pipeline.bad_blocks),  # brain blocks with NaN: silence
             "limited_blocks": int(tot.limited_blocks),
             "listener_errors": int(self.pipeline.listener_errors),
             "late_frames": int(self.source.late),
