@@ -110,6 +110,23 @@ def test_safety_removes_dc_and_passes_quiet_signal():
     assert sc.limited_blocks == 0
 
 
+def test_safety_takes_huge_finite_samples_as_a_blast_without_a_numpy_warning():
+    # 3e38 sums to inf in float32: numpy warned from the audio callback, and such a block
+    # was taken for a NaN; it is a blast, clipped and limited, live and offline alike
+    import warnings
+
+    x = np.full((3, 256), 3e38, np.float32)
+    x[1] = -3e38
+    sc = SafetyChain(sr=48000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        live = np.stack([sc.process(r.copy()) for r in x])
+    assert sc.nan_blocks == 0 and sc.limited_blocks == 3
+    assert np.abs(live).max() <= sc.ceiling
+    sc2 = SafetyChain(sr=48000)
+    np.testing.assert_array_equal(sc2.process_blocks(x.copy()), live)
+
+
 def test_safety_limits_a_loud_tone_without_clipping_or_pumping():
     # a tone at 4, then at 3.5 (both over the ceiling): the gain recovers towards what
     # keeps each block under the ceiling, never past it: no sample is squared off at the

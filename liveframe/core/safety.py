@@ -79,7 +79,9 @@ class SafetyChain:
             raise ValueError(f"block of {n} samples exceeds max_block={self._ramp.shape[0]}")
         # NaN / inf guard: a block that carries any is silenced whole and the trackers
         # restart; anything beyond +-8 is a blast and is clipped before it can skew them.
-        if not np.isfinite(np.sum(x)):
+        # (max and min, not a sum: a sum of huge finite samples overflows, and numpy would
+        # warn from the audio callback)
+        if not (np.isfinite(np.max(x)) and np.isfinite(np.min(x))):
             x[:] = 0
             self.nan_blocks += 1
             self._dc.reset()
@@ -125,7 +127,7 @@ class SafetyChain:
             return xs
         if n > self._unit.shape[0]:
             raise ValueError(f"block of {n} samples exceeds max_block={self._unit.shape[0]}")
-        bad = ~np.isfinite(np.sum(xs, axis=1))
+        bad = ~(np.isfinite(np.max(xs, axis=1)) & np.isfinite(np.min(xs, axis=1)))
         if bad.any():
             xs[bad] = 0
         np.clip(xs, -8.0, 8.0, out=xs)
