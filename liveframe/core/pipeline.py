@@ -317,18 +317,7 @@ class TickPipeline:
         return np.asarray(synth.flush(), np.float32)  # type: ignore[attr-defined]
 
     def _tail_tick(self, out: F32) -> None:
-        synth = self._path.synth
-        tick = self.tick
-        tick.index = self.ticks
-        tick.position = self.ticks * self.hop
-        tick.block = synth.grain  # type: ignore[attr-defined]
-        tick.spectrum = None
-        tick.tail = True
-        tick.out = out
-        tick.placements = (synth.last_placements  # type: ignore[attr-defined]
-                           if self.mode == "granular" else None)
-        self.ticks += 1
-        self._notify(tick)
+        self._publish(out, self._path.synth.grain, None, tail=True)  # type: ignore[attr-defined]
 
     # -- inside a tick -------------------------------------------------------------------
     def _begin_tick(self) -> None:
@@ -384,23 +373,36 @@ class TickPipeline:
                 self._old_frame = None
                 out *= self._fade_in
                 out += faded * self._fade_out
+        tick.frame = pixels
+        if isinstance(synth, SpectralSynth):
+            self._publish(out, synth.grain, block, tail=False)
+        else:
+            self._publish(out, block, None, tail=False)
+        return out
+
+    def _publish(self, out: F32, block: F32, spectrum: F32 | None, *, tail: bool) -> None:
+        """Fill the tick (one made from a picture, or a tail tick) and call the listeners."""
+        tick = self.tick
         tick.index = self.ticks
         tick.position = self.ticks * self.hop
-        tick.frame = pixels
-        tick.tail = False
-        if isinstance(synth, SpectralSynth):
-            tick.block = synth.grain
-            tick.spectrum = block
-        else:
-            tick.block = block
-            tick.spectrum = None
+        tick.block = block
+        tick.spectrum = spectrum
+        tick.tail = tail
         if out is not tick.out:
             tick.out = out
-        granular = self.mode == "granular"
-        tick.placements = synth.last_placements if granular else None
+        synth = self._path.synth
+        tick.placements = (synth.last_placements  # type: ignore[attr-defined]
+                           if self.mode == "granular" else None)
         self.ticks += 1
-        self._notify(tick)
-        return out
+        for fn in self.listeners:
+            try:
+                fn(tick)
+            except Exception as e:  # noqa: BLE001 -- a listener never stops the pipeline
+                self.listener_errors += 1
+                now = time.monotonic()
+                if now - self._listener_warned >= 1.0:
+                    self._listener_warned = now
+                    log.warning("tick listener %r failed: %s", fn, e)
 
     def _finite(self, block: F32) -> F32:
         """A pcm block with any NaN or infinity is silence: in the synth's overlap it
@@ -413,17 +415,6 @@ class TickPipeline:
                     self.bad_blocks += 1
                     return np.zeros_like(block)
         return block
-
-    def _notify(self, tick: Tick) -> None:
-        for fn in self.listeners:
-            try:
-                fn(tick)
-            except Exception as e:  # noqa: BLE001 -- a listener never stops the pipeline
-                self.listener_errors += 1
-                now = time.monotonic()
-                if now - self._listener_warned >= 1.0:
-                    self._listener_warned = now
-                    log.warning("tick listener %r failed: %s", fn, e)
 
     def _new_synth(self, spec: BrainSpec, mode: str) -> object:
         if spec.spectral:
