@@ -13,6 +13,7 @@ from liveframe.core.spectral import decode, spectral_targets
 from liveframe.core.synth import hann
 from liveframe.data.clips import write_clip
 from liveframe.data.dataset import load_dataset, save_dataset
+from liveframe.errors import ParamError
 from liveframe.offline import metrics as M
 from liveframe.offline.evaluate import evaluate
 from liveframe.util.wav import read_wav
@@ -20,8 +21,13 @@ from liveframe.util.wav import read_wav
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-from liveframe.train.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from liveframe.train.checkpoint import (  # noqa: E402
+    load_checkpoint,
+    save_checkpoint,
+    state_from_checkpoint,
+)
 from liveframe.train.data import (  # noqa: E402
+    Batches,
     soundtrack,
     spec_from_dataset,
     spectrum_targets,
@@ -34,6 +40,8 @@ from liveframe.train.trainer import (  # noqa: E402
     Loss,
     MelBands,
     TrainConfig,
+    WeightAverage,
+    _evaluate,
     _resumed_config,
     train,
 )
@@ -190,6 +198,70 @@ def test_a_checkpoint_from_before_the_mel_term_resumes_without_it(tmp_path):
     assert got.mel_weight == 1.0
 
 
+def test_the_weight_average_follows_each_step_and_forgets_its_start():
+    net = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    avg = WeightAverage(net, 0.9)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    avg.update()  # step 1: min(0.9, 2/11) keeps 18 % of the start
+    assert avg.model.weight.detach().numpy() == pytest.approx(np.full((1, 2), 9 / 11))
+    for _ in range(200):
+        avg.update()
+    # the decay caps at 0.9: the start is gone, the average is the weights
+    assert avg.model.weight.detach().numpy() == pytest.approx(np.ones((1, 2)), abs=1e-6)
+    assert not any(p.requires_grad for p in avg.model.parameters())
+    assert avg.steps == 201
+
+
+def test_a_weight_averaged_run_judges_and_keeps_the_average(dataset, tmp_path):
+    ck_path = tmp_path / "avg.pt"
+    res = train(dataset, ck_path, cfg(epochs=3, ema=0.95), threads=1, quiet=True)
+    ck = load_checkpoint(ck_path)
+    ds = load_dataset(dataset)
+    train_idx, val_idx, _ = split_validation(ds.segments, 0.1, guard=1)
+    assert ck["config"]["ema"] == 0.95
+    assert ck["ema_steps"] == 3 * -(-len(train_idx) // 64)  # one update a step
+    # the average is not the last step's weights, and the validation loss is the average's
+    last, avg = ck["model"], ck["ema_model"]
+    assert any(not torch.equal(last[k], avg[k]) for k in last)
+    spec, net = state_from_checkpoint(dict(ck, best_model=avg))
+    ds.targets = spectrum_targets(ds, spec)
+    got = _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
+                    Loss("logmag", 0.1))
+    assert got == pytest.approx(res.history[-1]["val"], rel=1e-5)
+    # the kept (exported) weights are the average at the best epoch
+    if res.best_epoch == 3:
+        assert all(torch.equal(ck["best_model"][k], avg[k]) for k in avg)
+    # a run without it keeps no average; a bad decay is refused by name
+    train(dataset, tmp_path / "plain.pt", cfg(epochs=1), threads=1, quiet=True)
+    assert "ema_model" not in load_checkpoint(tmp_path / "plain.pt")
+    with pytest.raises(ParamError, match="ema"):
+        train(dataset, tmp_path / "bad.pt", cfg(ema=1.0), threads=1, quiet=True)
+
+
+def test_a_weight_averaged_run_resumes_as_if_never_interrupted(dataset, tmp_path):
+    full = train(dataset, tmp_path / "full.pt", cfg(epochs=3, ema=0.95), threads=1,
+                 quiet=True)
+    train(dataset, tmp_path / "part.pt", cfg(epochs=2, ema=0.95), threads=1, quiet=True)
+    more = train(dataset, tmp_path / "part.pt", TrainConfig(epochs=3), resume=True,
+                 explicit=("epochs",), threads=1, quiet=True)
+    assert [(h["train"], h["val"]) for h in more.history] == [
+        (h["train"], h["val"]) for h in full.history]
+    # a checkpoint from before the average resumes without one
+    old = {"config": {"kind": "spectrum"}, "spec": {"output": {"kind": "spectrum"}}}
+    assert _resumed_config(TrainConfig(), old, explicit=(), where=tmp_path / "o.pt").ema == 0
+
+
+def test_train_refuses_a_bad_decay_in_one_line(dataset, tmp_path, capsys):
+    out = tmp_path / "x.pt"
+    assert main(["train", str(dataset), "-o", str(out), "--ema", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--ema" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_spectrum_training_learns_and_saves_its_spec(trained):
     ck_path, res = trained
     vals = [h["val"] for h in res.history]
@@ -330,6 +402,34 @@ def test_a_tone_source_sounds_its_harmonics_between_bins(dataset, tmp_path):
     # --arch tones trains, resumes and exports (parity 1e-4) with its sources
     ck = trains_resumes_exports(dataset, tmp_path, "tones")
     assert ck["best_model"]["part_shape"].tolist() == [4, 3, 8]
+
+
+def test_lobe_annealing_trains_on_wide_lobes_and_judges_the_narrow_ones(dataset, tmp_path):
+    from liveframe.train.model import MAIN_LOBE_VAR
+
+    # the same seed: the first epoch trains on other lobes, so its training loss differs
+    plain = train(dataset, tmp_path / "p.pt", cfg(arch="tones", layers="I,32,L", epochs=2),
+                  threads=1, quiet=True)
+    wide = train(dataset, tmp_path / "w.pt",
+                 cfg(arch="tones", layers="I,32,L", epochs=2, lobe_anneal=3),
+                 threads=1, quiet=True)
+    assert wide.history[0]["train"] != plain.history[0]["train"]
+    # every recorded validation loss, and the saved weights, are the narrow lobes': the
+    # last epoch's weights, rebuilt as export rebuilds them, give the last epoch's loss
+    ck = load_checkpoint(tmp_path / "w.pt")
+    assert ck["config"]["lobe_anneal"] == 3
+    spec, net = state_from_checkpoint(dict(ck, best_model=ck["model"]))
+    assert net.lobe_var == MAIN_LOBE_VAR
+    ds = load_dataset(dataset)
+    _, val_idx, _ = split_validation(ds.segments, 0.1, guard=1)
+    ds.targets = spectrum_targets(ds, spec)
+    got = _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
+                    Loss("logmag", 0.1))
+    assert got == pytest.approx(wide.history[-1]["val"], rel=1e-5)
+    # on a net without slots it changes nothing
+    a = train(dataset, tmp_path / "a.pt", cfg(epochs=1), threads=1, quiet=True)
+    b = train(dataset, tmp_path / "b.pt", cfg(epochs=1, lobe_anneal=3), threads=1, quiet=True)
+    assert a.history[0]["train"] == b.history[0]["train"]
 
 
 def test_export_load_and_render_a_spectrum_brain(trained, tmp_path):

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
                   "sc_weight", "mel_weight", "val_fraction", "patience", "seed", "weight_decay",
-                  "lr_schedule", "lr_patience", "lr_factor")
+                  "lr_schedule", "lr_patience", "lr_factor", "ema", "lobe_anneal")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
 FLAGS = {"out": "-o"}
@@ -87,6 +87,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-factor", type=bounded_float(0.0, 1.0, lo_open=True, hi_open=True),
                    default=None, metavar="F",
                    help="learning-rate drop on a plateau (default 0.3)")
+    g.add_argument("--ema", type=bounded_float(0.0, 1.0, hi_open=True), default=None,
+                   metavar="D",
+                   help="judge and keep an exponential moving average of the weights, "
+                        "decay D per step, in [0, 1) (0: the weights themselves; default "
+                        f"{_kinds('ema')})")
+    g.add_argument("--lobe-anneal", type=bounded_int(0, 100_000), default=None, metavar="N",
+                   help="partials and tones: start the slots' lobes 4 times as wide and "
+                        "narrow them over the first N epochs (default 0: narrow from the "
+                        "start)")
     g.add_argument("--val-fraction", type=bounded_float(0.0, 0.5, lo_open=True), default=None,
                    help="share of each source held out, in contiguous stretches (default 0.1)")
     g.add_argument("--patience", type=bounded_int(1, 100_000), default=None,

@@ -284,6 +284,10 @@ class DenseBrain(nn.Module):
             self.part.bias.view(k, 1 + frames + h * frames)[:, 1:1 + frames] = \
                 torch.logit(f0)[:, None]
         self.part_frames = frames
+        # the lobes' variance in bins squared; training may widen it for its first epochs
+        # (TrainConfig.lobe_anneal); it is a plain attribute, so a saved net always has
+        # MAIN_LOBE_VAR
+        self.lobe_var = MAIN_LOBE_VAR
         shape = [k, frames] if h == 1 else [k, frames, h]
         self.register_buffer("part_shape", torch.tensor(shape))
         self.register_buffer("part_bins", torch.arange(bins, dtype=torch.float32))
@@ -363,7 +367,7 @@ class DenseBrain(nn.Module):
             freq = (freq.unsqueeze(2) * mult).reshape(n, k * h, f)
             level = level.reshape(n, k * h, f)
         d = self.part_bins.view(1, 1, 1, bins).double() - freq.unsqueeze(3)  # [N, KH, F, bins]
-        lobes = level.unsqueeze(3) - d * d * (0.5 / MAIN_LOBE_VAR)
+        lobes = level.unsqueeze(3) - d * d * (0.5 / self.lobe_var)
         return torch.logsumexp(lobes.reshape(n, k * h, f * bins), dim=1).float()
 
     @property
