@@ -426,6 +426,14 @@ def test_lobe_annealing_trains_on_wide_lobes_and_judges_the_narrow_ones(dataset,
     got = _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
                     Loss("logmag", 0.1))
     assert got == pytest.approx(wide.history[-1]["val"], rel=1e-5)
+    # the narrow lobes may sound worse while the wide ones train: those epochs do not
+    # count towards patience (a rate this high makes every epoch worse than the first)
+    hot = train(dataset, tmp_path / "h.pt", cfg(arch="tones", layers="I,32,L", epochs=4,
+                                                 lr=0.5, patience=1, lobe_anneal=3),
+                threads=1, quiet=True)
+    vals = [h["val"] for h in hot.history]
+    assert min(vals[1:3]) >= vals[0], vals  # no better: patience 1 alone stops at 2
+    assert hot.epoch == 4 and hot.stopped == (vals[3] >= hot.best_val)
     # on a net without slots it changes nothing
     a = train(dataset, tmp_path / "a.pt", cfg(epochs=1), threads=1, quiet=True)
     b = train(dataset, tmp_path / "b.pt", cfg(epochs=1, lobe_anneal=3), threads=1, quiet=True)

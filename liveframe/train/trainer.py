@@ -565,10 +565,12 @@ def train(
             group["lr"] = lr
         perm = train_idx[torch.randperm(n_train, generator=g)]
         bar = Progress(n_train, f"epoch {epoch + 1}/{config.epochs}", enabled=not quiet)
-        if model.partials and config.lobe_anneal:
+        annealing = bool(model.partials) and epoch < config.lobe_anneal
+        if annealing:
             # coarse to fine: a slot's frequency learns only from a peak its lobes reach,
             # so its lobes start LOBE_WIDEN times as wide and narrow to the window's own
-            # over the first lobe_anneal epochs; validation always hears the narrow ones
+            # over the first lobe_anneal epochs; validation always hears the narrow ones,
+            # which may sound worse meanwhile: those epochs do not count towards patience
             wide = 1.0 + (LOBE_WIDEN - 1.0) * max(0.0, 1.0 - epoch / config.lobe_anneal)
             model.lobe_var = MAIN_LOBE_VAR * wide * wide
         train_loss = _train_epoch(model, opt, fn, data, perm, batch_size=bs, bar=bar,
@@ -587,7 +589,7 @@ def train(
         if improved:
             best_val, best_epoch, bad, lr_bad = val_loss, epoch + 1, 0, 0
             best_state = _clone_state(judged)
-        else:
+        elif not annealing:
             bad += 1
             lr_bad += 1
             if config.lr_patience and lr_bad >= config.lr_patience:
