@@ -124,6 +124,16 @@ stays an option: 5.0 dB on the held-out minute at best and 6 to 7 in most runs, 
 pictures up to 50 dB louder than ``sources``'s, worse on speech, at about twice the
 inference.
 
+Two options against that spread, measured on the same data, one thread, 150 epochs each
+(``liveframe train DATA --kind spectrum --arch tones --threads 1 --seed S [flags]``;
+BENCHMARKS.md has the table): ``--ema 0.999`` (validation and the kept weights are a
+moving average of the weights, :class:`~liveframe.train.trainer.WeightAverage`) gave 6.42
+and 7.71 dB on seed 0 (validation 0.545) and 4.62 and 5.46 dB on seed 1 (0.336; black
+pictures silent); adding ``--lobe-anneal 30`` (the sources' lobes 4 times as wide at
+first, narrowing over 30 epochs) gave 5.12 and 5.47 dB on seed 0 (0.354) and, on seed 1,
+a run stuck at validation 1.40 from epoch 40 (stopped at 93, 1.36). A run's seed still
+decides more than either option; both stay off by default.
+
 What keeps ``sources``'s mel distance on the free-phase film over 5 dB is not the pitch
 read from the picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
 brain's median error on the disc) scores 3.4 dB, 30 cents 2.2 dB. It is how a tone is
