@@ -101,7 +101,10 @@ class TrainConfig:
     ``kind`` is the brain's output (``spectrum`` or ``pcm``); ``loss``, ``epochs``,
     ``batch_size``, ``lr``, ``lr_schedule`` and ``patience`` None mean the kind's default
     (:data:`LOSSES_OF`, :data:`KIND_DEFAULTS`); ``sc_weight`` and ``mel_weight`` weigh
-    the spectral-convergence and mel terms of the ``logmag`` loss (:class:`Loss`).
+    the spectral-convergence and mel terms of the ``logmag`` loss (:class:`Loss`);
+    ``ema`` is the decay of the weight average that is judged and kept
+    (:class:`WeightAverage`; 0 or None: none), ``lobe_anneal`` the epochs over which the
+    partial slots' lobes narrow from :data:`LOBE_WIDEN` times their width (0: none).
     """
 
     kind: str = "spectrum"
