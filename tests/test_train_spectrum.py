@@ -198,6 +198,17 @@ def test_a_checkpoint_from_before_the_mel_term_resumes_without_it(tmp_path):
     assert got.mel_weight == 1.0
 
 
+def val_loss_of(ck: dict, weights: dict, dataset) -> float:
+    """The validation loss of ``weights`` on the checkpoint's held-out ticks, with the net
+    rebuilt as export rebuilds it (the default ``logmag`` loss)."""
+    spec, net = state_from_checkpoint(dict(ck, best_model=weights))
+    ds = load_dataset(dataset)
+    _, val_idx, _ = split_validation(ds.segments, 0.1, guard=1)
+    ds.targets = spectrum_targets(ds, spec)
+    return _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
+                     Loss("logmag", 0.1))
+
+
 def test_the_weight_average_follows_each_step_and_forgets_its_start():
     net = torch.nn.Linear(2, 1)
     with torch.no_grad():
@@ -226,11 +237,7 @@ def test_a_weight_averaged_run_judges_and_keeps_the_average(dataset, tmp_path):
     # the average is not the last step's weights, and the validation loss is the average's
     last, avg = ck["model"], ck["ema_model"]
     assert any(not torch.equal(last[k], avg[k]) for k in last)
-    spec, net = state_from_checkpoint(dict(ck, best_model=avg))
-    ds.targets = spectrum_targets(ds, spec)
-    got = _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
-                    Loss("logmag", 0.1))
-    assert got == pytest.approx(res.history[-1]["val"], rel=1e-5)
+    assert val_loss_of(ck, avg, dataset) == pytest.approx(res.history[-1]["val"], rel=1e-5)
     # the kept (exported) weights are the average at the best epoch
     if res.best_epoch == 3:
         assert all(torch.equal(ck["best_model"][k], avg[k]) for k in avg)
@@ -418,14 +425,9 @@ def test_lobe_annealing_trains_on_wide_lobes_and_judges_the_narrow_ones(dataset,
     # last epoch's weights, rebuilt as export rebuilds them, give the last epoch's loss
     ck = load_checkpoint(tmp_path / "w.pt")
     assert ck["config"]["lobe_anneal"] == 3
-    spec, net = state_from_checkpoint(dict(ck, best_model=ck["model"]))
-    assert net.lobe_var == MAIN_LOBE_VAR
-    ds = load_dataset(dataset)
-    _, val_idx, _ = split_validation(ds.segments, 0.1, guard=1)
-    ds.targets = spectrum_targets(ds, spec)
-    got = _evaluate(net, Batches(ds.frames, ds.targets, None), torch.from_numpy(val_idx),
-                    Loss("logmag", 0.1))
-    assert got == pytest.approx(wide.history[-1]["val"], rel=1e-5)
+    assert state_from_checkpoint(ck)[1].lobe_var == MAIN_LOBE_VAR
+    assert val_loss_of(ck, ck["model"], dataset) == pytest.approx(wide.history[-1]["val"],
+                                                                  rel=1e-5)
     # the narrow lobes may sound worse while the wide ones train: those epochs do not
     # count towards patience (a rate this high makes every epoch worse than the first)
     hot = train(dataset, tmp_path / "h.pt", cfg(arch="tones", layers="I,32,L", epochs=4,

@@ -586,7 +586,7 @@ def train(
             model.lobe_var = MAIN_LOBE_VAR * wide * wide
         train_loss = _train_epoch(model, opt, fn, data, perm, batch_size=bs, bar=bar,
                                   avg=avg)
-        if model.partials:
+        if annealing:
             model.lobe_var = MAIN_LOBE_VAR
         if not math.isfinite(train_loss):
             bar.close()
