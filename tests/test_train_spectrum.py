@@ -191,72 +191,11 @@ def test_mel_term_weighs_where_the_energy_is_not_which_bin():
 def test_a_checkpoint_from_before_the_mel_term_resumes_without_it(tmp_path):
     ck = {"config": {"kind": "spectrum", "epochs": 3}, "spec": {"output": {"kind": "spectrum"}}}
     got = _resumed_config(TrainConfig(), ck, explicit=(), where=tmp_path / "old.pt")
-    assert got.mel_weight == 0.0 and got.ot_weight == 0.0
-    # one that trained with them resumes with them
+    assert got.mel_weight == 0.0
+    # one that trained with it resumes with it
     ck["config"]["mel_weight"] = 1.0
-    ck["config"]["ot_weight"] = 0.02
     got = _resumed_config(TrainConfig(), ck, explicit=(), where=tmp_path / "new.pt")
-    assert got.mel_weight == 1.0 and got.ot_weight == 0.02
-
-
-def test_transport_term_is_how_far_the_energy_moved():
-    """One peak moved k bins costs k bins of transport, whatever k; the per-bin error of a
-    peak moved 3 bins or 100 is the same."""
-    bins, frames = 513, 3
-    floor = np.float32(-30.0)
-    y = np.full((2, frames, bins), floor, np.float32)
-    y[:, :, 100] = -1.0
-    y_t = torch.from_numpy(y.reshape(2, -1))
-    only_ot = Loss("logmag", 0.0, ot_weight=1.0, frames=frames)
-    per_bin = torch.nn.functional.mse_loss
-    assert float(only_ot(y_t, y_t)) == 0.0
-    for k in (3, 100):
-        moved = torch.from_numpy(np.roll(y, k, axis=2).reshape(2, -1))
-        assert float(only_ot(moved, y_t)) - float(per_bin(moved, y_t)) == pytest.approx(k,
-                                                                                     rel=1e-3)
-    # the validation total over many batches is the batch loss, transport included
-    loss = Loss("logmag", 0.1, ot_weight=0.5, frames=frames)
-    sums = loss.sums(moved[:1], y_t[:1]) + loss.sums(moved[1:], y_t[1:])
-    assert loss.total(sums, 2, y_t.shape[1]) == pytest.approx(float(loss(moved, y_t)), rel=1e-5)
-    assert Loss("mse", ot_weight=1.0).ot_weight == 0.0
-
-
-def test_transport_term_brings_a_slot_to_a_tone_it_does_not_overlap():
-    """A partial slot 100 bins under a tone: the per-bin error gives its frequency no
-    gradient (its lobe and the tone's do not overlap); the transport term brings it there."""
-    def slot_net() -> DenseBrain:
-        torch.manual_seed(0)
-        net = DenseBrain((64 * 64, 16, 513), ceiling=20.0, conv_shape=(1, 64, 64),
-                         sources=True, partials=1, frames=1)
-        with torch.no_grad():
-            net.linears[-1].weight.zero_()
-            net.linears[-1].bias.fill_(-40.0)  # the cells: silence
-            net.part.weight.zero_()
-            net.part.bias.view(3)[2] = -1.0  # the slot's level
-        return net
-
-    def freq(net: DenseBrain) -> float:
-        return float(torch.sigmoid(net.part.bias[1].detach())) * 512
-
-    x = torch.rand(4, 1, 64, 64)
-    target = slot_net()
-    with torch.no_grad():
-        target.part.bias[1] = torch.logit(torch.tensor(150.0 / 512))
-        y = target(x)
-    found = {}
-    for w in (0.0, 0.02):
-        net = slot_net()
-        with torch.no_grad():
-            net.part.bias[1] = torch.logit(torch.tensor(50.0 / 512))
-        opt = torch.optim.Adam([net.part.bias], lr=0.05)
-        fn = Loss("logmag", 0.0, ot_weight=w)
-        for _ in range(200):
-            opt.zero_grad()
-            fn(net(x), y).backward()
-            opt.step()
-        found[w] = freq(net)
-    assert found[0.0] == pytest.approx(50.0, abs=2.0), found
-    assert found[0.02] == pytest.approx(150.0, abs=0.5), found
+    assert got.mel_weight == 1.0
 
 
 def val_loss_of(ck: dict, weights: dict, dataset) -> float:
@@ -600,7 +539,6 @@ def test_block_datasets_train_spectrum_brains_too(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--kind", "pcm", "--loss", "logmag"], "--loss 'logmag' must be one of mse, l1 for a pcm"),
     (["--sc-weight", "-1"], "--sc-weight -1.0 must be 0 or more"),
-    (["--ot-weight", "-1"], "--ot-weight -1.0 must be 0 or more"),
 ])
 def test_bad_spectrum_options_are_one_line(dataset, tmp_path, capsys, args, message):
     rc = main(["train", str(dataset), "-o", str(tmp_path / "ck.pt"), *args, "--quiet"])

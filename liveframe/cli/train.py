@@ -17,9 +17,8 @@ from liveframe.util.files import check_outputs
 log = logging.getLogger(__name__)
 
 CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
-                  "sc_weight", "mel_weight", "ot_weight", "val_fraction", "patience", "seed",
-                  "weight_decay", "lr_schedule", "lr_patience", "lr_factor", "ema",
-                  "lobe_anneal")
+                  "sc_weight", "mel_weight", "val_fraction", "patience", "seed", "weight_decay",
+                  "lr_schedule", "lr_patience", "lr_factor", "ema", "lobe_anneal")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
 FLAGS = {"out": "-o"}
@@ -77,10 +76,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mel-weight", type=bounded_float(0.0, 1000.0), default=None, metavar="W",
                    help="weight of the mel-band term of --loss logmag (default 0: none; "
                         "other losses ignore it)")
-    g.add_argument("--ot-weight", type=bounded_float(0.0, 1000.0), default=None, metavar="W",
-                   help="weight of the spectral transport term of --loss logmag: each "
-                        "frame's 1-D Wasserstein distance in bins, which tells a partial "
-                        "slot where a far tone is (default 0: none; other losses ignore it)")
     g.add_argument("--weight-decay", type=bounded_float(0.0, 10.0), default=None, metavar="W",
                    help="decoupled weight decay (AdamW; default 0: plain Adam)")
     g.add_argument("--lr-schedule", default=None, choices=("constant", "cosine"),
