@@ -615,3 +615,70 @@ def test_a_spectrum_brain_with_context_sees_motion_planes() -> None:
     torch.testing.assert_close(net(moved.reshape(1, -1)), net(moved))
     conv = DenseBrain((2 * 16, 8, 5), motion_channels=1, conv_shape=(2, 4, 4), conv=True)
     torch.testing.assert_close(conv(moved.reshape(1, -1)), conv(moved))
+
+
+def test_starts_keep_the_best_run_and_go_on_as_if_it_never_stopped(dataset, tmp_path):
+    from liveframe.train.trainer import start_paths
+
+    out = tmp_path / "x.pt"
+    res = train(dataset, out, cfg(epochs=4, starts=2, start_epochs=2), threads=1, quiet=True)
+    ck = load_checkpoint(out)
+    tried = ck["spec"]["provenance"]["starts"]
+    assert [t["seed"] for t in tried] == [0, 1] and [t["epochs"] for t in tried] == [2, 2]
+    kept = min(tried, key=lambda t: t["val_loss"])
+    assert tried[0]["val_loss"] != tried[1]["val_loss"]
+    assert ck["config"]["seed"] == kept["seed"] and ck["config"]["starts"] == 2
+    assert not any(p.exists() for p in start_paths(out, 2))  # the starts are gone
+    # the kept start went on as if it had never stopped: a plain run of its seed
+    plain = train(dataset, tmp_path / "plain.pt", cfg(epochs=4, seed=kept["seed"]), threads=1,
+                  quiet=True)
+    assert [(h["train"], h["val"]) for h in res.history] == [
+        (h["train"], h["val"]) for h in plain.history]
+    assert res.epoch == 4 and ck["epoch"] == 4
+
+
+def test_starts_killed_midway_resume(dataset, tmp_path):
+    from liveframe.train.trainer import start_paths
+
+    full = train(dataset, tmp_path / "full.pt", cfg(epochs=3, starts=2, start_epochs=2),
+                 threads=1, quiet=True)
+    seen = []
+
+    def kill(entry: dict) -> None:
+        seen.append(entry)
+        if len(seen) == 3:  # the second start's first epoch is on disk
+            raise KeyboardInterrupt
+
+    out = tmp_path / "part.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(dataset, out, cfg(epochs=3, starts=2, start_epochs=2), threads=1, quiet=True,
+              on_epoch=kill)
+    first, second = start_paths(out, 2)
+    assert not out.exists() and load_checkpoint(second)["epoch"] == 1
+    # a new run over unfinished starts is refused; --resume finishes them
+    with pytest.raises(ParamError, match="unfinished starts"):
+        train(dataset, out, cfg(epochs=3, starts=2, start_epochs=2), threads=1, quiet=True)
+    more = train(dataset, out, TrainConfig(), resume=True, threads=1, quiet=True)
+    assert [(h["train"], h["val"]) for h in more.history] == [
+        (h["train"], h["val"]) for h in full.history]
+    assert load_checkpoint(out)["spec"]["provenance"]["starts"] == load_checkpoint(
+        tmp_path / "full.pt")["spec"]["provenance"]["starts"]
+    assert not first.exists() and not second.exists()
+
+
+def test_train_cli_starts_and_its_bad_values(dataset, tmp_path, capsys):
+    out = tmp_path / "c.pt"
+    assert main(["train", str(dataset), "-o", str(out), "--layers", "I,16,L", "--epochs", "2",
+                 "--starts", "2", "--start-epochs", "1", "--seed", "7", "--quiet"]) == 0
+    ck = load_checkpoint(out)
+    assert [t["seed"] for t in ck["spec"]["provenance"]["starts"]] == [7, 8]
+    # resuming with the first seed given again is the same run
+    assert main(["train", str(dataset), "-o", str(out), "--seed", "7", "--epochs", "3",
+                 "--resume", "--quiet"]) == 0
+    assert load_checkpoint(out)["epoch"] == 3
+    capsys.readouterr()
+    bad = tmp_path / "bad.pt"
+    assert main(["train", str(dataset), "-o", str(bad), "--starts", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--starts" in err and "\n" not in err and "Traceback" not in err, err
+    assert not bad.exists()

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
                   "sc_weight", "mel_weight", "val_fraction", "patience", "seed", "weight_decay",
-                  "lr_schedule", "lr_patience", "lr_factor", "ema", "lobe_anneal")
+                  "lr_schedule", "lr_patience", "lr_factor", "ema", "lobe_anneal", "starts",
+                  "start_epochs")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
 FLAGS = {"out": "-o"}
@@ -96,6 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="partials and tones: start the slots' lobes 4 times as wide and "
                         "narrow them over the first N epochs (default 0: narrow from the "
                         "start)")
+    g.add_argument("--starts", type=bounded_int(1, 64), default=None, metavar="K",
+                   help="train K runs (seeds SEED..SEED+K-1) for --start-epochs each and go on "
+                        "with the one of best validation loss; the others are removed "
+                        f"(default {_kinds('starts')})")
+    g.add_argument("--start-epochs", type=bounded_int(1, 100_000), default=None, metavar="N",
+                   help="epochs each of the --starts trains before one is kept (default 40)")
     g.add_argument("--val-fraction", type=bounded_float(0.0, 0.5, lo_open=True), default=None,
                    help="share of each source held out, in contiguous stretches (default 0.1)")
     g.add_argument("--patience", type=bounded_int(1, 100_000), default=None,
@@ -116,10 +123,10 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"-o": args.output}, [args.dataset])
     check_dataset(args.dataset)  # at once, before torch loads
     require_torch("training")
-    from liveframe.train.trainer import TrainConfig, train
+    from liveframe.train.trainer import TrainConfig, start_paths, train
 
     out = Path(args.output)
-    if args.resume and not out.exists():
+    if args.resume and not out.exists() and not start_paths(out, 1)[0].exists():
         raise UsageError(f"-o {out}: no checkpoint to resume; run without --resume")
     if not args.resume and out.is_file():
         raise UsageError(f"-o {out}: exists; pass --resume to continue it, or remove it")

@@ -155,9 +155,9 @@ learning anything (the issue's prototype had 512 hidden units at n_fft 2048).
 
 KIND_DEFAULTS: dict[str, dict[str, float | int | str]] = {
     "pcm": {"batch_size": 256, "lr": 1e-3, "epochs": 50, "lr_schedule": "constant",
-            "patience": 5, "ema": 0.0},
+            "patience": 5, "ema": 0.0, "starts": 1},
     "spectrum": {"batch_size": 64, "lr": 2e-3, "epochs": 150, "lr_schedule": "constant",
-                 "patience": 10, "ema": 0.0},
+                 "patience": 10, "ema": 0.0, "starts": 1},
 }
 """What each kind of brain trains with when the option is not given (None in
 :class:`~liveframe.train.trainer.TrainConfig`). Spectrum brains, with the ``sources`` net,
