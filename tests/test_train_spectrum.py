@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -54,7 +56,7 @@ SPEC = BrainSpec(kind="spectrum", width=SIZE, height=SIZE)
 
 def cfg(**kw: object) -> TrainConfig:
     base = dict(kind="spectrum", layers="I,64,L", epochs=12, batch_size=64, lr=3e-3,
-                seed=0, patience=50)
+                seed=0, patience=50, ema=0.0, starts=1)
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -246,6 +248,17 @@ def test_a_weight_averaged_run_judges_and_keeps_the_average(dataset, tmp_path):
     assert "ema_model" not in load_checkpoint(tmp_path / "plain.pt")
     with pytest.raises(ParamError, match="ema"):
         train(dataset, tmp_path / "bad.pt", cfg(ema=1.0), threads=1, quiet=True)
+
+
+def test_patience_waits_for_the_weight_average():
+    from liveframe.train.trainer import effective_patience
+
+    base = TrainConfig(patience=10, batch_size=64)
+    assert effective_patience(base, 4854) == 10  # no average: as given
+    # 0.999 moves over 1000 steps: 76 an epoch on the free-phase film, 5 on an 11 s clip
+    assert effective_patience(replace(base, ema=0.999), 4854) == 14
+    assert effective_patience(replace(base, ema=0.999), 300) == 200
+    assert effective_patience(replace(base, ema=0.9), 4854) == 10  # shorter than patience
 
 
 def test_a_weight_averaged_run_resumes_as_if_never_interrupted(dataset, tmp_path):
