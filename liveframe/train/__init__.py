@@ -134,6 +134,22 @@ first, narrowing over 30 epochs) gave 5.12 and 5.47 dB on seed 0 (0.354) and, on
 a run stuck at validation 1.40 from epoch 40 (stopped at 93, 1.36). A run's seed still
 decides more than either option; both stay off by default.
 
+Seeds 2 and 3 of ``--ema 0.999`` trained on to 150 epochs: 5.87 and 7.15 dB (validation
+0.410), 4.81 and 7.39 dB (0.347). Over the four seeds the held-out mel distance follows
+the best validation loss in order (0.336: 4.62, 0.347: 4.81, 0.410: 5.87, 0.545: 6.42),
+and the validation at epoch 40 already sets the worst seed apart (0.830 against 0.567 to
+0.612): hence ``--starts K`` (:func:`~liveframe.train.trainer.train`), which keeps the best
+of K seeds after ``--start-epochs``. Tried and dropped, same data: a spectral transport
+term in the loss (:class:`~liveframe.train.trainer.Loss`); 8 harmonic sources instead of
+4 (validation 1.05 and 0.61 at epoch 46 on seeds 0 and 2, behind the 4 sources' 0.77 and
+0.57 there; stopped). On the real clips the weight average is what fails: their 11 s are 5 steps
+an epoch, the average's validation was best at epoch 7 and never again (validation there
+is a few seconds of sound the pictures do not predict), and the brain kept is the mean
+spectrum again (held-out launch 12.07 dB, the mean spectrum 11.83; without the average,
+with ``--starts 3``: 6.30 dB, the man talking 16.38 against the mean's 15.29). A longer
+patience for the average (``effective_patience``) lets such a run train on, and keeps the
+same epoch-7 average. So ``sources`` stays the default.
+
 What keeps ``sources``'s mel distance on the free-phase film over 5 dB is not the pitch
 read from the picture: the true soundtrack with every tone's pitch off by a median of 45 cents (the
 brain's median error on the disc) scores 3.4 dB, 30 cents 2.2 dB. It is how a tone is
