@@ -689,7 +689,13 @@ def test_train_cli_starts_and_its_bad_values(dataset, tmp_path, capsys):
     assert main(["train", str(dataset), "-o", str(out), "--seed", "7", "--epochs", "3",
                  "--resume", "--quiet"]) == 0
     assert load_checkpoint(out)["epoch"] == 3
+    # the brain card says which start was kept, among which
+    brain = tmp_path / "c.onnx"
+    assert main(["export", str(out), "-o", str(brain)]) == 0
     capsys.readouterr()
+    assert main(["info", str(brain)]) == 0
+    kept = min(ck["spec"]["provenance"]["starts"], key=lambda t: t["val_loss"])["seed"]
+    assert f"kept seed {kept} of 2 starts (validation " in capsys.readouterr().out
     bad = tmp_path / "bad.pt"
     assert main(["train", str(dataset), "-o", str(bad), "--starts", "0", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()

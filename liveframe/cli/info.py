@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,11 @@ def describe(path: Path, d: dict[str, Any]) -> list[str]:
             trained.append(f"loss {prov['loss']}")
         if "val_loss" in prov:
             trained.append(f"validation {prov['val_loss']:.4g}")
+        starts = prov.get("starts") or []
+        if starts and all(isinstance(t, dict) for t in starts):
+            kept = min(starts, key=lambda t: float(t.get("val_loss", math.inf)))
+            trained.append(f"kept seed {kept.get('seed', '?')} of {len(starts)} starts "
+                           f"(validation {', '.join(_val(t) for t in starts)})")
         if trained:
             lines.append(f"trained   {', '.join(trained)}")
         if "data" in prov or sources:
@@ -92,3 +98,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(describe(path, d)))
     return 0
+
+
+def _val(start: dict) -> str:
+    v = start.get("val_loss")
+    return f"{v:.4g}" if isinstance(v, (int, float)) else "?"
