@@ -145,6 +145,8 @@ def train_flags(recipe_flags: tuple[str, ...] | None, a: argparse.Namespace,
         del flags[i : i + 2]
     if a.arch and "spectrum" in flags:
         flags += ["--arch", a.arch]
+    if getattr(a, "train_flags", None) and "spectrum" in flags:
+        flags += shlex.split(a.train_flags)
     if getattr(a, "seed", None) is not None and "spectrum" in flags:
         flags += ["--seed", str(a.seed)]
     if a.epochs:
@@ -189,8 +191,10 @@ def run(a: argparse.Namespace) -> tuple[list[dict], dict]:
                 m["level_db"] = 20 * np.log10(
                     max(rendered_rms(brain, test, r.mode, work, log), 1e-12) / true_rms)
             reference[test_name] = res["reference"]
-            name = (r.name.replace("default flags", f"--arch {a.arch}")
-                    if a.arch and "spectrum" in r.flags else r.name)
+            given = " ".join(x for x in (f"--arch {a.arch}" if a.arch else "",
+                                         a.train_flags or "") if x)
+            name = (r.name.replace("default flags", given)
+                    if given and "spectrum" in r.flags else r.name)
             rows.append(dict(name=name, test=test_name, command=f"liveframe train DATA"
                              f"{' ' if flags else ''}{shlex.join(flags)}"
                              + ("" if r.framing == "grain" else " (pickle --framing block)"),
@@ -260,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None,
                     help="cap every brain's epochs (default: train's own default)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for train")
+    ap.add_argument("--train-flags", default=None, metavar="FLAGS",
+                    help='more train flags for the spectrum brain, given with =: '
+                         '--train-flags="--ema 0.999 --starts 3"')
     ap.add_argument("--arch", default=None,
                     help="the spectrum brain's topology (e.g. partials; default: train's)")
     ap.add_argument("--only", default=None,
