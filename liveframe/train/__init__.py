@@ -122,8 +122,8 @@ or worse in level, seed by seed (an earlier note compared ``tones`` against the 
 15.5 (the mean spectrum 15.3), a pitched sound the picture does not predict. So ``tones``
 stays an option: 5.0 dB on the held-out minute at best and 6 to 7 in most runs, black
 pictures up to 50 dB louder than ``sources``'s, worse on speech, at about twice the
-inference (since its lobes are cut off near their peaks: 1.01 ms a tick against
-``sources``'s 0.82, and its training steps twice as fast).
+inference then (now that its lobes are cut off near their peaks, 1.01 ms a tick against
+``sources``'s 0.82, and its training steps are twice as fast as then).
 
 Two options against that spread, measured on the same data, one thread, 150 epochs each
 (``liveframe train DATA --kind spectrum --arch tones --threads 1 --seed S [flags]``;
