@@ -425,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the spectrum brain's topology (e.g. partials; default: train's)")
     ap.add_argument("--seed", type=int, default=None,
                     help="the spectrum brain's training seed (default: train's)")
+    ap.add_argument("--train-flags", default=None, metavar="FLAGS",
+                    help='more train flags for the spectrum brain, given with =: '
+                         '--train-flags="--ema 0.999 --starts 3" (the rows keep their names, as '
+                         'with --arch)')
     ap.add_argument("--footage", default=None, help="footage folder (default WORK/footage)")
     ap.add_argument("--work", default="/tmp/lf-realfootage", help="cuts, datasets and brains")
     ap.add_argument("--out", default=str(RESULT))
