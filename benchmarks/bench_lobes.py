@@ -37,22 +37,24 @@ def whole_lobes(freq, level, *, bins: int, var: float):  # type: ignore[no-untyp
 
 
 def onnx_session(net, x):  # type: ignore[no-untyped-def]
-    """The net, as it is now, exported to ONNX and loaded by onnxruntime (one thread)."""
+    """The net, as it is now, exported to ONNX (the exporter's opset and names) and loaded
+    by onnxruntime with the instrument's own session options (one thread)."""
     import io
     import warnings
 
     import onnxruntime as ort
     import torch
 
+    from liveframe import constants as C
+    from liveframe.core.brain import session_options
+    from liveframe.train.export import OPSET
+
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), buf, input_names=["frames"], output_names=["out"],
-                          opset_version=17, dynamo=False)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(buf.getvalue(), sess_options=opts,
+        torch.onnx.export(net, (x,), buf, input_names=[C.INPUT_NAME],
+                          output_names=[C.OUTPUT_NAME], opset_version=OPSET, dynamo=False)
+    return ort.InferenceSession(buf.getvalue(), sess_options=session_options(threads=1),
                                 providers=["CPUExecutionProvider"])
 
 
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         M._lobes = forms[form]
         sessions[form] = onnx_session(net, x[:1])
     one = x[:1].numpy()
+    input_name = sessions["cut"].get_inputs()[0].name
 
     def run(form: str) -> tuple[float, float, float]:
         M._lobes = forms[form]
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.inference_mode():
             net(x[:1])
         t2 = time.perf_counter()
-        sessions[form].run(None, {"frames": one})
+        sessions[form].run(None, {input_name: one})
         return (t1 - t0) * 1e3, (t2 - t1) * 1e3, (time.perf_counter() - t2) * 1e3
 
     try:
