@@ -56,7 +56,7 @@ SPEC = BrainSpec(kind="spectrum", width=SIZE, height=SIZE)
 
 def cfg(**kw: object) -> TrainConfig:
     base = dict(kind="spectrum", layers="I,64,L", epochs=12, batch_size=64, lr=3e-3,
-                seed=0, patience=50, ema=0.0, starts=1)
+                seed=0, patience=50, ema=0.0, starts=1, val_fraction=0.1)
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -309,17 +309,50 @@ def test_default_topology_of_a_spectrum_brain(dataset, tmp_path):
     res = train(dataset, tmp_path / "ck.pt", TrainConfig(epochs=1), threads=1, quiet=True)
     ck = load_checkpoint(res.checkpoint)
     assert ck["spec"]["output"]["kind"] == "spectrum", "spectrum is the default kind"
-    assert ck["spec"]["arch"] == "sources" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
+    assert ck["spec"]["arch"] == "tones" and ck["spec"]["layers"] == [SIZE * SIZE, 128, 1539]
     assert "front.0.weight" in ck["best_model"]  # the convolutional front end
     assert "coords" in ck["best_model"]  # and the cells' shared head
-    assert "part_shape" not in ck["best_model"]  # no partial slots (--arch partials)
+    assert ck["best_model"]["part_shape"].tolist() == [4, 3, 8]  # 4 harmonic sources
     assert ck["config"]["batch_size"] == 64 and ck["config"]["loss"] == "logmag"
     assert (ck["config"]["lr"], ck["config"]["patience"], ck["config"]["lr_schedule"]) == (
         2e-3, 10, "constant")
+    # the weight average, the best of three seeds, and 5 s of the 20 s dataset held out
+    assert (ck["config"]["ema"], ck["config"]["starts"]) == (0.999, 3)
+    assert [s["seed"] for s in ck["spec"]["provenance"]["starts"]] == [0, 1, 2]
+    assert ck["config"]["val_fraction"] == pytest.approx(0.25)
     pcm = train(dataset, tmp_path / "pcm.pt", TrainConfig(kind="pcm", epochs=1, layers="I,8,L"),
                 threads=1, quiet=True)
     got = load_checkpoint(pcm.checkpoint)["config"]
     assert (got["lr"], got["patience"], got["batch_size"]) == (1e-3, 5, 256)
+    assert (got["ema"], got["starts"], got["val_fraction"]) == (0.0, 1, 0.1)
+
+
+@pytest.mark.parametrize(("seconds", "val_seconds", "share"), [
+    (180.0, 5.0, 0.1),  # a 3-minute film: 10 % (18 s)
+    (25.0, 5.0, 0.2),  # 5 s of 25
+    (11.15, 5.0, 0.3),  # the two real clips' training parts: at most 30 %
+    (11.15, 0.0, 0.1),  # pcm: 10 % of any length
+    (0.0, 5.0, 0.1),
+])
+def test_the_held_out_share_is_ten_percent_and_at_least_val_seconds_up_to_thirty(
+        seconds, val_seconds, share):
+    from liveframe.train import held_out_share
+
+    assert held_out_share(seconds, val_seconds) == pytest.approx(share)
+
+
+def test_a_given_val_fraction_is_kept_whatever_the_length(dataset, tmp_path):
+    """--val-fraction wins over --val-seconds; --val-seconds sets the share without it; the
+    validation holds out what the share says (600 ticks, two sources, 20 s)."""
+    got = {}
+    for name, kw in {"given": dict(val_fraction=0.1, val_seconds=8.0),
+                     "seconds": dict(val_fraction=None, val_seconds=8.0)}.items():
+        res = train(dataset, tmp_path / f"{name}.pt", cfg(epochs=1, **kw), threads=1, quiet=True)
+        ck = load_checkpoint(res.checkpoint)
+        held = sum(b - a for a, b in ck["split"]["val"])
+        got[name] = (ck["config"]["val_fraction"], held)
+    # 8 s of 20 is 40 %: capped at 30 %, 90 ticks of each 300-tick source
+    assert got == {"given": (0.1, 60), "seconds": (pytest.approx(0.3), 180)}
 
 
 def trains_resumes_exports(dataset, tmp_path, arch: str) -> dict:

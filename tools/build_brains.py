@@ -10,9 +10,9 @@ Steps, each with the project's own command line, all seeded:
    ``carphone_pristine.mp4`` and the two clips with real soundtracks stay held out for the
    measurements;
 3. ``liveframe pickle build/default/film/*.mkv -o build/default/data.npz``;
-4. ``liveframe train data.npz -o default.pt --kind spectrum --arch conv --lr 1e-3 --context 1`` (the
-   defaults of a spectrum brain otherwise, ``EPOCHS`` epochs at most, patience
-   ``PATIENCE``);
+4. ``liveframe train data.npz -o default.pt --kind spectrum --arch conv --lr 1e-3 --context 1
+   --ema 0 --starts 1`` (the defaults of a spectrum brain otherwise, ``EPOCHS`` epochs at
+   most, patience ``PATIENCE``; no weight average and one start, as the brain was built);
 5. ``liveframe export default.pt -o build/default/default.onnx``;
 6. ``tools/measure_brain.py`` on the held-out clips: every figure of the brain card; then
    the brain is copied to ``brains/default.onnx`` and ``brains/default.md`` is written.
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                          "--arch", ARCH, "--lr", f"{LR:g}", "--context", str(CONTEXT),
                          "--epochs", str(args.epochs),
                          "--patience", str(PATIENCE), "--seed", str(TRAIN_SEED),
+                         "--ema", "0", "--starts", "1",
                          *(["--resume"] if ckpt.exists() else [])])
     step("export", onnx, [py, "-m", "liveframe", "export", ckpt, "-o", onnx])
     calibrate(onnx, sorted(film.glob("*.mkv"))[:4], log)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 CONFIG_OPTIONS = ("kind", "arch", "layers", "context", "epochs", "batch_size", "lr", "loss",
                   "sc_weight", "mel_weight", "val_fraction", "patience", "seed", "weight_decay",
                   "lr_schedule", "lr_patience", "lr_factor", "ema", "lobe_anneal", "starts",
-                  "start_epochs")
+                  "start_epochs", "val_seconds")
 """Options that are :class:`~liveframe.train.trainer.TrainConfig` fields of the same name."""
 
 FLAGS = {"out": "-o"}
@@ -104,7 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--start-epochs", type=bounded_int(1, 100_000), default=None, metavar="N",
                    help="epochs each of the --starts trains before one is kept (default 40)")
     g.add_argument("--val-fraction", type=bounded_float(0.0, 0.5, lo_open=True), default=None,
-                   help="share of each source held out, in contiguous stretches (default 0.1)")
+                   help="share of each source held out, in contiguous stretches, in (0, 0.5] "
+                        "(default 0.1, raised to hold out --val-seconds, up to 0.3)")
+    g.add_argument("--val-seconds", type=bounded_float(0.0, 3600.0), default=None,
+                   metavar="S",
+                   help="without --val-fraction, hold out at least S seconds of the dataset, "
+                        f"up to 30 %% of each source (default {_kinds('val_seconds')})")
     g.add_argument("--patience", type=bounded_int(1, 100_000), default=None,
                    help="stop after this many epochs without a better validation loss "
                         f"(default {_kinds('patience')})")

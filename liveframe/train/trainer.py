@@ -32,7 +32,7 @@ from liveframe.core.context import context_plan
 from liveframe.core.spectral import LOG_MAX
 from liveframe.data.dataset import load_dataset
 from liveframe.errors import DatasetError, LiveframeError, ParamError
-from liveframe.train import DEFAULT_ARCH, KIND_DEFAULTS, check_output_file
+from liveframe.train import DEFAULT_ARCH, KIND_DEFAULTS, check_output_file, held_out_share
 from liveframe.train.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -106,7 +106,9 @@ class TrainConfig:
     (:class:`WeightAverage`; 0 or None: none), ``lobe_anneal`` the epochs over which the
     partial slots' lobes narrow from :data:`LOBE_WIDEN` times their width (0: none);
     ``starts`` runs, seeded ``seed``, ``seed + 1``, ..., train ``start_epochs`` epochs each
-    and the one with the best validation loss goes on (:func:`train`; 1: one run).
+    and the one with the best validation loss goes on (:func:`train`; 1: one run);
+    ``val_fraction`` is the share of each source held out for validation (None: 10 %, raised
+    to hold out the kind's ``val_seconds``, :meth:`held_out`).
     """
 
     kind: str = "spectrum"
@@ -116,7 +118,8 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
-    val_fraction: float = 0.1
+    val_fraction: float | None = None
+    val_seconds: float | None = None
     patience: int | None = None
     seed: int = 0
     loss: str | None = None
@@ -131,6 +134,13 @@ class TrainConfig:
     starts: int | None = None
     start_epochs: int = 40
 
+    def held_out(self, seconds: float) -> TrainConfig:
+        """This config (resolved) with ``val_fraction`` set: as given, or the kind's share
+        for a dataset of ``seconds`` (:func:`~liveframe.train.held_out_share`)."""
+        if self.val_fraction is not None:
+            return self
+        return replace(self, val_fraction=held_out_share(seconds, float(self.val_seconds or 0)))
+
     def validate(self) -> None:
         """Raise a :class:`ParamError` naming the first field with a bad value."""
         losses = LOSSES_OF.get(self.kind, LOSSES)
@@ -142,7 +152,11 @@ class TrainConfig:
              "must be 1 or more"),
             ("lr", self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
              "must be positive"),
-            ("val_fraction", 0 < self.val_fraction <= 0.5, "must be in (0, 0.5]"),
+            ("val_fraction", self.val_fraction is None or 0 < self.val_fraction <= 0.5,
+             "must be in (0, 0.5]"),
+            ("val_seconds", self.val_seconds is None
+             or (self.val_seconds >= 0 and math.isfinite(self.val_seconds)),
+             "must be 0 or more"),
             ("patience", self.patience is None or self.patience >= 1, "must be 1 or more"),
             ("loss", self.loss is None or self.loss in losses,
              f"must be one of {', '.join(losses)} for a {self.kind} brain"),
@@ -553,6 +567,7 @@ def train(
 
     segments = ds.segments
     guard = config.context + 1
+    config = config.held_out(len(ds) / float(spec.fps))
     train_idx_np, val_idx_np, stretches = split_validation(
         segments, config.val_fraction, guard=guard)
     if len(val_idx_np) == 0 or len(train_idx_np) == 0:
