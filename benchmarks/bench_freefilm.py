@@ -236,6 +236,17 @@ def checkpoint_epochs(ckpt: Path) -> str:
         return "?"
 
 
+def checkpoint_val_share(ckpt: Path) -> str:
+    """The share of each source the run held out for validation, as a percentage (or '?')."""
+    try:
+        import torch
+
+        c = torch.load(ckpt, map_location="cpu", weights_only=False)
+        return f"{100 * float(c['config']['val_fraction']):.0f} %"
+    except Exception:  # a figure for the prose only
+        return "?"
+
+
 def table(rows: list[dict], reference: dict) -> str:
     head = ("| test | brain | train flags | eval mode | epochs | level_db | envelope_corr | "
             "mel_distance_db | frame_artifact_db | brain ms/tick (median, p99) |")

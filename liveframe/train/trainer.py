@@ -242,14 +242,14 @@ def _train_starts(dataset: str | os.PathLike[str], out: Path, config: TrainConfi
     results = []
     for k, p in enumerate(paths):
         seed = config.seed + k
-        if not quiet:
-            log.info("start %d/%d (seed %d): %d epochs", k + 1, len(paths), seed,
-                     config.start_epochs)
         # each start is the first epochs of the full run with its seed: the one kept
-        # goes on as if it had never stopped
+        # goes on as if it had never stopped (announced once its inputs are checked, so
+        # a refused run says only why)
         results.append(train(dataset, p, replace(config, seed=seed), resume=p.exists(),
                              explicit=explicit if p.exists() else (), threads=threads,
-                             quiet=quiet, on_epoch=on_epoch, until=config.start_epochs))
+                             quiet=quiet, on_epoch=on_epoch, until=config.start_epochs,
+                             announce=f"start {k + 1}/{len(paths)} (seed {seed}): "
+                                      f"{config.start_epochs} epochs"))
     best = min(range(len(results)), key=lambda k: results[k].best_val)
     tried = [{"seed": config.seed + k, "val_loss": r.best_val, "epochs": r.epoch}
              for k, r in enumerate(results)]
@@ -492,6 +492,7 @@ def train(
     quiet: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     until: int | None = None,
+    announce: str = "",
 ) -> TrainResult:
     """Train a brain and keep its checkpoint at ``out``.
 
@@ -525,6 +526,9 @@ def train(
     until : int, optional
         Stop after this epoch (the checkpoint resumes from there): how the starts train
         their first epochs of the same full run.
+    announce : str
+        A line logged (unless ``quiet``) once the inputs are checked, before the first
+        epoch: which start this is.
     """
     out_p = Path(out)
     ds_p = Path(dataset)
@@ -673,6 +677,8 @@ def train(
         result.stopped = True
         return result
     if not quiet:
+        if announce:
+            log.info("%s", announce)
         log.info("training a %s brain, %s %s, loss %s, on %d ticks (%d held out in %d "
                  "stretches), scale %.4g, %d threads", spec.kind, arch,
                  "-".join(map(str, sizes)), config.loss, len(train_idx_np), len(val_idx_np),
