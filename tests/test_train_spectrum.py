@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -366,10 +367,35 @@ def trains_resumes_exports(dataset, tmp_path, arch: str) -> dict:
     assert again.epoch == 2
     ck = load_checkpoint(ck_path)
     assert ck["epoch"] == 2
-    brain = Brain.load(export_checkpoint(ck_path, tmp_path / f"{arch}.onnx"))
+    onnx_path = export_checkpoint(ck_path, tmp_path / f"{arch}.onnx")
+    brain = Brain.load(onnx_path)
     z = brain.run(np.full((4, 1, SIZE, SIZE), 200, np.uint8))
     assert z.shape == (4, 1539) and np.all(np.isfinite(z))
+    if arch in ("sources", "partials", "tones"):
+        # the cells' sum exported spelt out (onnxruntime's ReduceLogSumExp is slow), and the
+        # same sum as training's torch.logsumexp (within the export's parity check, 1e-4)
+        import onnx
+
+        ops = {n.op_type for n in onnx.load(str(onnx_path)).graph.node}
+        assert "ReduceLogSumExp" not in ops and "ReduceMax" in ops, sorted(ops)
     return ck
+
+
+def test_the_cells_sum_spelt_out_for_export_is_torchs_logsumexp(monkeypatch):
+    """What an export writes for the cells' sum (max plus the log of the summed exps) is
+    torch.logsumexp, for cells far apart, all alike and one far louder than the rest."""
+    from liveframe.train.model import _sum_cells
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 1539, 64, generator=gen) * 30 - 40
+    x[1] = -7.0  # all alike: log(64) over each
+    x[2, :, 5] = 60.0  # one cell dominates
+    want = torch.logsumexp(x, dim=2)
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    got = _sum_cells(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=2e-5)
+    torch.testing.assert_close(got[1], torch.full((1539,), -7.0 + math.log(64)), rtol=0,
+                               atol=2e-5)
 
 
 def test_the_sources_net_adds_up_its_cells_and_exports(dataset, tmp_path):
