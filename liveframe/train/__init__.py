@@ -220,8 +220,9 @@ def held_out_share(seconds: float, val_seconds: float) -> float:
     A 3-minute film holds out 10 % (18 s); the two real clips' 11 s hold out 30 %. With
     10 % of them (0.6 s a clip) a spectrum brain's validation is too short to mean anything
     and is best at epoch 5 to 7: the brain kept played the mean spectrum (held-out launch
-    12.07 dB, the mean 11.83). With 30 % it trained on to epoch 150 and learned when the
-    man talks (envelope correlation 0.69; ``python -m benchmarks.bench_realfootage``).
+    12.07 dB, the mean 11.83). With 30 % it trains on to epoch 150 and learns when the
+    man talks (envelope correlation 0.84 held out; ``python -m
+    benchmarks.bench_realfootage``, ``realfootage.md``).
     A fixed 30 % costs a long film what it gains a short one: on the free-phase film
     (``tones``, the weight average, three starts; ``python -m benchmarks.bench_freefilm
     --threads 1 --only spectrum --arch tones --train-flags="--ema 0.999 --starts 3
@@ -232,6 +233,7 @@ def held_out_share(seconds: float, val_seconds: float) -> float:
     if seconds <= 0.0 or val_seconds <= 0.0:
         return lo
     return min(max(lo, val_seconds / seconds), hi)
+
 
 class CheckpointError(LiveframeError):
     """A checkpoint that is missing, unreadable or does not fit the run."""

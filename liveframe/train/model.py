@@ -410,8 +410,9 @@ def _sum_cells(x: torch.Tensor) -> torch.Tensor:
 
     ``torch.logsumexp`` in training (the runs measured were trained with it, bit for bit);
     in an ONNX export the same sum spelt out, max plus the log of the summed exps, because
-    onnxruntime's ``ReduceLogSumExp`` is slow: a third of a ``tones`` tick (412 us of 1240
-    for 1539 x 64 values, against 66 us spelt out; ``python -m benchmarks.bench_cells``).
+    onnxruntime's ``ReduceLogSumExp`` is slow: one picture through a ``tones`` graph took
+    0.84 ms with it and 0.48 spelt out, ``sources`` 0.69 and 0.34, outputs within 2e-6
+    (``python -m benchmarks.bench_cells``, ``benchmarks/results/cells.md``).
     """
     if torch.onnx.is_in_onnx_export():
         m = x.amax(dim=2, keepdim=True)
