@@ -236,6 +236,7 @@ def test_early_stopping(tmp_path):
         (["{ds}", "-o", "{tmp}"], "-o {tmp} is a directory"),
         (["{ds}", "-o", "{out}", "--resume"], "no checkpoint to resume"),
         (["{ds}", "-o", "{out}", "--val-fraction", "0"], "--val-fraction 0.0 must be"),
+        (["{ds}", "-o", "{out}", "--val-seconds", "-1"], "--val-seconds -1.0 must be"),
         (["{ds}", "-o", "{out}", "--epochs", "0"], "--epochs 0 must be"),
     ],
 )
