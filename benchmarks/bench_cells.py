@@ -46,15 +46,12 @@ def nets(checkpoint: Path | None) -> dict:  # type: ignore[type-arg]
     from liveframe.train import ARCHS
 
     if checkpoint is not None:
+        from liveframe.train.checkpoint import state_from_checkpoint
         from liveframe.train.trainer import load_checkpoint
 
         ck = load_checkpoint(checkpoint)
-        sizes = tuple(ck["config"]["layers"])
-        built = M.saved_net(ck["best_model"])
-        net = M.DenseBrain(sizes, ceiling=0.0, conv_shape=(1, 64, 64), sources=built["sources"],
-                           partials=built["partials"], frames=3, harmonics=built["harmonics"])
-        net.load_state_dict(ck["best_model"])
-        return {f"{checkpoint.name} ({ck['config']['arch']})": net.eval()}
+        _, net = state_from_checkpoint(ck)  # the net as `liveframe export` rebuilds it
+        return {f"{checkpoint.name} ({ck['config']['arch']})": net}
     out = {}
     for name, partials, harmonics in (("tones", M.TONES, M.HARMONICS), ("sources", 0, 1)):
         torch.manual_seed(0)
