@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.bench_realfootage import true_audio
+
 HERE = Path(__file__).resolve().parent
 RESULT = HERE / "results" / "realfootage_follow.md"
 
@@ -37,8 +39,7 @@ def measures(brain_path: Path, clip: Path) -> dict[str, np.ndarray]:
     s = brain.spec
     with MediaReader(clip) as r:
         pics = np.stack([f.pixels for f in r.frames(size=(s.width, s.height), channels=s.channels)])
-    with MediaReader(clip, need_audio=True) as r:
-        _, audio = r.read_audio(sample_rate=s.sample_rate)
+    audio = true_audio(clip, s.sample_rate)
     z = brain.run(pics)
     loud = np.log(np.exp(z.astype(np.float64)).sum(axis=1))
     edges = np.linspace(0, len(audio), len(pics) + 1).astype(int)
